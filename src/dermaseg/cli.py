@@ -1,0 +1,204 @@
+"""The ``dermaseg`` command. Each subcommand is a few lines that call the library.
+
+Heavy modules are imported inside the commands, so ``dermaseg --help`` starts fast. Any
+:class:`~dermaseg.errors.DermasegError` becomes a one-line ``error: ...`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dermaseg.errors import DermasegError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Skin-lesion segmentation for dermoscopic images.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Check datasets and make leak-free splits.")
+app.add_typer(data_app, name="data")
+
+FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham10000, isic, ph2, folder.")
+DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
+
+
+@app.command("models")
+def models_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List every model: input size, parameters, weight source and whether the weights are here."""
+    from dermaseg.models.registry import print_models
+
+    print_models(as_json=as_json)
+
+
+@data_app.command("check")
+def data_check(path: Path = typer.Argument(..., help="Dataset folder."), fmt: str = FormatOpt) -> None:
+    """Report format, counts, sizes, class balance and every problem found. Never modifies the data."""
+    from dermaseg.data.check import check_dataset
+
+    report = check_dataset(path, format=fmt)
+    report.print()
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@data_app.command("split")
+def data_split(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Number of folds."),
+    out: Path = typer.Option(..., "--out", help="splits.json to write (re-used if it exists)."),
+    seed: int = typer.Option(0, "--seed"),
+    test_fraction: float = typer.Option(0.0, "--test-fraction", min=0.0, max=0.5,
+                                        help="Hold out this fraction as a test set before making folds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing splits.json."),
+    fmt: str = FormatOpt,
+) -> None:
+    """Seeded K-fold grouped by lesion and stratified by diagnosis, saved as JSON."""
+    from dermaseg.data.readers import load_dataset
+    from dermaseg.data.splits import get_or_make_splits
+
+    splits = get_or_make_splits(load_dataset(path, format=fmt), out, folds=folds, seed=seed,
+                                test_fraction=test_fraction, overwrite=overwrite)
+    splits.print_summary()
+
+
+@app.command("segment")
+def segment_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Image files and/or folders."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    model: str = typer.Option("default", "--model", help="Model name (see `dermaseg models`) or a saved model file."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
+    box: Optional[str] = typer.Option(None, "--box", help="x0,y0,x1,y1 in input pixels."),
+    point: Optional[str] = typer.Option(None, "--point", help="x,y of one lesion point, in input pixels."),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="CSV: image,x0,y0,x1,y1,px,py."),
+    auto: Optional[str] = typer.Option(None, "--auto", help="Automatic pipeline: cnn or cnn+sam."),
+    tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Flip test-time augmentation."),
+    postprocess: bool = typer.Option(True, "--postprocess/--no-postprocess",
+                                     help="Keep the largest component and fill holes."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Segment images: writes <stem>_mask.png, <stem>_prob.png, <stem>_overlay.png and results.csv."""
+    from dermaseg.inference.segment import segment_files
+
+    failed = segment_files(inputs, out, model=model, checkpoint=checkpoint, box=box, point=point,
+                           prompts_csv=prompts, auto=auto, tta=tta, postprocess=postprocess,
+                           batch_size=batch_size, device=device)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (any supported layout)."),
+    model: str = typer.Option("default", "--model", help="Model name or saved model file."),
+    prompt: str = typer.Option("none", "--prompt",
+                               help="none, box, point, box+point (SkinSAM, from the truth), center, "
+                                    "center-box (not from the truth), box-from-model."),
+    out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, per_image.csv, report.html."),
+    split: str = typer.Option("auto", "--split", help="train, val, test, all, or auto (test, else val, else all)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N images."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated prompts."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
+    auto: Optional[str] = typer.Option(None, "--auto", help="Automatic pipeline: cnn or cnn+sam."),
+    tta: Optional[bool] = typer.Option(None, "--tta/--no-tta"),
+    postprocess: bool = typer.Option(True, "--postprocess/--no-postprocess"),
+    report: bool = typer.Option(True, "--report/--no-report", help="Render report.html and figures."),
+    fmt: str = FormatOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Score a model on a dataset: per-image mean and pooled metrics, per diagnosis, with a report."""
+    from dermaseg.evaluation.evaluate import evaluate_cli
+
+    evaluate_cli(data=data, model=model, prompt=prompt, out=out, split=split, limit=limit, seed=seed,
+                 checkpoint=checkpoint, auto=auto, tta=tta, postprocess=postprocess, report=report,
+                 format=fmt, device=device)
+
+
+@app.command("train", context_settings={"allow_extra_args": False})
+def train_cmd(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (any supported layout)."),
+    recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default."),
+    out: Path = typer.Option(..., "--out", help="Run folder."),
+    folds: Optional[int] = typer.Option(None, "--folds", min=2, help="Run K-fold cross-validation."),
+    fold: Optional[int] = typer.Option(None, "--fold", min=0, help="Run only fold I of the K folds."),
+    model: Optional[str] = typer.Option(None, "--model", help="Override the recipe's model."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=32),
+    loss: Optional[str] = typer.Option(None, "--loss", help="bce, dice, dicece, focal."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam, adamw, sgd."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N training images."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last.pt."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="SAM ViT checkpoint for sam-vit-* models."),
+    fmt: str = FormatOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Train a recipe (optionally K-fold cross-validated on grouped splits)."""
+    from dermaseg.training.run import train_cli
+
+    train_cli(data=data, recipe=recipe, out=out, folds=folds, fold=fold, model=model, epochs=epochs, lr=lr,
+              batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,
+              workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    data: Path = typer.Option(..., "--data"),
+    grid: str = typer.Option("melseg", "--grid", help="Named grid; melseg = melSeg Table I (12 runs)."),
+    folds: int = typer.Option(5, "--folds", min=2),
+    out: Path = typer.Option(..., "--out"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    model: Optional[str] = typer.Option(None, "--model"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    fmt: str = FormatOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Run a hyper-parameter grid, resumable run by run, and write its table."""
+    from dermaseg.training.sweep import sweep_cli
+
+    sweep_cli(data=data, grid=grid, folds=folds, out=out, epochs=epochs, model=model, limit=limit,
+              seed=seed, format=fmt, device=device)
+
+
+@app.command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="An evaluate or train output folder.")) -> None:
+    """Re-render report.html and the figures from a run's saved JSON/CSV."""
+    from dermaseg.report.html import render_report
+
+    path = render_report(run_dir)
+    typer.echo(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning DermasegError into one line and exit code 2."""
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except DermasegError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,139 @@
+"""Image and mask reading, and atomic file writing.
+
+Images load as RGB ``uint8`` arrays of shape H×W×3 with EXIF orientation applied; grayscale, RGBA,
+palette and 16-bit inputs are converted, never rejected.
+
+Mask rule (one rule for every dataset): the mask is reduced to one channel (palette masks are first
+expanded to their colours; colour masks take the maximum over R, G, B; alpha is ignored), then a pixel is
+lesion when its value is at least half of the mask's own maximum value. An all-zero mask is empty. This
+reads 0/1, 0/255, 0/65535, RGB and palette masks and BMP files the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dermaseg.errors import DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "read_image",
+    "read_mask",
+    "mask_from_array",
+    "atomic_path",
+    "write_png",
+    "write_text",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    p = Path(path)
+    try:
+        im = Image.open(p)
+        im.load()  # forces decoding: truncated files fail here, not later
+    except FileNotFoundError as e:
+        raise DataError(f"{p}: no such file") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{p}: cannot read image ({e})") from e
+    return im
+
+
+def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if a.max() > 255 else 255.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        top = a.max() if a.max() > 0 else 1.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im)
+    a = np.asarray(im.convert("RGB"))
+    return np.ascontiguousarray(a, dtype=np.uint8)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB ``uint8``, H×W×3, EXIF orientation applied.
+
+    Raises :class:`DataError` naming the file when it is missing, unreadable or truncated.
+    """
+    im = _open(path)
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # broken EXIF block: keep the pixels as stored
+        pass
+    return _to_uint8_rgb(im)
+
+
+def mask_from_array(a: np.ndarray) -> np.ndarray:
+    """Apply the mask rule (module docstring) to an array: H×W or H×W×C -> H×W ``bool``."""
+    a = np.asarray(a)
+    if a.ndim == 3:
+        c = a.shape[2]
+        a = a[..., : 3 if c >= 3 else 1].max(axis=2)
+    if a.ndim != 2:
+        raise ValueError(f"mask must be 2-D or 3-D, got shape {a.shape}")
+    top = a.max() if a.size else 0
+    if top <= 0:
+        return np.zeros(a.shape, dtype=bool)
+    return a >= (top / 2.0)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a lesion mask as H×W ``bool`` by the module's mask rule (no EXIF rotation: masks carry none)."""
+    im = _open(path)
+    if im.mode == "P":
+        im = im.convert("RGB")
+    elif im.mode in ("RGBA", "LA"):
+        im = im.convert("RGB" if im.mode == "RGBA" else "L")
+    return mask_from_array(np.asarray(im))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Readers never see a half-written file, and a failure leaves nothing behind.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + dest.suffix, dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 H×W or H×W×3 array (or a bool mask, saved as 0/255) as PNG, atomically."""
+    a = np.asarray(array)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype != np.uint8:
+        raise ValueError(f"write_png expects uint8 or bool, got {a.dtype}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(a).save(tmp, format="PNG")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
