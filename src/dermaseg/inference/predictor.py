@@ -1,0 +1,263 @@
+"""The stateful Predictor every front end uses (CLI, web UI, evaluation, benchmarks).
+
+``Predictor(model).set_image(rgb)`` runs the expensive part once (a SAM-family image embedding, or the
+CNN's probability map); ``predict(box=, points=)`` is then cheap per prompt, as segment-anything's
+``SamPredictor``. Everything returned is at the input image's own H×W.
+
+Coordinates: prompts are input-image pixels (x right, y down). For a SAM-family model they map to the
+model frame as ``x * scale`` (``scale = S / max(H, W)``); the chosen low-resolution logits (256×256,
+covering the padded S×S frame) are upsampled to S×S, cropped to the resized image, and resized to H×W.
+
+Automatic mode (no prompt):
+- a CNN model: its own mask (``auto="cnn"``), or its mask's bounding box handed to a SAM-family
+  ``refiner`` (``auto="cnn+sam"``, LiteMedSAM by default; falls back to the CNN mask when empty);
+- a SAM-family model alone: SAM's own no-prompt output (labelled as such; SkinSAM measured it poor).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dermaseg.errors import DermasegError
+from dermaseg.inference import _engine as eng
+
+__all__ = ["Prediction", "Predictor", "load_predictor", "select_device", "AUTO_MODES"]
+
+AUTO_MODES = ("cnn", "cnn+sam")
+SAM_NO_PROMPT = "none (SAM's no-prompt output)"
+
+
+@dataclass
+class Prediction:
+    """One segmentation at the input's own size.
+
+    ``prob`` float32 H×W in [0, 1]; ``mask`` bool H×W (after post-processing when enabled);
+    ``score`` the model's predicted IoU (SAM family) or None; ``box`` (x0, y0, x1, y1) actually used,
+    ``points`` ((x, y), ...) actually used; ``source`` says where the prompt came from / which mode ran.
+    """
+
+    prob: np.ndarray
+    mask: np.ndarray
+    score: float | None = None
+    box: tuple[float, float, float, float] | None = None
+    points: tuple[tuple[float, float], ...] | None = None
+    source: str = ""
+
+
+def select_device(device: str | None = None):
+    """``device`` or the best available: CUDA, then Apple MPS, then CPU. Unavailable -> DermasegError."""
+    import torch
+
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DermasegError(f"device '{device}' requested but CUDA is not available")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DermasegError(f"device '{device}' requested but MPS is not available")
+    return dev
+
+
+def _as_prompt(p: Any) -> dict:
+    """Prompt object / dict / None -> dict(box=, points=, point_labels=, source=)."""
+    if p is None:
+        return {"box": None, "points": None, "point_labels": None, "source": ""}
+    if isinstance(p, dict):
+        return {"box": p.get("box"), "points": p.get("points"),
+                "point_labels": p.get("point_labels", p.get("labels")), "source": p.get("source", "")}
+    return {"box": p.box, "points": p.points, "point_labels": p.labels, "source": getattr(p, "source", "")}
+
+
+class Predictor:
+    """Segment images with one model; ``set_image`` once, ``predict`` many times.
+
+    Args:
+        model: a PromptableSegmenter (SAM family) or a CNNSegmenter.
+        device: ``"cuda"``, ``"mps"``, ``"cpu"`` or None for the best available.
+        auto: automatic mode for a CNN model, ``"cnn"`` (default) or ``"cnn+sam"``.
+        refiner: the SAM-family model for ``"cnn+sam"`` (built as ``litemedsam`` when None).
+        tta: average the CNN over identity + horizontal + vertical flips.
+        postprocess: keep the largest component and fill holes in the binary mask.
+        threshold: probability above which a pixel is lesion.
+        threads: torch CPU threads (None leaves torch's setting).
+    """
+
+    def __init__(self, model, device: str | None = None, *, auto: str | None = None, refiner=None,
+                 tta: bool = False, postprocess: bool = True, threshold: float = 0.5,
+                 threads: int | None = None) -> None:
+        import torch
+
+        from dermaseg.models.base import PromptableSegmenter
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = select_device(device)
+        self.model = model.eval().to(self.device)
+        self.promptable = isinstance(model, PromptableSegmenter)
+        self.name = str(model.config.get("name", type(model).__name__))
+        if auto is not None and auto not in AUTO_MODES:
+            raise DermasegError(f"unknown automatic mode '{auto}'; choose one of {', '.join(AUTO_MODES)}")
+        if self.promptable and auto is not None:
+            raise DermasegError(f"--auto {auto} needs a CNN model (e.g. --model default); '{self.name}' is "
+                                "a SAM-family model: give it a prompt, or no prompt for SAM's own output")
+        self.auto = None if self.promptable else (auto or "cnn")
+        self.refiner = None
+        if self.auto == "cnn+sam":
+            if refiner is None:
+                from dermaseg.models.registry import create_model
+
+                refiner = create_model("litemedsam")
+            self.refiner = refiner.eval().to(self.device)
+        self.tta = bool(tta)
+        self.postprocess = bool(postprocess)
+        self.threshold = float(threshold)
+        self.reset_image()
+
+    # ---------------------------------------------------------------- state
+    def reset_image(self) -> None:
+        """Forget the cached image and its embedding."""
+        self._rgb: np.ndarray | None = None
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._rgb is not None
+
+    def set_image(self, rgb: np.ndarray) -> None:
+        """Cache an RGB uint8 H×W×3 image and its expensive representation (computed once, here)."""
+        rgb = eng.check_rgb(rgb)
+        self.reset_image()
+        self._rgb = rgb
+        if self.promptable:
+            self._cache["sam"] = eng.sam_embed(self.model, [rgb], self.device)[0]
+        else:
+            self._cache["cnn"] = eng.cnn_probs(self.model, [rgb], self.device, self.tta)[0]
+
+    # ---------------------------------------------------------------- prediction
+    def predict(self, box=None, points=None, point_labels=None, multimask: bool | None = None,
+                source: str = "") -> Prediction:
+        """Segment the image given to :meth:`set_image`.
+
+        ``box`` (x0, y0, x1, y1) and ``points`` N×2 (x, y) in input pixels, ``point_labels`` N (1 lesion,
+        0 background; all 1 when omitted). ``multimask`` None uses the model's default (3 candidates for
+        SAM/MobileSAM, 1 for LiteMedSAM, whose decoder was trained single-output); with several
+        candidates the one with the highest predicted IoU is kept (SkinSAM). A CNN model ignores prompts.
+        """
+        if self._rgb is None:
+            raise DermasegError("call set_image(rgb) before predict()")
+        prompt = {"box": box, "points": points, "point_labels": point_labels, "source": source}
+        if self.promptable:
+            return self._finish_sam(self.model, self._cache["sam"], prompt, multimask)
+        return self._finish_cnn(self._cache["cnn"], self._rgb, self._cache, multimask)
+
+    def predict_batch(self, images: list[np.ndarray], prompts: list | None = None, batch_size: int = 4,
+                      multimask: bool | None = None) -> list[Prediction]:
+        """Segment a list of RGB images, running the encoder ``batch_size`` images at a time.
+
+        ``prompts``: None or one entry per image (a :class:`~dermaseg.data.prompts.Prompt`, a dict with
+        box/points/point_labels, or None). Leaves the :meth:`set_image` cache untouched.
+        """
+        if prompts is not None and len(prompts) != len(images):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        out: list[Prediction] = []
+        bs = max(1, int(batch_size))
+        for start in range(0, len(images), bs):
+            chunk = [eng.check_rgb(im) for im in images[start:start + bs]]
+            pr = [_as_prompt(p) for p in (prompts[start:start + bs] if prompts else [None] * len(chunk))]
+            if self.promptable:
+                embs = eng.sam_embed(self.model, chunk, self.device)
+                out += [self._finish_sam(self.model, e, p, multimask) for e, p in zip(embs, pr, strict=True)]
+            else:
+                probs = eng.cnn_probs(self.model, chunk, self.device, self.tta)
+                caches: list[dict[str, Any]] = [{} for _ in chunk]
+                if self.refiner is not None:
+                    for c, e in zip(caches, eng.sam_embed(self.refiner, chunk, self.device), strict=True):
+                        c["refiner"] = e
+                out += [self._finish_cnn(p, im, c, multimask) for p, im, c in zip(probs, chunk, caches, strict=True)]
+        return out
+
+    # ---------------------------------------------------------------- internals
+    def _binarize(self, prob: np.ndarray) -> np.ndarray:
+        from dermaseg.inference.postprocess import clean_mask
+
+        mask = prob > self.threshold
+        return clean_mask(mask) if self.postprocess else mask
+
+    def _finish_sam(self, model, emb: eng.Embedding, prompt: dict, multimask: bool | None) -> Prediction:
+        box, pts, labels = eng.normalise_prompt(prompt["box"], prompt["points"], prompt["point_labels"],
+                                                emb.size)
+        if multimask is None:
+            multimask = bool(getattr(model, "multimask_default", True))
+        empty = box is None and pts is None
+        if empty:  # SAM's no-prompt output: several candidates, keep the most confident
+            multimask = True
+        prob, score = eng.sam_decode(model, emb, box, pts, labels, multimask)
+        source = prompt.get("source") or (SAM_NO_PROMPT if empty else "user")
+        return Prediction(prob=prob, mask=self._binarize(prob), score=score, box=box,
+                          points=None if pts is None else tuple(map(tuple, pts)), source=source)
+
+    def _finish_cnn(self, prob: np.ndarray, rgb: np.ndarray, cache: dict, multimask: bool | None) -> Prediction:
+        mask = self._binarize(prob)
+        if self.auto != "cnn+sam":
+            return Prediction(prob=prob, mask=mask, source=f"auto: {self.name}")
+        from dermaseg.data.prompts import mask_bbox
+
+        box = mask_bbox(mask)
+        if box is None:
+            return Prediction(prob=prob, mask=mask, source=f"auto: {self.name} (empty, not refined)")
+        if "refiner" not in cache:
+            cache["refiner"] = eng.sam_embed(self.refiner, [rgb], self.device)[0]
+        pred = self._finish_sam(self.refiner, cache["refiner"], {"box": box, "points": None,
+                                                                 "point_labels": None,
+                                                                 "source": f"model: {self.name}"}, multimask)
+        pred.source = f"auto: {self.name} box -> {self.refiner.config.get('name', 'sam')}"
+        return pred
+
+
+def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None = None,
+                   device: str | None = None, auto: str | None = None, tta: bool | None = None,
+                   postprocess: bool = True, refiner: Any = "litemedsam", threads: int | None = None
+                   ) -> Predictor:
+    """Build a :class:`Predictor` from a registry name, a saved model file or a model instance.
+
+    ``checkpoint`` goes to SAM ViT models. ``auto="cnn+sam"`` with a SAM-family ``model`` uses the
+    bundled ``default`` CNN for the box and ``model`` to refine it. ``tta=None`` takes the model's
+    ``config["tta"]`` (False when absent); ``auto=None`` takes ``config["auto"]`` for CNN models.
+    """
+    from dermaseg.models.base import PromptableSegmenter
+    from dermaseg.models.registry import create_model
+
+    if auto is not None and auto not in AUTO_MODES:
+        raise DermasegError(f"unknown automatic mode '{auto}'; choose one of {', '.join(AUTO_MODES)}")
+
+    def build(m):
+        if not isinstance(m, str | os.PathLike):
+            return m
+        kw = {"checkpoint": checkpoint} if checkpoint is not None else {}
+        return create_model(str(m), **kw)
+
+    net = build(model)
+    ref = None
+    if isinstance(net, PromptableSegmenter):
+        if auto == "cnn+sam":
+            net, ref = create_model("default"), net
+        elif auto == "cnn":
+            raise DermasegError(f"--auto cnn uses a CNN alone; '{net.config.get('name')}' is a SAM-family "
+                                "model (use --model default, or --auto cnn+sam to refine with it)")
+    else:
+        auto = auto or net.config.get("auto", "cnn")
+        if auto == "cnn+sam":
+            ref = build(refiner)
+    if tta is None:
+        tta = bool(net.config.get("tta", False))
+    return Predictor(net, device=device, auto=None if isinstance(net, PromptableSegmenter) else auto,
+                     refiner=ref, tta=tta, postprocess=postprocess, threads=threads)
