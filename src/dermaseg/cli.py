@@ -38,12 +38,14 @@ def models_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
 
 
 @data_app.command("check")
-def data_check(path: Path = typer.Argument(..., help="Dataset folder."), fmt: str = FormatOpt) -> None:
+def data_check(path: Path = typer.Argument(..., help="Dataset folder."), fmt: str = FormatOpt,
+               verbose: bool = typer.Option(False, "--verbose", "-v",
+                                            help="List every problem, not the first 10 of each kind.")) -> None:
     """Report format, counts, sizes, class balance and every problem found. Never modifies the data."""
     from dermaseg.data.check import check_dataset
 
     report = check_dataset(path, format=fmt)
-    report.print()
+    report.print(verbose=verbose)
     raise typer.Exit(0 if report.ok else 1)
 
 
