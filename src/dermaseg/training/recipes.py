@@ -1,0 +1,123 @@
+"""Named training recipes: each seed's published recipe, and dermaseg's own ``default``.
+
+A :class:`Recipe` is plain data; the :class:`~dermaseg.training.trainer.Trainer` reads it. Command-line
+overrides (``--epochs``, ``--lr``, ...) produce a copy with :meth:`Recipe.override`. Where a paper does
+not state a value, the field says what we chose and why (``notes``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from dermaseg.errors import DermasegError
+
+__all__ = ["Recipe", "RECIPES", "get_recipe", "SEEDS"]
+
+#: the seed papers, as cited by the recipes
+SEEDS = {
+    "000": "Roy, Kardan, Neubert: melSeg: An Adaptation of Segment Anything Model for Skin Lesion Segmentation",
+    "001": "Hu, Li, Yang: SkinSAM: Empowering Skin Cancer Segmentation with Segment Anything Model",
+    "002": "U-Net skin-lesion segmentation on HAM10000 (224x224, BCE, Adam 1e-3, batch 32, 20 epochs, 80/20)",
+    "003": "Flores Hernandez: Semantic Segmentation for Skin Melanoma Detection (smp FPN, Dice loss, best IoU)",
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a training run needs besides the data.
+
+    ``kind`` picks the task: ``cnn`` (image -> logits), ``skinsam`` (frozen encoder, cached embeddings,
+    simulated prompts) or ``melseg`` (SAM + FPN trained end to end with box prompts).
+    ``input_size`` is (H, W) for CNNs; SAM models use their own square input.
+    ``monitor`` chooses ``best.pt``: ``dice`` or ``iou`` on the validation set (higher is better).
+    ``early_stopping``: stop after this many epochs without improvement of ``monitor`` (None = never).
+    ``folds``: the recipe's own cross-validation (melSeg: 5); ``--folds`` overrides it.
+    """
+
+    name: str
+    seed: str  # the seed paper it reproduces ("000".."003") or "dermaseg"
+    model: str
+    kind: str = "cnn"
+    input_size: tuple[int, int] = (192, 256)
+    loss: str = "dicece"
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "constant"  # constant | cosine | plateau
+    epochs: int = 20
+    batch_size: int = 16
+    augment: str = "moderate"
+    monitor: str = "dice"
+    early_stopping: int | None = None
+    threshold: float = 0.5
+    val_fraction: float = 0.2
+    folds: int | None = None
+    prompt: str = "box"  # SAM recipes: prompt simulated each step (dermaseg.data.prompts kinds)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    def override(self, **kw: Any) -> Recipe:
+        """A copy with the non-None values of ``kw`` replaced (unknown keys are an error)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        bad = sorted(set(kw) - names)
+        if bad:
+            raise DermasegError(f"recipe '{self.name}': unknown setting(s) {', '.join(bad)}")
+        changes = {k: v for k, v in kw.items() if v is not None}
+        if "input_size" in changes:
+            changes["input_size"] = tuple(int(v) for v in changes["input_size"])
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    Recipe(
+        name="unet-paper", seed="002", model="unet-mobilenet_v2", input_size=(224, 224), loss="bce",
+        optimizer="adam", lr=1e-3, batch_size=32, epochs=20, augment="paper", threshold=0.5,
+        val_fraction=0.2,
+        notes="002: U-Net at 224x224, BCE, Adam 1e-3, batch 32, 20 epochs, 80/20 split, threshold 0.5, "
+              "augmentation resize/rotate/hflip 0.5/vflip 0.1. Deviations: the paper's U-Net is trained "
+              "from scratch with inputs scaled to 0..1; we use smp's U-Net with the offline ImageNet "
+              "mobilenet_v2 encoder and that encoder's normalisation."),
+    Recipe(
+        name="fpn-paper", seed="003", model="fpn-mobilenet_v2", input_size=(224, 224), loss="dice",
+        optimizer="adam", lr=1e-4, batch_size=8, epochs=10, augment="paper", monitor="iou",
+        notes="003: smp FPN, Dice loss, the epoch with the best validation IoU is kept (their Table 2 runs 10 "
+              "epochs). Not stated in the paper: encoder, optimizer, lr, batch, size; we use mobilenet_v2, "
+              "Adam 1e-4 (smp's example), batch 8, 224x224."),
+    Recipe(
+        name="skinsam", seed="001", model="skinsam-litemedsam", kind="skinsam", loss="dicece",
+        optimizer="adam", lr=1e-5, batch_size=8, epochs=50, augment="none", schedule="constant",
+        early_stopping=5, prompt="box", val_fraction=0.2,
+        notes="001: image encoder frozen, embeddings computed once; prompt encoder + mask decoder trained "
+              "with Dice+CE unweighted, Adam 1e-5, 80/20 split, stop when validation plateaus (we: 5 "
+              "epochs without a better Dice, at most 50). Box prompts from the truth with SkinSAM's jitter. "
+              "SkinSAM used ViT-B; the default here is LiteMedSAM for CPU (skinsam-sam-vit-b works)."),
+    Recipe(
+        name="melseg", seed="000", model="melseg-litemedsam", kind="melseg", loss="dicece",
+        optimizer="adam", lr=1e-4, batch_size=4, epochs=10, augment="none", folds=5, prompt="box",
+        notes="000: SAM + FPN, 5-fold CV, DiceCE, Adam 1e-4, batch 4 (their best row of Table I). Epochs are "
+              "not stated; we use 10. The prompt is not stated; we give the box from the truth with "
+              "SkinSAM's jitter (melSeg fine-tunes SAM, whose decoder needs a prompt)."),
+    Recipe(
+        name="default", seed="dermaseg", model="unet-mobilenet_v2", input_size=(192, 256), loss="dicece",
+        optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", batch_size=16, epochs=30,
+        augment="moderate", monitor="dice",
+        notes="dermaseg's CPU recipe: a light ImageNet encoder at the images' 4:3 aspect (192x256), Dice+BCE "
+              "(Dice for the overlap the metric rewards, BCE for stable early gradients), AdamW with cosine "
+              "decay, flips/rotation/scale/colour augmentation. Chosen for accuracy per CPU-second."),
+]}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; an unknown name lists the known ones."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise DermasegError(f"unknown recipe '{name}'; known recipes: {', '.join(RECIPES)}") from None

@@ -1,0 +1,108 @@
+"""Tasks adapt the one :class:`~dermaseg.training.trainer.Trainer` to a model family.
+
+A task owns the data side of a run: the training and validation batches, how a batch goes through the
+model (``forward(model, batch) -> (logits B×1×h×w, target B×1×h×w)``), and full-resolution prediction
+for the final scores (``predict(model, samples)`` yields ``(sample, prob H×W)`` at each image's own size).
+:class:`CNNTask` serves ``unet-*`` / ``fpn-*``; the SAM tasks live in ``dermaseg.training.sam_tasks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from dermaseg.training.data import CachedSegmentationData, EpochSampler, load_cached
+from dermaseg.training.recipes import Recipe
+
+__all__ = ["CNNTask", "make_task", "predict_cnn"]
+
+
+class CNNTask:
+    """Image -> logits training on RAM-cached images at the model's ``input_size``."""
+
+    def __init__(self, model, recipe: Recipe, train: Sequence[Any], val: Sequence[Any], seed: int = 0,
+                 workers: int = 0, device: torch.device | str = "cpu", progress: bool = True) -> None:
+        from dermaseg.data.transforms import eval_transform, train_transform
+
+        self.recipe, self.seed, self.workers = recipe, int(seed), int(workers)
+        self.train_samples, self.val_samples = list(train), list(val)
+        self.size = tuple(model.input_size)
+        self.device = torch.device(device)
+        mean, std = model.mean, model.std
+        ti, tm = load_cached(self.train_samples, self.size, progress)
+        self.train_data = CachedSegmentationData(ti, tm, train_transform(self.size, mean, std, recipe.augment),
+                                                 seed=self.seed)
+        self.sampler = EpochSampler(len(ti), seed=self.seed)
+        if self.val_samples:
+            vi, vm = load_cached(self.val_samples, self.size, progress)
+            self.val_data = CachedSegmentationData(vi, vm, eval_transform(self.size, mean, std), random=False)
+        else:
+            self.val_data = None
+
+    def _loader(self, data, sampler=None, batch_size: int = 1, drop_last: bool = False):
+        from torch.utils.data import DataLoader
+
+        return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.workers,
+                          drop_last=drop_last, pin_memory=self.device.type == "cuda",
+                          persistent_workers=False)
+
+    def train_batches(self, epoch: int):
+        """Shuffled, augmented batches of epoch ``epoch`` (a 1-image last batch is dropped: BatchNorm)."""
+        self.train_data.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        bs = self.recipe.batch_size
+        drop = len(self.train_data) % bs == 1 and len(self.train_data) > bs
+        return self._loader(self.train_data, self.sampler, bs, drop_last=drop)
+
+    def val_batches(self):
+        if self.val_data is None:
+            return []
+        return self._loader(self.val_data, batch_size=max(1, self.recipe.batch_size))
+
+    def forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = batch
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        return model(x), y
+
+    def predict(self, model, samples: Sequence[Any]) -> Iterator[tuple[Any, np.ndarray]]:
+        yield from predict_cnn(model, samples, self.device)
+
+
+def predict_cnn(model, samples: Sequence[Any], device: torch.device | str = "cpu", batch_size: int = 8
+                ) -> Iterator[tuple[Any, np.ndarray]]:
+    """Yield ``(sample, prob float32 H×W)`` at each image's own size: resize to ``input_size``,
+    normalise, forward, sigmoid, bilinear upsampling of the probabilities back to H×W."""
+    import cv2
+
+    from dermaseg.io import read_image
+
+    h, w = model.input_size
+    mean = np.asarray(model.mean, np.float32) * 255
+    std = np.asarray(model.std, np.float32) * 255
+    model.eval()
+    samples = list(samples)
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        rgbs = [read_image(s.image) for s in chunk]
+        x = np.stack([(cv2.resize(r, (w, h), interpolation=cv2.INTER_AREA if r.shape[0] >= h
+                                  else cv2.INTER_LINEAR).astype(np.float32) - mean) / std for r in rgbs])
+        with torch.no_grad():
+            logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2)).to(device))
+            probs = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+        for s, r, p in zip(chunk, rgbs, probs, strict=True):
+            yield s, cv2.resize(p, (r.shape[1], r.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def make_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
+              progress: bool = True, cache_dir=None):
+    """The task for ``recipe.kind``: ``cnn``, ``skinsam`` or ``melseg``."""
+    if recipe.kind == "cnn":
+        return CNNTask(model, recipe, train, val, seed=seed, workers=workers, device=device, progress=progress)
+    from dermaseg.training import sam_tasks
+
+    return sam_tasks.make_sam_task(model, recipe, train, val, seed=seed, workers=workers, device=device,
+                                   progress=progress, cache_dir=cache_dir)

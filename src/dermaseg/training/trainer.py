@@ -1,0 +1,284 @@
+"""The one trainer: a :class:`Recipe` configures it, a task feeds it, small hooks do each step.
+
+Hooks (override by passing callables or subclassing sparingly, as nnU-Net's trainer does):
+``build_loss`` -> ``configure_optimizers`` -> per epoch ``train_step`` on every batch, ``validate``,
+``on_epoch_end`` (history.csv, best.pt, last.pt, early stopping), ``save_checkpoint``/``load_checkpoint``.
+
+Run folder (``out``): ``history.csv`` (epoch, train_loss, val_loss, val_dice, val_iou, lr, seconds),
+``best.pt`` (the best epoch by the recipe's ``monitor``, in :func:`dermaseg.models.registry.save_model`'s
+format so ``create_model(path)`` loads it), ``last.pt`` (the same plus optimizer, scheduler, AMP scaler,
+RNG states, epoch and history: ``resume=True`` continues from it). Every file is written atomically.
+
+Determinism: every epoch reseeds torch/numpy/random from ``(seed, epoch)`` and the task draws the sample
+order and augmentations from the same pair, so 1 epoch + resume + 1 epoch gives the same weights as
+2 epochs straight (on the same device and thread count).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dermaseg.errors import DermasegError
+from dermaseg.training.recipes import Recipe
+
+__all__ = ["Trainer", "pick_device", "seed_everything", "HISTORY_COLUMNS"]
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds")
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` as given, else CUDA, else Apple MPS, else CPU."""
+    if device:
+        try:
+            d = torch.device(device)
+        except RuntimeError as e:
+            raise DermasegError(f"unknown device '{device}' (use cuda, mps or cpu)") from e
+        if d.type == "cuda" and not torch.cuda.is_available():
+            raise DermasegError("--device cuda: no CUDA GPU is available")
+        return d
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, epoch: int = 0) -> None:
+    """Seed python, numpy and torch (all devices) from ``(seed, epoch)``."""
+    s = int(np.random.SeedSequence([int(seed), int(epoch), 7]).generate_state(1)[0])
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+class Trainer:
+    """Train ``model`` on ``task`` with ``recipe``; write the run folder ``out``."""
+
+    def __init__(self, model, recipe: Recipe, task, out: str | Path, device: torch.device | str = "cpu",
+                 seed: int = 0, progress: bool = True, extra: dict[str, Any] | None = None) -> None:
+        self.model, self.recipe, self.task = model, recipe, task
+        self.out = Path(out)
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.progress = progress
+        self.extra = dict(extra or {})
+        self.amp = self.device.type == "cuda"
+        self.model.to(self.device)
+        self.loss_fn = self.build_loss()
+        self.optimizer, self.scheduler = self.configure_optimizers()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.epoch = 0  # epochs completed
+        self.best: float = -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.history: list[dict[str, Any]] = []
+
+    # ---- hooks -------------------------------------------------------------------------------------
+    def build_loss(self):
+        from dermaseg.training.losses import build_loss
+
+        return build_loss(self.recipe.loss)
+
+    def configure_optimizers(self):
+        """(optimizer, scheduler or None) over the parameters that require gradients."""
+        r = self.recipe
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise DermasegError(f"model '{self.model.config.get('name')}' has no trainable parameters")
+        name = r.optimizer.lower()
+        if name == "adam":
+            opt = torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
+        elif name == "adamw":
+            opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
+        elif name == "sgd":
+            opt = torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+        else:
+            raise DermasegError(f"unknown optimizer '{r.optimizer}'; choose adam, adamw or sgd")
+        if r.schedule == "constant":
+            sched = None
+        elif r.schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, r.epochs), eta_min=r.lr * 0.01)
+        elif r.schedule == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+        else:
+            raise DermasegError(f"unknown schedule '{r.schedule}'; choose constant, cosine or plateau")
+        return opt, sched
+
+    def train_step(self, batch) -> float:
+        """One optimisation step on one batch; returns the batch loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            logits, target = self.task.forward(self.model, batch)
+            loss = self.loss_fn(logits.float(), target)
+        if not torch.isfinite(loss):
+            raise DermasegError(f"training diverged at epoch {self.epoch + 1} (loss {loss.item()}); "
+                                "lower --lr")
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation loss and per-image mean Dice/IoU at the model's resolution (threshold applied)."""
+        from dermaseg.evaluation.metrics import batch_dice_iou
+
+        self.model.eval()
+        losses, dices, ious, n = 0.0, [], [], 0
+        for batch in self.task.val_batches():
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                logits, target = self.task.forward(self.model, batch)
+            logits = logits.float()
+            b = logits.shape[0]
+            losses += float(self.loss_fn(logits, target)) * b
+            n += b
+            d, i = batch_dice_iou(torch.sigmoid(logits) > self.recipe.threshold, target > 0.5)
+            dices.append(d.cpu())
+            ious.append(i.cpu())
+        if n == 0:
+            return {"val_loss": math.nan, "val_dice": math.nan, "val_iou": math.nan}
+        return {"val_loss": losses / n, "val_dice": float(torch.cat(dices).mean()),
+                "val_iou": float(torch.cat(ious).mean())}
+
+    def on_epoch_end(self, row: dict[str, Any]) -> bool:
+        """Record ``row``, step the schedule, write checkpoints; True to stop (early stopping)."""
+        r = self.recipe
+        self.history.append(row)
+        score = row.get(f"val_{r.monitor}", math.nan)
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(score if math.isfinite(score) else -row["train_loss"])
+            else:
+                self.scheduler.step()
+        improved = (math.isfinite(score) and score > self.best) or (
+            not math.isfinite(score) and self.best_epoch == 0)
+        if improved or not getattr(self.task, "val_samples", None):
+            self.best = score if math.isfinite(score) else self.best
+            self.best_epoch = self.epoch
+            self.bad_epochs = 0
+            self.save_checkpoint(self.out / "best.pt", full=False)
+        else:
+            self.bad_epochs += 1
+        self.write_history()
+        self.save_checkpoint(self.out / "last.pt", full=True)
+        return r.early_stopping is not None and self.bad_epochs >= r.early_stopping
+
+    # ---- files -------------------------------------------------------------------------------------
+    def write_history(self) -> None:
+        from dermaseg.io import write_text
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for row in self.history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        write_text(self.out / "history.csv", buf.getvalue())
+
+    def _model_config(self) -> dict[str, Any]:
+        cfg = dict(self.model.config)
+        cfg.pop("source_file", None)
+        if getattr(self.model, "family", "") == "cnn":
+            cfg["threshold"] = float(self.recipe.threshold)
+        return cfg
+
+    def save_checkpoint(self, path: Path, full: bool = True) -> None:
+        """``best.pt``-style ``{"config","state_dict","extra"}``; ``full`` adds the training state."""
+        from dermaseg.io import atomic_path
+
+        extra = dict(self.extra, recipe=self.recipe.to_dict(), epoch=self.epoch, best_epoch=self.best_epoch,
+                     best_score=self.best if math.isfinite(self.best) else None, monitor=self.recipe.monitor)
+        blob: dict[str, Any] = {"config": self._model_config(),
+                                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                                "extra": extra}
+        if full:
+            blob["training"] = {
+                "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs, "history": self.history,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.scaler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            }
+        self.out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore model, optimizer, scheduler, scaler, RNG, epoch and history from a ``last.pt``."""
+        path = Path(path)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            state = blob["training"]
+        except Exception as e:
+            raise DermasegError(f"{path}: cannot resume from this file ({type(e).__name__}: {e})") from e
+        if blob["config"].get("name") != self.model.config.get("name"):
+            raise DermasegError(f"{path}: was trained as '{blob['config'].get('name')}', not "
+                                f"'{self.model.config.get('name')}'")
+        self.model.load_state_dict(blob["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch = int(state["epoch"])
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.history = list(state["history"])
+
+    # ---- loop --------------------------------------------------------------------------------------
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train until ``recipe.epochs`` (or early stopping); returns a summary of the run."""
+        from tqdm.auto import tqdm
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume and (self.out / "last.pt").is_file():
+            self.load_checkpoint(self.out / "last.pt")
+            if self.recipe.early_stopping is not None and self.bad_epochs >= self.recipe.early_stopping:
+                return self.summary(stopped_early=True)
+        stopped = False
+        while self.epoch < self.recipe.epochs and not stopped:
+            seed_everything(self.seed, self.epoch)
+            self.model.train()
+            t0 = time.perf_counter()
+            lr = self.current_lr()
+            total, count = 0.0, 0
+            bar = tqdm(self.task.train_batches(self.epoch), desc=f"epoch {self.epoch + 1}/{self.recipe.epochs}",
+                       disable=not self.progress, leave=False)
+            for batch in bar:
+                loss = self.train_step(batch)
+                b = int(batch[0].shape[0])
+                total += loss * b
+                count += b
+                bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+            row: dict[str, Any] = {"epoch": self.epoch + 1, "train_loss": total / max(count, 1)}
+            row.update(self.validate())
+            self.epoch += 1
+            row["lr"] = lr
+            row["seconds"] = time.perf_counter() - t0
+            stopped = self.on_epoch_end(row)
+            if self.progress:
+                print(f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+                      f"val_dice {row['val_dice']:.4f}  val_iou {row['val_iou']:.4f}  ({row['seconds']:.1f} s)",
+                      flush=True)
+        return self.summary(stopped_early=stopped)
+
+    def summary(self, stopped_early: bool = False) -> dict[str, Any]:
+        return {"out": str(self.out), "epochs": self.epoch, "best_epoch": self.best_epoch,
+                "best_" + self.recipe.monitor: self.best if math.isfinite(self.best) else None,
+                "stopped_early": stopped_early,
+                "seconds": sum(float(r.get("seconds", 0.0)) for r in self.history)}
