@@ -1,0 +1,229 @@
+"""Score a model on a dataset: one prompt protocol, every image at its own resolution.
+
+``evaluate(dataset, predictor, prompt_mode)`` is the library function: for each sample it reads the
+image and the true mask (:mod:`dermaseg.io`), makes the prompt (:mod:`dermaseg.data.prompts`:
+SkinSAM's simulation from the truth for ``box | point | box+point``; ``center | center-box`` from the
+image geometry only; ``box-from-model`` from the automatic model; ``none``), asks the
+:class:`~dermaseg.inference.predictor.Predictor` for a mask (the one path to a mask in dermaseg) and
+scores it against the truth at the image's original size with :mod:`dermaseg.evaluation.metrics`.
+
+``evaluate_cli(...)`` is what ``dermaseg evaluate`` calls: it loads the dataset and the predictor,
+runs :func:`evaluate` and writes ``metrics.json``, ``per_image.csv``, ``cases/`` and (unless
+``report=False``) ``report.html`` + ``figures/`` through :mod:`dermaseg.evaluation.outputs`, all
+staged in a temporary folder and moved into place only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
+
+__all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli"]
+
+#: Every ``--prompt`` value. ``box``/``point``/``box+point`` are simulated from the ground truth.
+PROMPT_MODES: tuple[str, ...] = ("none", "box", "point", "box+point", "center", "center-box",
+                                 "box-from-model")
+RESOLUTION = "original (each image's own height x width; no resizing before scoring)"
+
+
+@dataclass
+class EvaluationResult:
+    """Everything one evaluation produced, before it is written anywhere.
+
+    ``rows``: one dict per image (id, label, group, height, width, every metric of
+    :func:`~dermaseg.evaluation.metrics.image_metrics`, score, pred_area, truth_area, prompt, seconds).
+    ``masks``: predicted H×W masks packed with ``np.packbits`` (id -> (packed, shape)), kept so the
+    report's example panels can be drawn later without the model. ``prompts``: id -> prompt dict.
+    """
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    per_diagnosis: dict[str, Any]
+    prompt_mode: str
+    prompt_source: str
+    seed: int
+    seconds_total: float
+    seconds_model: float
+    masks: dict[str, tuple[np.ndarray, tuple[int, int]]] = field(default_factory=dict)
+    prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[str, Any] = field(default_factory=dict)
+
+    def mask(self, sample_id: str) -> np.ndarray:
+        """The predicted H×W bool mask of one image."""
+        packed, shape = self.masks[sample_id]
+        return np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+
+
+def _check_mode(prompt_mode: str, predictor: Any) -> None:
+    if prompt_mode not in PROMPT_MODES:
+        raise DermasegError(f"unknown prompt mode {prompt_mode!r}; choose one of: {', '.join(PROMPT_MODES)}")
+    if prompt_mode != "none" and not getattr(predictor, "promptable", False):
+        name = getattr(predictor, "name", "this model")
+        raise DermasegError(f"model {name} takes no prompt; use --prompt none "
+                            f"(or a promptable SAM-family model for --prompt {prompt_mode})")
+
+
+def _prompt_text(prompt: dict[str, Any]) -> str:
+    """A compact, CSV-safe description: ``box=x0 y0 x1 y1;point=x y+`` (``+``/``-`` = label)."""
+    parts = []
+    box = prompt.get("box")
+    if box is not None:
+        parts.append("box=" + " ".join(f"{float(v):.1f}" for v in box))
+    pts = prompt.get("points")
+    if pts is not None and len(pts):
+        labels = prompt.get("point_labels")
+        labels = [1] * len(pts) if labels is None else list(labels)
+        for (x, y), lab in zip(np.asarray(pts, dtype=float).tolist(), labels, strict=False):
+            parts.append(f"point={x:.1f} {y:.1f}{'+' if int(lab) == 1 else '-'}")
+    return ";".join(parts) if parts else "none"
+
+
+def _samples(dataset: Any, limit: int | None) -> list[Any]:
+    samples = list(getattr(dataset, "samples", dataset))
+    if limit is not None:
+        samples = samples[: int(limit)]
+    if not samples:
+        root = getattr(dataset, "root", "the dataset")
+        raise DataError(f"{root}: no images to evaluate")
+    missing = [s for s in samples if getattr(s, "mask", None) is None]
+    if missing:
+        root = getattr(dataset, "root", "the dataset")
+        raise DataError(f"{root}: {len(missing)} of {len(samples)} images have no mask "
+                        f"(first: {missing[0].image}); evaluation needs a true mask for every image")
+    return samples
+
+
+def evaluate(dataset: Any, predictor: Any, prompt_mode: str = "none", *, seed: int = 0,
+             limit: int | None = None, progress: bool = True, with_hd95: bool = True,
+             box_model: Any = None, box_model_name: str = "default") -> EvaluationResult:
+    """Score ``predictor`` on every sample of ``dataset`` (a Dataset or an iterable of Samples).
+
+    Each image is scored at its original resolution against its own mask. ``seed`` seeds the simulated
+    prompts; each image's prompt depends on (seed, image id) only (:func:`dermaseg.data.prompts.rng_for`),
+    not on ``limit`` or the order. ``box_model`` is the promptless predictor whose mask's bounding box
+    is the prompt for ``box-from-model`` (default: the bundled automatic model, ``box_model_name``);
+    its time counts in the per-image seconds. Raises :class:`DermasegError` for an
+    unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
+    """
+    from dermaseg.data.prompts import box_from_mask, make_prompt
+    from dermaseg.io import read_image, read_mask
+
+    _check_mode(prompt_mode, predictor)
+    samples = _samples(dataset, limit)
+    if prompt_mode == "box-from-model" and box_model is None:
+        from dermaseg.inference.predictor import load_predictor
+
+        box_model = load_predictor(box_model_name, device=getattr(predictor, "device", None))
+    rows: list[dict[str, Any]] = []
+    masks: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
+    prompts: dict[str, dict[str, Any]] = {}
+    sources: set[str] = set()
+    t_start = time.perf_counter()
+    model_seconds = 0.0
+    bar = _progress(samples, progress, f"evaluate ({prompt_mode})")
+    for s in bar:
+        rgb = read_image(s.image)
+        truth = read_mask(s.mask)
+        if truth.shape != rgb.shape[:2]:
+            raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image "
+                            f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
+        t0 = time.perf_counter()
+        if prompt_mode == "box-from-model":
+            box_model.set_image(rgb)
+            prompt = box_from_mask(np.asarray(box_model.predict().mask, dtype=bool), box_model_name)
+        else:
+            prompt = make_prompt(prompt_mode, truth.shape, truth, seed=seed, image_id=s.id)
+        t0 = t0 if prompt_mode == "box-from-model" else time.perf_counter()
+        predictor.set_image(rgb)
+        pred = predictor.predict(**prompt.kwargs())
+        # no prompt: the predictor says what ran (e.g. "auto: default", SAM's no-prompt output)
+        sources.add(prompt.source if prompt_mode != "none" else (getattr(pred, "source", "") or "none"))
+        dt = time.perf_counter() - t0
+        model_seconds += dt
+        mask = np.asarray(pred.mask, dtype=bool)
+        if mask.shape != truth.shape:
+            raise DermasegError(f"model returned a {mask.shape[1]}x{mask.shape[0]} mask for {s.image} "
+                                f"({truth.shape[1]}x{truth.shape[0]}); predictions must be at input size")
+        m = image_metrics(mask, truth, hd95=with_hd95)
+        used = prompt.kwargs()
+        if getattr(pred, "box", None) is not None and used.get("box") is None:
+            used["box"] = pred.box  # e.g. the box an automatic cnn+sam pipeline chose
+        row: dict[str, Any] = {"id": s.id, "label": s.label or "", "group": getattr(s, "group", s.id),
+                               "height": truth.shape[0], "width": truth.shape[1]}
+        row.update(m)
+        score = getattr(pred, "score", None)
+        row.update({"score": "" if score is None else float(score), "pred_area": int(mask.sum()),
+                    "truth_area": int(truth.sum()), "prompt": _prompt_text(used), "seconds": dt})
+        rows.append(row)
+        masks[s.id] = (np.packbits(mask.ravel()), mask.shape)
+        prompts[s.id] = {k: (np.asarray(v).tolist() if v is not None else None) for k, v in used.items()}
+    total = time.perf_counter() - t_start
+    metrics = tuple(m for m in IMAGE_METRICS if with_hd95 or m != "hd95")
+    return EvaluationResult(
+        rows=rows, summary=summarize(rows, metrics), per_diagnosis=by_group(rows, "label", metrics),
+        prompt_mode=prompt_mode, prompt_source=" + ".join(sorted(sources)), seed=int(seed),
+        seconds_total=total, seconds_model=model_seconds, masks=masks, prompts=prompts,
+        samples={s.id: s for s in samples})
+
+
+def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="img", leave=False)
+
+
+def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: Path | None = None,
+                 split: str = "auto", limit: int | None = None, seed: int = 0,
+                 checkpoint: Path | None = None, auto: str | None = None, tta: bool | None = None,
+                 postprocess: bool = True, report: bool = True, format: str = "auto",
+                 device: str | None = None) -> Path:
+    """``dermaseg evaluate``: load data and model, score, write ``out/`` atomically. Returns ``out``."""
+    from dermaseg.data.readers import load_dataset
+    from dermaseg.evaluation.outputs import write_evaluation
+
+    if out is None:
+        raise DermasegError("--out is required")
+    if prompt not in PROMPT_MODES:
+        raise DermasegError(f"unknown prompt mode {prompt!r}; choose one of: {', '.join(PROMPT_MODES)}")
+    ds = load_dataset(Path(data), format=format)
+    sel = ds.select(split)
+    _samples(sel, limit)  # fail on missing masks before loading a model
+    from dermaseg.inference.predictor import load_predictor
+
+    predictor = load_predictor(model=model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
+                               postprocess=postprocess)
+    _check_mode(prompt, predictor)
+    result = evaluate(sel, predictor, prompt, seed=seed, limit=limit)
+    meta = {
+        "model": {"name": str(getattr(predictor, "name", model)), "requested": str(model),
+                  "checkpoint": str(checkpoint) if checkpoint else None,
+                  "auto": getattr(predictor, "auto", auto), "tta": getattr(predictor, "tta", tta),
+                  "postprocess": getattr(predictor, "postprocess", postprocess),
+                  "promptable": bool(getattr(predictor, "promptable", False))},
+        "dataset": {"format": getattr(ds, "format", format), "root": str(Path(data).resolve()),
+                    "split": split, "split_resolved": getattr(sel, "split", split),
+                    "count": len(result.rows), "available": len(getattr(sel, "samples", [])),
+                    "limit": limit},
+        "device": str(getattr(predictor, "device", device or "cpu")),
+    }
+    write_evaluation(result, Path(out), meta, report=report)
+    print(_one_line(result, Path(out)))
+    return Path(out)
+
+
+def _one_line(result: EvaluationResult, out: Path) -> str:
+    pm = result.summary["per_image_mean"]
+    return (f"{len(result.rows)} images, prompt {result.prompt_mode} ({result.prompt_source}): "
+            f"Dice {pm['dice']['mean']:.4f} IoU {pm['iou']['mean']:.4f} "
+            f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f} (per-image mean); "
+            f"{len(result.rows) / max(result.seconds_model, 1e-9):.2f} img/s -> {out}")

@@ -1,0 +1,205 @@
+"""evaluate(): exact numbers through test doubles, prompt protocol, outputs, errors, the CLI end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dermaseg.data.prompts import SOURCE_TRUTH, skinsam_prompt
+from dermaseg.data.readers import load_dataset
+from dermaseg.data.synthetic import write_dataset
+from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.evaluate import evaluate
+from dermaseg.evaluation.outputs import CSV_COLUMNS, write_evaluation
+from dermaseg.io import read_mask
+from tests.evaluation.doubles import BoxFillPredictorDouble, TruthLookupPredictorDouble
+
+
+@pytest.fixture(scope="module")
+def folder_ds(tmp_path_factory):
+    root = write_dataset(tmp_path_factory.mktemp("ev") / "folder", "folder", n=5, size=(48, 64), seed=3)
+    return load_dataset(root)
+
+
+@pytest.fixture(scope="module")
+def isic_root(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("ev") / "isic", "isic2017", n=9, size=(48, 64), seed=1)
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_truth_predictor_scores_perfectly(folder_ds):
+    res = evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples), "none", progress=False)
+    assert len(res.rows) == 5
+    for r in res.rows:
+        assert r["dice"] == 1.0 and r["iou"] == 1.0 and r["thresholded_jaccard"] == 1.0
+        assert r["hd95"] == 0.0 and r["fp"] == 0 and r["fn"] == 0
+    assert res.summary["pooled"]["dice"] == 1.0
+    assert res.summary["per_image_mean"]["dice"] == {"mean": 1.0, "std": 0.0, "n": 5}
+    assert res.prompt_source == "auto: double"
+
+
+def test_eroded_prediction_gives_the_independent_numbers(folder_ds):
+    from scipy.ndimage import binary_erosion
+
+    erode = lambda m: binary_erosion(m, iterations=2)  # noqa: E731
+    res = evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples, erode), "none", progress=False,
+                   limit=3)
+    assert [r["id"] for r in res.rows] == [s.id for s in folder_ds.samples[:3]]
+    for r, s in zip(res.rows, folder_ds.samples, strict=False):
+        t = read_mask(s.mask)
+        e = erode(t)
+        assert r["dice"] == pytest.approx(2 * e.sum() / (e.sum() + t.sum()))  # erosion ⊂ truth
+        assert r["iou"] == pytest.approx(e.sum() / t.sum())
+        assert r["precision"] == 1.0
+        assert r["hd95"] >= 1.0 and r["pred_area"] == e.sum() and r["truth_area"] == t.sum()
+    tp = sum(r["tp"] for r in res.rows)
+    fn = sum(r["fn"] for r in res.rows)
+    assert res.summary["pooled"]["recall"] == pytest.approx(tp / (tp + fn))
+
+
+def test_skinsam_box_prompt_is_used_and_labelled(folder_ds):
+    res = evaluate(folder_ds, BoxFillPredictorDouble(), "box", seed=7, progress=False)
+    assert res.prompt_source == SOURCE_TRUTH
+    for r, s in zip(res.rows, folder_ds.samples, strict=True):
+        expect = skinsam_prompt(read_mask(s.mask), "box", seed=7, image_id=s.id).box
+        got = [float(v) for v in re.match(r"box=(.*)", r["prompt"]).group(1).split()]
+        np.testing.assert_allclose(got, expect, atol=0.051)
+        x0, y0, x1, y1 = (int(round(v)) for v in expect)
+        assert r["pred_area"] == (x1 - x0 + 1) * (y1 - y0 + 1)
+    again = evaluate(folder_ds, BoxFillPredictorDouble(), "box", seed=7, progress=False)
+    other = evaluate(folder_ds, BoxFillPredictorDouble(), "box", seed=8, progress=False)
+    assert [r["prompt"] for r in again.rows] == [r["prompt"] for r in res.rows]
+    assert [r["prompt"] for r in other.rows] != [r["prompt"] for r in res.rows]
+
+
+def test_point_and_center_prompts(folder_ds):
+    res = evaluate(folder_ds, BoxFillPredictorDouble(radius=3), "point", seed=0, progress=False)
+    for r in res.rows:  # the simulated point lies inside the lesion: the disc's centre is a TP
+        assert r["prompt"].startswith("point=") and r["prompt"].endswith("+") and r["tp"] >= 1
+    c = evaluate(folder_ds, BoxFillPredictorDouble(), "center-box", progress=False)
+    assert c.prompt_source == "image centre"
+    assert c.rows[0]["prompt"] == "box=6.3 4.7 56.7 42.3"  # 80 % of (63, 47) around (31.5, 23.5)
+
+
+def test_bad_modes_and_missing_masks(folder_ds, tmp_path):
+    with pytest.raises(DermasegError, match="unknown prompt mode"):
+        evaluate(folder_ds, BoxFillPredictorDouble(), "boxes", progress=False)
+    with pytest.raises(DermasegError, match="takes no prompt"):
+        evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples[:1]), "box", progress=False)
+    from dataclasses import replace
+
+    no_mask = [replace(s, mask=None) for s in folder_ds.samples]
+    with pytest.raises(DataError, match="have no mask"):
+        evaluate(no_mask, BoxFillPredictorDouble(), "box", progress=False)
+
+
+def test_outputs_are_complete_and_report_self_contained(folder_ds, tmp_path):
+    res = evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples, lambda m: np.roll(m, 2, 1)),
+                   "none", progress=False)
+    out = write_evaluation(res, tmp_path / "run", {"model": {"name": "truth-lookup-double"},
+                                                   "dataset": {"format": "folder", "split": "all",
+                                                               "count": 5}})
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["summary"]["n"] == 5 and m["dataset"]["count"] == 5
+    assert set(m["summary"]["per_image_mean"]) >= {"dice", "iou", "thresholded_jaccard", "hd95", "accuracy"}
+    assert m["summary"]["pooled"]["tp"] == sum(r["tp"] for r in res.rows)
+    assert m["prompt"] == {"mode": "none", "source": "auto: double"}
+    assert m["resolution"]["height"] == {"min": 48, "max": 48}
+    assert m["timing"]["images_per_second"] > 0 and m["timing"]["threads"] >= 1
+    rows = _read_rows(out / "per_image.csv")
+    assert list(rows[0]) == list(CSV_COLUMNS) and len(rows) == 5
+    assert float(rows[0]["dice"]) == pytest.approx(res.rows[0]["dice"], rel=1e-5)
+    cases = json.loads((out / "cases" / "cases.json").read_text())["cases"]
+    assert [c["role"] for c in cases][:3] == ["best", "median", "worst"]
+    best = max(res.rows, key=lambda r: r["dice"])
+    assert cases[0]["dice"] == best["dice"]
+    for c in cases:
+        for f in c["files"].values():
+            assert (out / "cases" / f).is_file()
+    pred = read_mask(out / "cases" / cases[0]["files"]["pred"])
+    np.testing.assert_array_equal(pred, res.mask(cases[0]["id"]))
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert not re.search(r"""src=["'](?!data:)""", html)
+    assert html.count("data:image/png;base64,") >= 4
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "cases.png", "confusion.png", "contours.png", "histograms.png"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
+
+
+def test_failure_leaves_no_output(folder_ds, tmp_path):
+    from dermaseg.evaluation.evaluate import EvaluationResult
+
+    with pytest.raises(RuntimeError):
+        evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples, fail_after=2), "none",
+                 progress=False)
+    res = evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples), "none", progress=False)
+    broken = EvaluationResult(**{**res.__dict__, "samples": {}})  # cases cannot be written
+    with pytest.raises(KeyError):
+        write_evaluation(broken, tmp_path / "run", {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_end_to_end_with_a_real_tiny_model(isic_root, tmp_path):
+    import torch
+
+    from dermaseg.cli import main
+    from dermaseg.models.registry import create_model, save_model
+
+    torch.manual_seed(0)
+    model_file = tmp_path / "tiny.pt"
+    save_model(create_model("unet-tiny", pretrained=False, input_size=(64, 64)), model_file)
+    out = tmp_path / "ev"
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--data", str(isic_root), "--model", str(model_file), "--split", "val",
+              "--out", str(out), "--limit", "2", "--seed", "3", "--device", "cpu"])
+    assert e.value.code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["dataset"]["format"] == "isic2017" and m["dataset"]["split"] == "val"
+    assert m["dataset"]["count"] == 2 and m["seed"] == 3
+    rows = _read_rows(out / "per_image.csv")
+    assert len(rows) == 2
+    for r in rows:  # real numbers from a real (untrained) network: counts add up, scores consistent
+        tp, fp, fn, tn = (int(r[k]) for k in ("tp", "fp", "fn", "tn"))
+        assert tp + fp + fn + tn == 48 * 64
+        dice = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+        assert float(r["dice"]) == pytest.approx(dice, rel=1e-5)
+        assert int(r["pred_area"]) == tp + fp
+    assert set(m["per_diagnosis"]) <= {"melanoma", "nevus", "seborrheic_keratosis"}
+    assert (out / "report.html").is_file()
+    # re-render from the saved files only
+    (out / "report.html").unlink()
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(out)])
+    assert e.value.code == 0 and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prompt", "boxes"], "unknown prompt mode"),
+    (["--prompt", "box"], "takes no prompt"),
+])
+def test_cli_one_line_errors(isic_root, tmp_path, capsys, args, message):
+    import torch
+
+    from dermaseg.cli import main
+    from dermaseg.models.registry import create_model, save_model
+
+    torch.manual_seed(0)
+    model_file = tmp_path / "tiny.pt"
+    save_model(create_model("unet-tiny", pretrained=False, input_size=(64, 64)), model_file)
+    out = tmp_path / "ev"
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--data", str(isic_root), "--model", str(model_file), "--out", str(out), *args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
+    assert not out.exists()
