@@ -173,7 +173,8 @@ class Splits:
         con.print(f"{self.k} folds of {n_ids:,} {self.format} ids"
                   + (f" in {n_groups:,} groups" if n_groups else "")
                   + f" (seed {self.seed}, split on {self.source}"
-                  + (f", test {len(self.test):,}" if self.test else "") + "); no group in two folds: checked")
+                  + (f", test {len(self.test):,}" if self.test else "") + ")")
+        con.print("no group is in two folds (checked); validation counts per fold:")
         t = Table(show_edge=False)
         t.add_column("label")
         for i in range(self.k):

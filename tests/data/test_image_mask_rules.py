@@ -1,0 +1,79 @@
+"""The mask rule (io.read_mask) on every encoding, and image conversion (io.read_image)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dermaseg.io import read_image, read_mask
+
+TRUTH = np.zeros((6, 8), bool)
+TRUTH[1:4, 2:7] = True
+
+
+@pytest.mark.parametrize("kind", ["01", "0255", "rgb", "palette", "bmp", "16bit", "rgba", "bilevel"])
+def test_mask_rule_encodings(tmp_path, kind):
+    p = tmp_path / ("m.bmp" if kind == "bmp" else "m.png")
+    t = TRUTH.astype(np.uint8)
+    if kind == "01":
+        Image.fromarray(t).save(p)
+    elif kind in ("0255", "bmp"):
+        Image.fromarray(t * 255).save(p)
+    elif kind == "rgb":  # lesion drawn in pure red on black
+        a = np.zeros((6, 8, 3), np.uint8)
+        a[TRUTH] = (200, 0, 0)
+        Image.fromarray(a).save(p)
+    elif kind == "palette":
+        im = Image.fromarray(t, mode="L").convert("P")
+        im.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+        im.save(p)
+    elif kind == "16bit":
+        Image.fromarray(t.astype(np.uint16) * 65535).save(p)
+    elif kind == "rgba":
+        a = np.zeros((6, 8, 4), np.uint8)
+        a[..., 3] = 255
+        a[TRUTH, :3] = 255
+        Image.fromarray(a).save(p)
+    elif kind == "bilevel":
+        Image.fromarray(TRUTH).convert("1").save(p)
+    m = read_mask(p)
+    assert m.dtype == bool and np.array_equal(m, TRUTH)
+
+
+def test_mask_threshold_half_of_max(tmp_path):
+    a = np.array([[0, 100, 127, 128, 255]], np.uint8)
+    Image.fromarray(a).save(tmp_path / "m.png")
+    assert read_mask(tmp_path / "m.png").tolist() == [[False, False, False, True, True]]
+    Image.fromarray(np.zeros((3, 3), np.uint8)).save(tmp_path / "e.png")
+    assert not read_mask(tmp_path / "e.png").any()
+
+
+def test_image_conversions(tmp_path):
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    Image.fromarray(g).save(tmp_path / "g.png")
+    rgb = read_image(tmp_path / "g.png")
+    assert rgb.shape == (3, 4, 3) and rgb.dtype == np.uint8 and np.array_equal(rgb[..., 1], g)
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = 0  # transparent pixel composited on white
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    out = read_image(tmp_path / "a.png")
+    assert out.shape == (3, 4, 3) and tuple(out[1, 1]) == (200, 0, 0) and tuple(out[0, 0]) == (255, 255, 255)
+    Image.fromarray(g.astype(np.uint16) * 257).save(tmp_path / "w.png")
+    w = read_image(tmp_path / "w.png")
+    assert w.dtype == np.uint8 and abs(int(w[2, 3, 0]) - int(g[2, 3])) <= 1
+
+
+def test_exif_orientation_applied(tmp_path):
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:, :20] = (255, 0, 0)  # left half red, right half blue
+    a[:, 20:] = (0, 0, 255)
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    im.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "r.jpg")
+    assert out.shape == (40, 20, 3)
+    assert out[2, 10, 0] > 200 and out[-3, 10, 2] > 200  # red on top after the rotation
