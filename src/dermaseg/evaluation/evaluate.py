@@ -211,7 +211,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
                   "postprocess": getattr(predictor, "postprocess", postprocess),
                   "promptable": bool(getattr(predictor, "promptable", False))},
         "dataset": {"format": getattr(ds, "format", format), "root": str(Path(data).resolve()),
-                    "split": split, "split_resolved": getattr(sel, "split", split),
+                    "split": split, "split_resolved": _resolved_split(sel, split),
                     "count": len(result.rows), "available": len(getattr(sel, "samples", [])),
                     "limit": limit},
         "device": str(getattr(predictor, "device", device or "cpu")),
@@ -219,6 +219,14 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
     write_evaluation(result, Path(out), meta, report=report)
     print(_one_line(result, Path(out)))
     return Path(out)
+
+
+def _resolved_split(sel: Any, split: str) -> str:
+    """What ``split`` meant here (``auto`` -> test/val/all): the samples' own split when they share one."""
+    if split != "auto":
+        return split
+    have = {getattr(s, "split", None) for s in getattr(sel, "samples", [])}
+    return str(have.pop()) if len(have) == 1 and None not in have else "all"
 
 
 def _one_line(result: EvaluationResult, out: Path) -> str:

@@ -172,7 +172,7 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and k != "seconds" else v)
+        w.writerow({k: (f"{v:.4f}" if k == "seconds" else f"{v:.6g}") if isinstance(v, float) else v
                     for k, v in r.items()})
     return buf.getvalue()
 

@@ -28,6 +28,7 @@ __all__ = [
 GREEN = (0.0, 0.8, 0.0)
 YELLOW = (1.0, 0.9, 0.0)
 RED = (0.9, 0.0, 0.0)
+BOTH = (0.5, 0.85, 0.0)  # overlap of truth green and prediction yellow
 PROMPT_COLOUR = (0.0, 0.85, 1.0)
 
 
@@ -85,10 +86,13 @@ def _draw_prompt(ax: Any, case: dict[str, Any]) -> None:
                 color=PROMPT_COLOUR if int(labels[i]) == 1 else "magenta")
 
 
-def _overlay(rgb: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.35) -> np.ndarray:
+def _overlay(rgb: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Tint truth-only pixels green, prediction-only pixels yellow, and the overlap half-way between."""
     out = rgb.astype(np.float32) / 255.0
-    for mask, colour in ((truth, GREEN), (pred, YELLOW)):
-        out[mask] = (1 - alpha) * out[mask] + alpha * np.asarray(colour, dtype=np.float32)
+    both = truth & pred
+    for mask, colour, a in ((truth & ~pred, GREEN, alpha), (pred & ~truth, YELLOW, alpha),
+                            (both, BOTH, alpha * 0.6)):
+        out[mask] = (1 - a) * out[mask] + a * np.asarray(colour, dtype=np.float32)
     return np.clip(out, 0, 1)
 
 
@@ -99,7 +103,7 @@ def _case_title(case: dict[str, Any]) -> str:
 
 def case_panels(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path) -> Path | None:
     """melSeg Fig. 6: one row per case (best, median, worst by Dice); columns input (prompt drawn) |
-    truth | prediction | overlay (truth green, prediction yellow, both outlined)."""
+    truth | prediction | overlay (truth green, prediction yellow, overlap yellow-green; both outlined)."""
     main = [c for c in cases if c["role"] in ("best", "median", "worst")]
     if not main:
         return None
@@ -123,9 +127,11 @@ def case_panels(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path) -> P
         _contours(axes[r, 3], truth, GREEN, 1.2)
         _contours(axes[r, 3], pred, YELLOW, 1.2)
         axes[r, 0].set_ylabel(_case_title(case), fontsize=9)
-    fig.legend(handles=[Patch(color=GREEN, label="ground truth"), Patch(color=YELLOW, label="prediction"),
-                        Patch(edgecolor=PROMPT_COLOUR, facecolor="none", label="prompt")],
-               loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(handles=[Patch(color=GREEN, label="ground truth only (missed)"),
+                        Patch(color=YELLOW, label="prediction only (false positive)"),
+                        Patch(color=BOTH, alpha=0.6, label="both"),
+                        Patch(edgecolor=PROMPT_COLOUR, facecolor="none", linestyle="--", label="prompt")],
+               loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return _save(fig, path)
 
@@ -161,12 +167,16 @@ def contour_grid(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path, nco
     return _save(fig, path)
 
 
-def _hist(ax: Any, values: np.ndarray, name: str, colour: str) -> None:
+def _hist(ax: Any, values: np.ndarray, name: str, colour: str, threshold: float | None = None) -> None:
     bins = np.linspace(0, 1, 21)
     ax.hist(np.clip(values, 0, 1), bins=bins, color=colour, edgecolor="white")
     if values.size:
         ax.axvline(values.mean(), color="black", linestyle="--", linewidth=1.2,
                    label=f"mean {values.mean():.3f}")
+    if threshold is not None:
+        ax.axvline(threshold, color="red", linestyle=":", linewidth=1.4,
+                   label=f"ISIC threshold {threshold:g} ({int((values < threshold).sum())} below)")
+    if values.size:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
     ax.set_xlim(0, 1)
     ax.set_xlabel(name)
@@ -187,6 +197,8 @@ def _column(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
 
 HIST_METRICS = (("dice", "Dice", "tab:blue"), ("iou", "IoU (Jaccard)", "tab:orange"),
                 ("accuracy", "pixel accuracy", "tab:green"))
+#: the IoU histogram marks the ISIC thresholded-Jaccard cut
+THRESHOLDS = {"iou": 0.65}
 
 
 def metric_histograms(rows: Sequence[dict[str, Any]], path: Path) -> Path | None:
@@ -196,7 +208,7 @@ def metric_histograms(rows: Sequence[dict[str, Any]], path: Path) -> Path | None
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     for ax, (key, name, colour) in zip(axes, HIST_METRICS, strict=True):
-        _hist(ax, _column(rows, key), name, colour)
+        _hist(ax, _column(rows, key), name, colour, THRESHOLDS.get(key))
         ax.set_title(f"per-image {name} (n={len(rows)})")
     fig.tight_layout()
     return _save(fig, path)
@@ -215,7 +227,7 @@ def diagnosis_histograms(rows: Sequence[dict[str, Any]], path: Path, max_groups:
         sub = [r for r in rows if str(r.get("label") or "") == lab]
         for j, (key, name, colour) in enumerate(HIST_METRICS):
             ax = axes[i, j]
-            _hist(ax, _column(sub, key), name, colour)
+            _hist(ax, _column(sub, key), name, colour, THRESHOLDS.get(key))
             ax.set_title(f"{lab} (n={len(sub)}): {name}")
     fig.tight_layout()
     return _save(fig, path)
