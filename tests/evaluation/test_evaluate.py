@@ -203,3 +203,45 @@ def test_cli_one_line_errors(isic_root, tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_box_from_model_uses_the_other_models_box(folder_ds):
+    # the box model is a double that returns the truth: its box is the tight truth box, so the filled box
+    # contains the whole lesion (recall 1) and the prompt is labelled as coming from that model
+    box_model = TruthLookupPredictorDouble(folder_ds.samples)
+    res = evaluate(folder_ds, BoxFillPredictorDouble(), "box-from-model", progress=False,
+                   box_model=box_model, box_model_name="truth-lookup-double")
+    assert res.prompt_source == "model: truth-lookup-double"
+    assert box_model.calls == len(folder_ds.samples)
+    for r, s in zip(res.rows, folder_ds.samples, strict=True):
+        ys, xs = np.nonzero(read_mask(s.mask))
+        assert r["prompt"] == f"box={xs.min():.1f} {ys.min():.1f} {xs.max():.1f} {ys.max():.1f}"
+        assert r["recall"] == 1.0 and r["fn"] == 0
+
+
+def test_cli_missing_mask_is_a_one_line_error(tmp_path, capsys):
+    from dermaseg.cli import main
+
+    root = write_dataset(tmp_path / "f", "folder", n=3, size=(48, 64), seed=0)
+    sorted((root / "masks").iterdir())[0].unlink()
+    out = tmp_path / "ev"
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--data", str(root), "--model", "unet-tiny", "--out", str(out)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "1 of 3 images have no mask" in err and "case_000" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_evaluating_into_a_training_run_keeps_its_files_and_draws_its_curves(folder_ds, tmp_path):
+    run = tmp_path / "train_run"
+    run.mkdir()
+    hist = "epoch,train_loss,val_loss,val_dice,val_iou,lr,seconds\n1,0.9,1.0,0.5,0.4,0.001,3\n2,0.5,0.6,0.7,0.6,0.001,3\n"
+    (run / "history.csv").write_text(hist)
+    res = evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples), "none", progress=False, limit=2)
+    write_evaluation(res, run, {})
+    assert (run / "history.csv").read_text() == hist
+    assert (run / "figures" / "training.png").is_file()
+    assert "Training curves" in (run / "report.html").read_text()
+    assert sorted(p.name for p in run.iterdir()) == ["cases", "figures", "history.csv", "metrics.json",
+                                                     "per_image.csv", "report.html"]
