@@ -110,7 +110,31 @@ def test_training_run_report_has_curves_and_tables(tmp_path):
     _assert_self_contained(html)
     assert "Training curves" in html and (d / "figures" / "training.png").is_file()
     assert "0.8811" in html and "0.7722" in html  # CV fold table
-    assert "Hyper-parameter sweep" in html and "0.8533" in html and "sgd" in html
+    assert "<td class='l'>0</td><td>20</td>" in html  # integers stay integers
+    assert "Hyper-parameter sweep" in html and "0.8533" in html and "sgd" in html and ">0.001<" in html
+    assert "Validation of the best checkpoint" not in html
+
+
+def test_training_run_validation_summary(tmp_path):
+    from dermaseg.evaluation.metrics import image_metrics, summarize
+
+    d = tmp_path / "train"
+    _write_training_files(d)
+    t = np.zeros((10, 10), bool)
+    t[2:6, 2:6] = True
+    rows = [dict(image_metrics(np.roll(t, k, 0), t), id=f"i{k}", label="nevus") for k in range(3)]
+    (d / "val_metrics.json").write_text(json.dumps({"threshold": 0.5, "resolution": "each image's own",
+                                                     **summarize(rows)}))
+    with (d / "val_per_image.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    html = render_report(d).read_text()
+    s = summarize(rows)
+    assert "Validation of the best checkpoint" in html
+    pm = s["per_image_mean"]["dice"]
+    assert f"{pm['mean']:.4f} ± {pm['std']:.4f}" in html and f"{s['pooled']['dice']:.4f}" in html
+    assert (d / "figures" / "histograms.png").is_file() and (d / "figures" / "confusion.png").is_file()
 
 
 def test_evaluation_inside_training_run_gets_everything(tmp_path):

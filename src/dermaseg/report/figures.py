@@ -283,7 +283,10 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | Non
     a2.set_xlabel("epoch")
     a2.set_ylabel("score")
     a2.set_title("validation Dice / IoU")
+    from matplotlib.ticker import MaxNLocator
+
     for a in (a1, a2):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.grid(alpha=0.3)
         if a.get_legend_handles_labels()[0]:
             a.legend(frameon=False)

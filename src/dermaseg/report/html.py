@@ -1,7 +1,8 @@
 """``render_report(run_dir)``: a self-contained report.html (and figures/*.png) from a run's saved files.
 
 Reads only what a run wrote — metrics.json, per_image.csv, cases/ (evaluation), history.csv,
-config.json, cv_table.csv, cv_summary.json, sweep_table.csv (training) — and never recomputes a metric
+config.json, val_metrics.json, val_per_image.csv, cv_table.csv, cv_summary.json, sweep_table.csv
+(training) — and never recomputes a metric
 nor runs a model. The HTML embeds its PNG figures as base64 and its CSS inline and links nothing
 outside itself, so it opens offline and can be mailed as one file.
 """
@@ -12,6 +13,7 @@ import base64
 import csv
 import html
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ th,td{border:1px solid #ccc;padding:4px 9px;text-align:right}th{background:#f3f3
 td.l,th.l{text-align:left}.meta td{text-align:left}.note{color:#555;font-size:.88em}
 img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1em 0}
 figcaption{color:#444;font-size:.9em}.warn{color:#a33}
+pre{white-space:pre-wrap;word-break:break-word;background:#fafafa;padding:8px;border:1px solid #eee}
 """
 
 
@@ -69,6 +72,8 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         "cv_table": _read_csv(d / "cv_table.csv"),
         "cv_summary": _read_json(d / "cv_summary.json"),
         "sweep_table": _read_csv(d / "sweep_table.csv"),
+        "val_metrics": _read_json(d / "val_metrics.json"),
+        "val_rows": _read_csv(d / "val_per_image.csv"),
     }
 
 
@@ -90,6 +95,22 @@ def _num(v: Any, digits: int = 4) -> str:
     return f"{f:.{digits}f}"
 
 
+def _cell(v: Any) -> str:
+    """A CSV cell for display: integers as integers, small numbers (lr) in 3 significant digits."""
+    t = str(v).strip()
+    try:
+        f = float(t)
+    except ValueError:
+        return _e(t)
+    if f != f:
+        return "–"
+    if re.fullmatch(r"[+-]?\d+", t):
+        return f"{int(t):,}" if abs(int(t)) >= 10000 else t
+    if f != 0 and abs(f) < 0.01:
+        return f"{f:.3g}"
+    return f"{f:.4f}"
+
+
 def _img(path: Path | None, caption: str) -> str:
     if path is None or not Path(path).is_file():
         return ""
@@ -109,11 +130,7 @@ def _table(rows: Sequence[dict[str, Any]], caption: str = "") -> str:
         cells = []
         for i, c in enumerate(cols):
             v = r.get(c, "")
-            try:
-                float(v)
-                txt = _num(v)
-            except (TypeError, ValueError):
-                txt = _e(v)
+            txt = _cell(v)
             cells.append(f"<td class='l'>{txt}</td>" if i == 0 else f"<td>{txt}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption class='note'>{_e(caption)}</caption>" if caption else ""
@@ -205,7 +222,7 @@ def render_report(run_dir: Path) -> Path:
         raise DermasegError(f"{d}: no such run folder")
     run = load_run(d)
     m = run["metrics"]
-    if m is None and not (run["history"] or run["cv_table"] or run["sweep_table"]):
+    if m is None and not (run["history"] or run["cv_table"] or run["sweep_table"] or run["val_metrics"]):
         raise DermasegError(f"{d}: nothing to report (no metrics.json, history.csv, cv_table.csv or "
                             "sweep_table.csv)")
     fig_dir = d / "figures"
@@ -238,6 +255,16 @@ def render_report(run_dir: Path) -> Path:
                           "pooled pixel counts over all images, each row normalised to 1"))
     else:
         parts.append(f"<h1>dermaseg training run: {_e(d.name)}</h1>")
+        vm = run["val_metrics"]
+        if vm and "per_image_mean" in vm:  # the trainer's validation of its best checkpoint
+            parts.append("<h2>Validation of the best checkpoint (val_metrics.json)</h2>")
+            parts.append(_summary_section({"summary": vm, "empty_mask_rule": "as dermaseg.evaluation.metrics"}))
+            parts.append(f"<p class='note'>scored at: {_e(vm.get('resolution', '?'))}; "
+                         f"threshold {_e(vm.get('threshold', '?'))}</p>")
+            parts.append(_img(F.metric_histograms(run["val_rows"], fig_dir / "histograms.png"),
+                              "per-image Dice, IoU and accuracy on the validation images"))
+            parts.append(_img(F.confusion_heatmap(vm.get("pooled", {}), fig_dir / "confusion.png"),
+                              "pooled pixel counts over the validation images, each row normalised to 1"))
     if run["history"]:
         parts.append("<h2>Training curves</h2>")
         parts.append(_img(F.training_curves(run["history"], fig_dir / "training.png"),
