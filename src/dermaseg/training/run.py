@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.training.recipes import Recipe, get_recipe
 
@@ -44,22 +42,20 @@ def resolve_recipe(recipe: str | Recipe, model: str | None = None, epochs: int |
 
 
 def holdout(samples: Sequence[Any], fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
-    """Grouped hold-out: whole groups (lesions) go to validation until it holds >= ``fraction``."""
-    groups: dict[str, list[Any]] = {}
+    """Grouped, label-stratified hold-out (:func:`dermaseg.data.splits.assign_groups` with shares
+    1 - ``fraction`` and ``fraction``): no group (lesion) is on both sides."""
+    from dermaseg.data.splits import assign_groups
+
+    counts: dict[str, dict[str, int]] = {}
     for s in samples:
-        groups.setdefault(s.group, []).append(s)
-    names = sorted(groups)
-    order = np.random.default_rng(seed).permutation(len(names))
-    want = max(1, round(fraction * len(samples))) if len(names) > 1 else 0
-    val_groups: set[str] = set()
-    n = 0
-    for i in order:
-        if n >= want:
-            break
-        val_groups.add(names[i])
-        n += len(groups[names[i]])
-    train = [s for s in samples if s.group not in val_groups]
-    val = [s for s in samples if s.group in val_groups]
+        c = counts.setdefault(s.group, {})
+        key = s.label or "-"
+        c[key] = c.get(key, 0) + 1
+    if len(counts) < 2:
+        return list(samples), []
+    where = assign_groups(sorted(counts.items()), [1.0 - fraction, fraction], seed)
+    train = [s for s in samples if where[s.group] == 0]
+    val = [s for s in samples if where[s.group] == 1]
     return train, val
 
 

@@ -1,0 +1,129 @@
+"""K-fold cross-validation on the grouped splits of :mod:`dermaseg.data.splits`.
+
+``OUT/splits.json`` holds the folds (made once, seeded, re-used; no lesion in two folds, asserted), each
+fold trains into ``OUT/fold_<i>/`` (a normal run folder) and is scored on its validation images at their
+own resolution. ``OUT/cv_table.csv`` has one row per finished fold (per-image mean metrics, then pooled
+ones prefixed ``pooled_``); ``OUT/cv_summary.json`` the mean ± std over folds of every column. A fold
+whose ``result.json`` exists is finished and is skipped, so a killed CV resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from dermaseg.errors import DataError, DermasegError
+from dermaseg.training.recipes import Recipe
+
+__all__ = ["run_cv", "collect_cv", "METRICS"]
+
+#: metrics reported per fold (per-image mean and pooled)
+METRICS = ("dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall", "specificity", "hd95")
+
+
+def _fold_row(fold: int, result: dict[str, Any]) -> dict[str, Any]:
+    val = result.get("val") or {}
+    row: dict[str, Any] = {"fold": fold, "n_train": result.get("n_train"), "n_val": val.get("n_images"),
+                           "epochs": result.get("epochs"), "best_epoch": result.get("best_epoch"),
+                           "seconds": round(float(result.get("seconds", 0.0)), 1)}
+    pm, pooled = val.get("per_image_mean", {}), val.get("pooled", {})
+    for m in METRICS:
+        entry = pm.get(m)
+        row[m] = entry.get("mean") if isinstance(entry, dict) else entry
+    for m in METRICS:
+        if m in pooled:
+            row[f"pooled_{m}"] = pooled[m]
+    return row
+
+
+def _mean_std(values: list[float]) -> dict[str, float | int | None]:
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return {"mean": None, "std": None, "n": 0}
+    mean = sum(v) / len(v)
+    std = math.sqrt(sum((x - mean) ** 2 for x in v) / len(v))  # population std over folds
+    return {"mean": mean, "std": std, "n": len(v)}
+
+
+def collect_cv(out: Path, k: int) -> dict[str, Any]:
+    """Read every finished ``fold_<i>/result.json``; write cv_table.csv and cv_summary.json."""
+    import pandas as pd
+
+    from dermaseg.io import write_text
+
+    rows = []
+    for i in range(k):
+        p = out / f"fold_{i}" / "result.json"
+        if p.is_file():
+            rows.append(_fold_row(i, json.loads(p.read_text(encoding="utf-8"))))
+    if not rows:
+        return {"folds": k, "completed": []}
+    table = pd.DataFrame(rows)
+    write_text(out / "cv_table.csv", table.to_csv(index=False, float_format="%.6g"))
+    metric_cols = [c for c in table.columns if c in METRICS]
+    pooled_cols = [c for c in table.columns if c.startswith("pooled_")]
+    summary = {
+        "folds": k,
+        "completed": [int(r["fold"]) for r in rows],
+        "std": "population standard deviation over folds",
+        "per_image_mean": {c: _mean_std(table[c].tolist()) for c in metric_cols},
+        "pooled": {c.removeprefix("pooled_"): _mean_std(table[c].tolist()) for c in pooled_cols},
+        "seconds": float(table["seconds"].sum()),
+    }
+    write_text(out / "cv_summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | None = None, seed: int = 0,
+           workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device: str | None = None,
+           limit: int | None = None, splits_path: Path | None = None, progress: bool = True,
+           quiet: bool = False) -> dict[str, Any]:
+    """Train every fold (or only ``only_fold``) and write the CV table; returns cv_summary."""
+    from dermaseg.data.splits import get_or_make_splits
+    from dermaseg.io import write_text
+    from dermaseg.training.run import train_run
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = get_or_make_splits(dataset, splits_path or out / "splits.json", folds=folds, seed=seed)
+    splits.validate()
+    if only_fold is not None and not 0 <= only_fold < splits.k:
+        raise DermasegError(f"--fold {only_fold}: the splits have folds 0..{splits.k - 1}")
+    todo = [only_fold] if only_fold is not None else list(range(splits.k))
+    for i in todo:
+        fold_dir = out / f"fold_{i}"
+        if (fold_dir / "result.json").is_file():
+            if not quiet:
+                print(f"fold {i}: finished earlier, skipped ({fold_dir / 'result.json'})")
+            continue
+        train, val = splits.fold_samples(dataset, i)
+        if limit is not None:
+            train = train[:limit]
+        if not train or not val:
+            raise DataError(f"{dataset.root}: fold {i} has {len(train)} training and {len(val)} validation "
+                            f"images present; too few images for {splits.k} folds")
+        if not quiet:
+            print(f"fold {i + 1}/{splits.k}: {len(train)} train, {len(val)} val -> {fold_dir}")
+        resume_fold = resume or (fold_dir / "last.pt").is_file()
+        result = train_run(dataset, recipe, fold_dir, train, val, f"fold {i} of {splits.k} (splits.json)",
+                           seed=seed, workers=workers, resume=resume_fold, checkpoint=checkpoint,
+                           device=device, progress=progress, extra={"fold": i, "folds": splits.k})
+        result["n_train"] = len(train)
+        write_text(fold_dir / "result.json", json.dumps(result, indent=2, default=float))
+    summary = collect_cv(out, splits.k)
+    if not quiet:
+        _print_cv(out, summary)
+    return summary
+
+
+def _print_cv(out: Path, summary: dict[str, Any]) -> None:
+    done = summary.get("completed", [])
+    print(f"cross-validation: {len(done)}/{summary['folds']} folds finished -> {out / 'cv_table.csv'}")
+    for kind in ("per_image_mean", "pooled"):
+        stats = summary.get(kind, {})
+        parts = [f"{m} {s['mean']:.4f} ± {s['std']:.4f}" for m, s in stats.items()
+                 if m in ("dice", "iou", "thresholded_jaccard") and s["mean"] is not None]
+        if parts:
+            print(f"  {kind.replace('_', ' ')}: " + ", ".join(parts))
