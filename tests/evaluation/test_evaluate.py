@@ -44,7 +44,7 @@ def test_truth_predictor_scores_perfectly(folder_ds):
         assert r["hd95"] == 0.0 and r["fp"] == 0 and r["fn"] == 0
     assert res.summary["pooled"]["dice"] == 1.0
     assert res.summary["per_image_mean"]["dice"] == {"mean": 1.0, "std": 0.0, "n": 5}
-    assert res.prompt_source == "auto: double"
+    assert res.prompt_source == "none (automatic cnn: truth-lookup-double)"
 
 
 def test_eroded_prediction_gives_the_independent_numbers(folder_ds):
@@ -112,7 +112,7 @@ def test_outputs_are_complete_and_report_self_contained(folder_ds, tmp_path):
     assert m["summary"]["n"] == 5 and m["dataset"]["count"] == 5
     assert set(m["summary"]["per_image_mean"]) >= {"dice", "iou", "thresholded_jaccard", "hd95", "accuracy"}
     assert m["summary"]["pooled"]["tp"] == sum(r["tp"] for r in res.rows)
-    assert m["prompt"] == {"mode": "none", "source": "auto: double"}
+    assert m["prompt"] == {"mode": "none", "source": "none (automatic cnn: truth-lookup-double)"}
     assert m["resolution"]["height"] == {"min": 48, "max": 48}
     assert m["timing"]["images_per_second"] > 0 and m["timing"]["threads"] >= 1
     rows = _read_rows(out / "per_image.csv")

@@ -71,6 +71,14 @@ def _check_mode(prompt_mode: str, predictor: Any) -> None:
                             f"(or a promptable SAM-family model for --prompt {prompt_mode})")
 
 
+def _no_prompt_source(predictor: Any, pred: Any) -> str:
+    """What ran when no prompt was given: the automatic pipeline, or SAM's own no-prompt output."""
+    if not getattr(predictor, "promptable", False):
+        auto = getattr(predictor, "auto", None) or "cnn"
+        return f"none (automatic {auto}: {getattr(predictor, 'name', 'model')})"
+    return str(getattr(pred, "source", "") or "none")
+
+
 def _prompt_text(prompt: dict[str, Any]) -> str:
     """A compact, CSV-safe description: ``box=x0 y0 x1 y1;point=x y+`` (``+``/``-`` = label)."""
     parts = []
@@ -136,18 +144,17 @@ def evaluate(dataset: Any, predictor: Any, prompt_mode: str = "none", *, seed: i
             raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image "
                             f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
         t0 = time.perf_counter()
-        if prompt_mode == "box-from-model":
+        if prompt_mode == "box-from-model":  # the box model's time is part of this pipeline's time
             box_model.set_image(rgb)
             prompt = box_from_mask(np.asarray(box_model.predict().mask, dtype=bool), box_model_name)
         else:
             prompt = make_prompt(prompt_mode, truth.shape, truth, seed=seed, image_id=s.id)
-        t0 = t0 if prompt_mode == "box-from-model" else time.perf_counter()
+            t0 = time.perf_counter()
         predictor.set_image(rgb)
         pred = predictor.predict(**prompt.kwargs())
-        # no prompt: the predictor says what ran (e.g. "auto: default", SAM's no-prompt output)
-        sources.add(prompt.source if prompt_mode != "none" else (getattr(pred, "source", "") or "none"))
         dt = time.perf_counter() - t0
         model_seconds += dt
+        sources.add(prompt.source if prompt_mode != "none" else _no_prompt_source(predictor, pred))
         mask = np.asarray(pred.mask, dtype=bool)
         if mask.shape != truth.shape:
             raise DermasegError(f"model returned a {mask.shape[1]}x{mask.shape[0]} mask for {s.image} "
@@ -231,7 +238,7 @@ def _resolved_split(sel: Any, split: str) -> str:
 
 def _one_line(result: EvaluationResult, out: Path) -> str:
     pm = result.summary["per_image_mean"]
-    return (f"{len(result.rows)} images, prompt {result.prompt_mode} ({result.prompt_source}): "
+    return (f"{len(result.rows)} images, prompt {result.prompt_mode} [source: {result.prompt_source}]: "
             f"Dice {pm['dice']['mean']:.4f} IoU {pm['iou']['mean']:.4f} "
             f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f} (per-image mean); "
             f"{len(result.rows) / max(result.seconds_model, 1e-9):.2f} img/s -> {out}")
