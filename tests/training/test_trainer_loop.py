@@ -1,0 +1,143 @@
+"""Trainer loop, run folder files, resume equality, optimizers/schedules, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from dermaseg.data.readers import load_dataset
+from dermaseg.data.synthetic import write_dataset
+from dermaseg.errors import DermasegError
+from dermaseg.models.registry import create_model
+from dermaseg.training.recipes import RECIPES, get_recipe
+from dermaseg.training.run import holdout, resolve_recipe, train_run
+from dermaseg.training.trainer import HISTORY_COLUMNS, Trainer
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = write_dataset(tmp_path_factory.mktemp("syn") / "folder", "folder", n=10, size=(64, 64), seed=1)
+    return load_dataset(root)
+
+
+def tiny(epochs=1, **kw):
+    kw.setdefault("model", "unet-tiny")
+    return get_recipe("default").override(input_size=(64, 64), batch_size=4, epochs=epochs, **kw)
+
+
+def test_one_epoch_writes_the_run_folder(dataset, tmp_path):
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    out = tmp_path / "run"
+    summary = train_run(dataset, tiny(), out, train, val, "test", seed=0, progress=False)
+    for name in ("config.json", "history.csv", "best.pt", "last.pt", "val_metrics.json", "val_per_image.csv"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 1 and rows[0]["epoch"] == "1"
+    assert 0.0 <= float(rows[0]["val_dice"]) <= 1.0 and float(rows[0]["train_loss"]) > 0
+    # best.pt is a plain model file: create_model(path) rebuilds it with no other argument
+    model = create_model(str(out / "best.pt"))
+    assert model.config["name"] == "unet-tiny" and model.config["threshold"] == 0.5
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "torch_rng", "epoch", "history"} <= set(last["training"])
+    assert summary["val"]["n_images"] == 2
+    assert json.loads((out / "config.json").read_text())["n_train"] == 8
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tmp_path, monkeypatch):
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    recipe = tiny(epochs=2, model="fpn-tiny", schedule="cosine")  # FPN has dropout: RNG matters
+    train_run(dataset, recipe, tmp_path / "straight", train, val, "t", seed=3, progress=False)
+
+    original = Trainer.on_epoch_end
+
+    def killed_after_first_epoch(self, row):
+        original(self, row)  # last.pt of epoch 1 is written, then the process "dies"
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "on_epoch_end", killed_after_first_epoch)
+    with pytest.raises(Killed):
+        train_run(dataset, recipe, tmp_path / "killed", train, val, "t", seed=3, progress=False)
+    monkeypatch.setattr(Trainer, "on_epoch_end", original)
+    assert not (tmp_path / "killed" / "val_metrics.json").exists()
+    train_run(dataset, recipe, tmp_path / "killed", train, val, "t", seed=3, resume=True, progress=False)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
+    assert a["training"]["epoch"] == b["training"]["epoch"] == 2
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    ha = [r["train_loss"] for r in a["training"]["history"]]
+    hb = [r["train_loss"] for r in b["training"]["history"]]
+    assert ha == hb
+    # and a different seed really gives different weights (the comparison above can fail)
+    train_run(dataset, recipe.override(epochs=1), tmp_path / "other", train, val, "t", seed=4, progress=False)
+    c = torch.load(tmp_path / "other" / "last.pt", weights_only=True)["state_dict"]
+    assert any(not torch.equal(v, c[k]) for k, v in a["state_dict"].items() if v.is_floating_point())
+
+
+def test_resume_refuses_different_settings(dataset, tmp_path):
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    train_run(dataset, tiny(), tmp_path / "r", train, val, "t", progress=False)
+    with pytest.raises(DermasegError, match="different settings"):
+        train_run(dataset, tiny(lr=0.5), tmp_path / "r", train, val, "t", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("adam", "constant"), ("adamw", "cosine"), ("sgd", "plateau")])
+def test_optimizers_and_schedules(dataset, tmp_path, optimizer, schedule):
+    from dermaseg.training.tasks import CNNTask
+
+    r = tiny(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01)
+    model = create_model("unet-tiny", input_size=[64, 64])
+    task = CNNTask(model, r, dataset.samples[:8], dataset.samples[8:], progress=False)
+    t = Trainer(model, r, task, tmp_path / "o", progress=False)
+    assert type(t.optimizer).__name__.lower() == optimizer
+    t.fit()
+    lrs = [row["lr"] for row in t.history]
+    if schedule == "cosine":
+        assert lrs[0] == pytest.approx(0.01) and lrs[2] < lrs[1] < lrs[0]
+    elif schedule == "constant":
+        assert lrs == [0.01] * 3
+
+
+def test_early_stopping_stops_when_dice_does_not_improve(dataset, tmp_path):
+    from dermaseg.training.tasks import CNNTask
+
+    r = tiny(epochs=10, early_stopping=2)
+    model = create_model("unet-tiny", input_size=[64, 64])
+    task = CNNTask(model, r, dataset.samples[:8], dataset.samples[8:], progress=False)
+    trainer = Trainer(model, r, task, tmp_path / "e", progress=False)
+    scores = iter([0.5, 0.6, 0.6, 0.55, 0.9])  # best at epoch 2, then 2 epochs without improvement
+    trainer.validate = lambda: {"val_loss": 1.0, "val_dice": next(scores), "val_iou": 0.3}
+    summary = trainer.fit()
+    assert summary["stopped_early"] and summary["epochs"] == 4 and summary["best_epoch"] == 2
+    assert summary["best_dice"] == 0.6
+
+
+def test_recipes_cite_their_seeds_and_overrides():
+    assert {"unet-paper", "fpn-paper", "skinsam", "melseg", "default"} <= set(RECIPES)
+    up = RECIPES["unet-paper"]
+    assert (up.seed, up.input_size, up.loss, up.optimizer, up.lr, up.batch_size, up.epochs) == (
+        "002", (224, 224), "bce", "adam", 1e-3, 32, 20)
+    assert RECIPES["fpn-paper"].monitor == "iou" and RECIPES["fpn-paper"].loss == "dice"
+    m = RECIPES["melseg"]
+    assert (m.folds, m.loss, m.lr, m.batch_size) == (5, "dicece", 1e-4, 4)
+    # --image-size keeps the recipe's aspect, in multiples of 32
+    assert resolve_recipe("default", image_size=128).input_size == (96, 128)
+    assert resolve_recipe("unet-paper", image_size=128, epochs=3).input_size == (128, 128)
+    with pytest.raises(DermasegError, match="unknown recipe"):
+        get_recipe("nope")
+
+
+def test_holdout_keeps_groups_together(tmp_path):
+    root = write_dataset(tmp_path / "ham", "ham10000", n=20, size=(32, 32), seed=0)
+    ds = load_dataset(root)
+    train, val = holdout(ds.samples, 0.2, seed=0)
+    assert len(train) + len(val) == 20 and val
+    assert not {s.group for s in train} & {s.group for s in val}
