@@ -1,0 +1,241 @@
+"""``dermaseg segment``: images and folders in; masks, probability maps, overlays and a table out.
+
+For each input image ``<stem>``, OUT gets ``<stem>_mask.png`` (uint8 0/255, the input's own W×H),
+``<stem>_prob.png`` (uint8 probability × 255), ``<stem>_overlay.png`` (the image with the lesion
+outline in yellow and the prompt drawn: box in cyan, points as green/red dots) and OUT/results.csv
+(image, model, prompt, source, lesion_area_px, predicted_quality, seconds), one row per segmented image.
+
+Prompts: ``--box x0,y0,x1,y1`` and/or ``--point x,y`` (input pixels, applied to every image), or
+``--prompts CSV`` with columns ``image`` (file name or stem), ``x0,y0,x1,y1`` and ``px,py`` (either
+group may be empty). An image with no prompt is segmented automatically (a CNN's mask, CNN+SAM, or a
+SAM-family model's own no-prompt output, labelled as such). Malformed prompts stop everything before
+any file is written; unreadable images are reported by name, skipped, and counted as failures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dermaseg.errors import DermasegError
+
+__all__ = ["segment_files", "collect_images", "parse_box", "parse_point", "read_prompts_csv",
+           "draw_overlay", "RESULT_COLUMNS"]
+
+RESULT_COLUMNS = ("image", "model", "prompt", "source", "lesion_area_px", "predicted_quality", "seconds")
+_OUTPUT_SUFFIXES = ("_mask", "_prob", "_overlay")
+
+
+def _numbers(text: str, n: int, what: str, where: str) -> tuple[float, ...]:
+    parts = [p.strip() for p in str(text).replace(" ", ",").split(",") if p.strip()]
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != n or not all(np.isfinite(vals)):
+        fmt = "x0,y0,x1,y1" if n == 4 else "x,y"
+        raise DermasegError(f"{where}: {what} must be {n} numbers {fmt}, got '{text}'")
+    return vals
+
+
+def parse_box(text: str, where: str = "--box") -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` -> floats; x1 > x0 and y1 > y0 and none negative, else DermasegError."""
+    x0, y0, x1, y1 = _numbers(text, 4, "box", where)
+    if x1 <= x0 or y1 <= y0:
+        raise DermasegError(f"{where}: box needs x1 > x0 and y1 > y0, got '{text}'")
+    if min(x0, y0) < 0:
+        raise DermasegError(f"{where}: box coordinates must not be negative, got '{text}'")
+    return (x0, y0, x1, y1)
+
+
+def parse_point(text: str, where: str = "--point") -> tuple[float, float]:
+    """``"x,y"`` -> floats (not negative), else DermasegError."""
+    x, y = _numbers(text, 2, "point", where)
+    if min(x, y) < 0:
+        raise DermasegError(f"{where}: point coordinates must not be negative, got '{text}'")
+    return (x, y)
+
+
+def read_prompts_csv(path: str | os.PathLike) -> dict[str, object]:
+    """Read a prompts CSV -> {file name and stem: Prompt}. Any malformed row -> DermasegError."""
+    from dermaseg.data.prompts import user_prompt
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise DermasegError(f"{p}: cannot read prompts CSV ({e.strerror or e})") from e
+    reader = csv.DictReader(io.StringIO(text))
+    cols = [c.strip() for c in (reader.fieldnames or [])]
+    if "image" not in cols:
+        raise DermasegError(f"{p}: prompts CSV needs an 'image' column (and x0,y0,x1,y1 and/or px,py)")
+    if not ({"x0", "y0", "x1", "y1"} <= set(cols) or {"px", "py"} <= set(cols)):
+        raise DermasegError(f"{p}: prompts CSV needs columns x0,y0,x1,y1 and/or px,py")
+    out: dict[str, object] = {}
+    for line, row in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        where = f"{p} line {line}"
+        name = row.get("image", "")
+        if not name:
+            raise DermasegError(f"{where}: empty 'image'")
+        bvals = [row.get(k, "") for k in ("x0", "y0", "x1", "y1")]
+        pvals = [row.get(k, "") for k in ("px", "py")]
+        if any(bvals) and not all(bvals):
+            raise DermasegError(f"{where}: box needs all of x0,y0,x1,y1 (or none)")
+        if any(pvals) and not all(pvals):
+            raise DermasegError(f"{where}: point needs both px,py (or neither)")
+        box = parse_box(",".join(bvals), where) if all(bvals) else None
+        point = parse_point(",".join(pvals), where) if all(pvals) else None
+        prompt = user_prompt(box=box, point=point)
+        for key in {Path(name).name, Path(name).stem}:
+            if key in out:
+                raise DermasegError(f"{where}: image '{name}' appears twice")
+            out[key] = prompt
+    return out
+
+
+def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Files as given plus the image files of each folder (sorted, not recursive). A missing path or
+    a folder without images -> DermasegError. Files named like our own outputs are skipped."""
+    from dermaseg.io import IMAGE_EXTENSIONS
+
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                           and not f.stem.endswith(_OUTPUT_SUFFIXES))
+            if not found:
+                raise DermasegError(f"{p}: folder contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DermasegError(f"{p}: no such file or folder")
+    if not out:
+        raise DermasegError("no input images")
+    return out
+
+
+def draw_overlay(rgb: np.ndarray, mask: np.ndarray, box=None, points=None) -> np.ndarray:
+    """RGB uint8 H×W×3 with the mask outline (yellow), the box (cyan) and points (green) drawn on it."""
+    import cv2
+
+    from dermaseg.inference.postprocess import mask_outline
+
+    h, w = rgb.shape[:2]
+    t = max(1, int(round(max(h, w) / 300)))
+    out = np.ascontiguousarray(rgb.copy())
+    out[mask_outline(mask, thickness=t)] = (255, 255, 0)
+    if box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 255), t)
+    for x, y in points or ():
+        cv2.circle(out, (int(round(x)), int(round(y))), 2 * t + 1, (0, 255, 0), -1)
+        cv2.circle(out, (int(round(x)), int(round(y))), 2 * t + 1, (0, 0, 0), 1)
+    return out
+
+
+def _unique_stems(paths: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        n = seen.get(p.stem, 0) + 1
+        seen[p.stem] = n
+        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
+    return stems
+
+
+def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str | None = None,
+                  point: str | None = None, prompts_csv=None, auto: str | None = None,
+                  tta: bool | None = None, postprocess: bool = True, batch_size: int = 4,
+                  device: str | None = None, progress: bool | None = None) -> int:
+    """Segment every input image into ``out`` (module docstring). Returns the number of failed images.
+
+    Everything that can be checked before the first write is checked first (inputs exist, prompts
+    parse, the model loads), so a usage error leaves ``out`` untouched.
+    """
+    from tqdm import tqdm
+
+    from dermaseg.data.prompts import user_prompt
+    from dermaseg.inference._engine import normalise_prompt
+    from dermaseg.inference.predictor import load_predictor
+    from dermaseg.io import read_image, write_png, write_text
+
+    if prompts_csv is not None and (box or point):
+        raise DermasegError("use either --prompts CSV or --box/--point, not both")
+    common = None
+    if box or point:
+        common = user_prompt(box=parse_box(box) if box else None, point=parse_point(point) if point else None)
+    table = read_prompts_csv(prompts_csv) if prompts_csv is not None else {}
+    paths = collect_images(list(inputs))
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DermasegError(f"{out}: exists and is not a folder")
+    predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
+                               postprocess=postprocess)
+    name = predictor.name if not isinstance(model, str) or model.endswith((".pt", ".pth")) else model
+    if not predictor.promptable and (common is not None or table):
+        print(f"warning: model '{name}' takes no prompts; segmenting automatically", file=sys.stderr)
+
+    def prompt_for(p: Path):
+        if not predictor.promptable:
+            return None
+        return table.get(p.name) or table.get(p.stem) or common
+
+    rows: list[dict[str, object]] = []
+    failed: list[str] = []
+    stems = dict(zip(paths, _unique_stems(paths), strict=True))
+    bs = max(1, int(batch_size))
+    bar = tqdm(total=len(paths), desc="segment", unit="img", file=sys.stderr,
+               disable=(not sys.stderr.isatty()) if progress is None else not progress)
+    for start in range(0, len(paths), bs):
+        ok, images, prompts = [], [], []
+        for p in paths[start:start + bs]:
+            try:
+                rgb = read_image(p)
+                pr = prompt_for(p)
+                if pr is not None:
+                    normalise_prompt(pr.box, pr.points, pr.labels, rgb.shape[:2])
+            except DermasegError as e:
+                failed.append(str(p))
+                bar.write(f"error: {e}" if str(p) in str(e) else f"error: {p}: {e}")
+                bar.update(1)
+                continue
+            ok.append(p)
+            images.append(rgb)
+            prompts.append(pr)
+        if not ok:
+            continue
+        t0 = time.perf_counter()
+        preds = predictor.predict_batch(images, prompts if predictor.promptable else None, batch_size=bs)
+        dt = (time.perf_counter() - t0) / len(ok)
+        for p, rgb, pr, pred in zip(ok, images, prompts, preds, strict=True):
+            stem = stems[p]
+            write_png(out / f"{stem}_mask.png", pred.mask)
+            write_png(out / f"{stem}_prob.png", np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            write_png(out / f"{stem}_overlay.png", draw_overlay(rgb, pred.mask, pred.box, pred.points))
+            if pr is not None and not pr.empty:
+                prompt_text = pr.describe().rsplit(" [", 1)[0]
+            else:
+                prompt_text = "none"
+            rows.append({"image": str(p), "model": name, "prompt": prompt_text, "source": pred.source,
+                         "lesion_area_px": int(pred.mask.sum()),
+                         "predicted_quality": "" if pred.score is None else f"{pred.score:.4f}",
+                         "seconds": f"{dt:.4f}"})
+            bar.update(1)
+    bar.close()
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "results.csv", buf.getvalue())
+    if failed:
+        print(f"{len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
+    return len(failed)

@@ -1,0 +1,159 @@
+"""Predictor: coordinate round trips on non-square images, the real LiteMedSAM on synthetic lesions,
+embedding caching, batching, the CNN path (flip TTA, cnn+sam) and post-processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dermaseg.data.prompts import mask_bbox
+from dermaseg.data.synthetic import make_image
+from dermaseg.errors import DermasegError
+from dermaseg.inference import _engine as eng
+from dermaseg.inference.postprocess import clean_mask, fill_holes, largest_component
+from dermaseg.inference.predictor import Predictor, load_predictor, select_device
+from dermaseg.models.base import CNNSegmenter
+from dermaseg.models.registry import create_model
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return create_model("litemedsam")
+
+
+def _dice(a, b):
+    return 2 * (a & b).sum() / max(1, a.sum() + b.sum())
+
+
+@pytest.mark.parametrize("hw", [(90, 300), (301, 77)])
+def test_box_roundtrip_and_logits_geometry(hw):
+    """A box in input pixels -> model frame -> back is exact, and logits painted on the model-frame box
+    come back as that box at the input's own size (crop of the padding, then resize)."""
+    h, w = hw
+    s = 256
+    scale = s / max(h, w)
+    box = np.array([13.0, 7.0, w * 0.6, h * 0.8])
+    mb = eng.to_model_frame(box, scale)
+    assert np.array_equal(eng.to_input_frame(mb, scale), box) or np.allclose(
+        eng.to_input_frame(mb, scale), box, rtol=0, atol=1e-12)
+    emb = eng.Embedding(None, (h, w), scale, (int(h * scale + 0.5), int(w * scale + 0.5)))
+    logits = torch.full((1, 1, 256, 256), -20.0)
+    x0, y0, x1, y1 = mb
+    logits[..., int(np.ceil(y0)):int(np.floor(y1)) + 1, int(np.ceil(x0)):int(np.floor(x1)) + 1] = 20.0
+    out = eng.logits_to_input(logits, emb, s).numpy() > 0
+    assert out.shape == (h, w)
+    got = np.array(mask_bbox(out))
+    assert np.abs(got - box).max() <= 1.0 / scale + 1.0
+    # nothing leaks in from the padded region
+    assert not out[:, int(box[2]) + int(2 / scale) + 2:].any() and not out[int(box[3]) + int(2 / scale) + 2:].any()
+
+
+@pytest.mark.parametrize("hw", [(96, 160), (160, 96)])
+def test_litemedsam_box_lands_on_synthetic_lesion(lite, hw):
+    rgb, truth = make_image(*hw, seed=5)
+    p = Predictor(lite, device="cpu")
+    p.set_image(rgb)
+    x0, y0, x1, y1 = mask_bbox(truth)
+    pred = p.predict(box=(x0 - 4, y0 - 4, x1 + 4, y1 + 4))
+    assert pred.prob.shape == hw and pred.prob.dtype == np.float32 and pred.mask.shape == hw
+    assert 0.0 <= pred.prob.min() and pred.prob.max() <= 1.0 and pred.score is not None
+    assert _dice(pred.mask, truth) > 0.8
+    cy, cx = np.argwhere(pred.mask).mean(0)
+    ty, tx = np.argwhere(truth).mean(0)
+    assert abs(cx - tx) < 5 and abs(cy - ty) < 5
+
+
+def test_embedding_cached_once(lite, monkeypatch):
+    calls = []
+    orig = lite.encode
+    monkeypatch.setattr(lite, "encode", lambda x: calls.append(x.shape) or orig(x))
+    rgb, truth = make_image(64, 96, seed=1)
+    p = Predictor(lite, device="cpu")
+    with pytest.raises(DermasegError, match="set_image"):
+        p.predict(box=(1, 1, 20, 20))
+    p.set_image(rgb)
+    a = p.predict(box=(10, 10, 60, 50))
+    p.predict(points=[(30, 30)])
+    p.predict()
+    b = p.predict(box=(10, 10, 60, 50))
+    assert len(calls) == 1 and np.array_equal(a.prob, b.prob)
+    p.set_image(rgb)
+    assert len(calls) == 2
+
+
+def test_predict_batch_matches_predict(lite):
+    imgs = [make_image(64, 96, seed=0)[0], make_image(80, 48, seed=7)[0]]
+    prompts = [{"box": (4, 8, 40, 70), "points": [(20, 40)]}, None]
+    p = Predictor(lite, device="cpu")
+    batch = p.predict_batch(imgs, prompts, batch_size=2)
+    for im, pr, got in zip(imgs, prompts, batch, strict=True):
+        p.set_image(im)
+        ref = p.predict(**(pr or {}))
+        assert got.prob.shape == im.shape[:2]
+        assert np.allclose(got.prob, ref.prob, atol=1e-4) and got.score == pytest.approx(ref.score, abs=1e-4)
+    assert "no-prompt" in batch[1].source
+
+
+class _DarkCNN(CNNSegmenter):
+    """A fixed, real CNN: lesion logit = 12 × (0.45 − local brightness), at 64×96."""
+
+    def __init__(self):
+        super().__init__({"name": "dark"}, (64, 96), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+        self.blur = nn.AvgPool2d(5, stride=1, padding=2, count_include_pad=False)
+
+    def forward(self, x):
+        return 12.0 * (0.45 - self.blur(x.mean(1, keepdim=True)))
+
+
+def test_cnn_path_tta_and_refine(lite):
+    rgb, truth = make_image(100, 140, seed=2)
+    cnn = _DarkCNN()
+    p = Predictor(cnn, device="cpu", postprocess=False)
+    assert not p.promptable
+    p.set_image(rgb)
+    pred = p.predict(box=(0, 0, 5, 5))  # prompts are ignored by a CNN
+    assert pred.prob.shape == (100, 140) and pred.box is None and pred.score is None
+    assert _dice(pred.mask, truth) > 0.6
+    # TTA = mean of identity, horizontal and vertical flips
+    flips = [rgb, rgb[:, ::-1], rgb[::-1]]
+    probs = [eng.cnn_probs(cnn, [np.ascontiguousarray(f)], torch.device("cpu"))[0] for f in flips]
+    manual = (probs[0] + probs[1][:, ::-1] + probs[2][::-1]) / 3
+    tta = eng.cnn_probs(cnn, [rgb], torch.device("cpu"), tta=True)[0]
+    assert np.allclose(tta, manual, atol=1e-5)
+    both = Predictor(cnn, device="cpu", auto="cnn+sam", refiner=lite)
+    both.set_image(rgb)
+    r = both.predict()
+    assert r.box is not None and r.score is not None and "litemedsam" in r.source
+    assert _dice(r.mask, truth) > 0.7
+    with pytest.raises(DermasegError, match="CNN model"):
+        Predictor(lite, auto="cnn")
+
+
+def test_load_predictor_choices(lite):
+    p = load_predictor(lite, device="cpu")
+    assert p.promptable and p.auto is None
+    with pytest.raises(DermasegError, match="unknown automatic mode"):
+        load_predictor(lite, auto="magic")
+    with pytest.raises(DermasegError, match="SAM-family"):
+        load_predictor(lite, auto="cnn")
+
+
+def test_postprocess_hand_made():
+    m = np.zeros((10, 12), bool)
+    m[1:6, 1:6] = True
+    m[3, 3] = False  # a hole
+    m[8:10, 9:12] = True  # a smaller second blob
+    lc = largest_component(m)
+    assert lc.sum() == 24 and not lc[8:, 9:].any()
+    assert fill_holes(lc)[3, 3] and clean_mask(m).sum() == 25
+    assert not clean_mask(np.zeros((4, 4), bool)).any()
+
+
+def test_select_device():
+    assert select_device("cpu").type == "cpu"
+    assert select_device(None).type in ("cuda", "mps", "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DermasegError, match="CUDA is not available"):
+            select_device("cuda")
