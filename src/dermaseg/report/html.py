@@ -37,7 +37,7 @@ padding-bottom:.2em}table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:4px 9px;text-align:right}th{background:#f3f3f3}
 td.l,th.l{text-align:left}.meta td{text-align:left}.note{color:#555;font-size:.88em}
 img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1em 0}
-figcaption{color:#444;font-size:.9em}.warn{color:#a33}
+figcaption{color:#444;font-size:.9em}.warn{color:#a33}.scroll{overflow-x:auto}
 pre{white-space:pre-wrap;word-break:break-word;background:#fafafa;padding:8px;border:1px solid #eee}
 """
 
@@ -134,7 +134,7 @@ def _table(rows: Sequence[dict[str, Any]], caption: str = "") -> str:
             cells.append(f"<td class='l'>{txt}</td>" if i == 0 else f"<td>{txt}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption class='note'>{_e(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{head}</tr>{''.join(body)}</table>"
+    return f"<div class='scroll'><table>{cap}<tr>{head}</tr>{''.join(body)}</table></div>"
 
 
 def _meta_section(m: dict[str, Any]) -> str:
