@@ -108,3 +108,22 @@ def test_missing_input_and_unknown_model(tmp_path, capsys):
     Image.fromarray(make_image(32, 32, seed=0)[0]).save(img)
     code, err = _run(["segment", str(img), "--out", str(tmp_path / "o"), "--model", "no-such-model"], capsys)
     assert code == 2 and "unknown model" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.realdata
+def test_segment_real_isic_image_with_box(shared_data, tmp_path, capsys):
+    from dermaseg.io import read_mask
+
+    root = shared_data / "isic2017"
+    img = root / "ISIC-2017_Validation_Data" / "ISIC_0001769.jpg"
+    if not img.is_file():
+        pytest.skip("ISIC 2017 validation image not found")
+    truth = read_mask(root / "ISIC-2017_Validation_Part1_GroundTruth" / "ISIC_0001769_segmentation.png")
+    x0, y0, x1, y1 = mask_bbox(truth)
+    out = tmp_path / "out"
+    code, _ = _run(["segment", str(img), "--out", str(out), "--model", "litemedsam",
+                    "--box", f"{max(0, x0 - 8):g},{max(0, y0 - 8):g},{x1 + 8:g},{y1 + 8:g}"], capsys)
+    assert code == 0
+    pred = np.asarray(Image.open(out / "ISIC_0001769_mask.png")) > 0
+    assert pred.shape == truth.shape
+    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.85
