@@ -34,6 +34,7 @@ _PROVIDERS = (
     "dermaseg.models.cnn",
     "dermaseg.models.sam",
     "dermaseg.models.default",
+    "dermaseg.models.finetuned",
 )
 
 

@@ -70,6 +70,21 @@ class Recipe:
             changes["input_size"] = tuple(int(v) for v in changes["input_size"])
         return dataclasses.replace(self, **changes)
 
+    def with_model(self, model: str | None) -> Recipe:
+        """A copy training ``model``; the task follows the model: ``skinsam-*`` / ``melseg-*`` names pick
+        those tasks, a bare SAM name under a SAM recipe gets the recipe's prefix (``--recipe skinsam
+        --model mobilesam`` trains ``skinsam-mobilesam``), anything else is a CNN."""
+        if not model:
+            return self
+        kind = "cnn"
+        for k in ("skinsam", "melseg"):
+            if model.startswith(k + "-"):
+                kind = k
+        sam_names = ("litemedsam", "mobilesam", "sam-vit-b", "sam-vit-l", "sam-vit-h")
+        if kind == "cnn" and self.kind != "cnn" and model in sam_names:
+            kind, model = self.kind, f"{self.kind}-{model}"
+        return dataclasses.replace(self, model=model, kind=kind)
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["input_size"] = list(self.input_size)

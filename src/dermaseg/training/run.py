@@ -37,7 +37,7 @@ def resolve_recipe(recipe: str | Recipe, model: str | None = None, epochs: int |
             size = (max(32, round(s * h / w / 32) * 32), max(32, round(s / 32) * 32))
         else:
             size = (max(32, round(s / 32) * 32), max(32, round(s * w / h / 32) * 32))
-    return r.override(model=model, epochs=epochs, lr=lr, batch_size=batch_size, input_size=size,
+    return r.with_model(model).override(epochs=epochs, lr=lr, batch_size=batch_size, input_size=size,
                       loss=loss, optimizer=optimizer)
 
 
@@ -94,7 +94,8 @@ def score_model(model, task, samples: Sequence[Any], threshold: float, out: Path
         m = image_metrics(prob > threshold, truth, hd95=True)
         rows.append({"id": s.id, "label": s.label, "group": s.group, **m})
     summary = summarize(rows)
-    result = {"n_images": len(rows), "threshold": threshold, "resolution": "each image's own", **summary}
+    result = {"n_images": len(rows), "threshold": threshold, "resolution": "each image's own",
+              "prompt": getattr(task, "prompt_source", "none (automatic)"), **summary}
     if out is not None and rows:
         import pandas as pd
 

@@ -84,7 +84,7 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
         raise DataError(f"{data}: no image with a mask to train on")
     out.mkdir(parents=True, exist_ok=True)
     for n, point in enumerate(points, 1):
-        recipe = get_recipe(base).override(model=model, epochs=epochs, **point)
+        recipe = get_recipe(base).with_model(model).override(epochs=epochs, **point)
         run_dir = out / run_name(point)
         summary_path = run_dir / "cv_summary.json"
         if summary_path.is_file():

@@ -60,6 +60,12 @@ def seed_everything(seed: int, epoch: int = 0) -> None:
     torch.manual_seed(s)
 
 
+def _batch_len(batch) -> int:
+    """Images in a batch: a tuple whose first item is B×..., or a dict holding a ``target`` B×..."""
+    first = batch["target"] if isinstance(batch, dict) else batch[0]
+    return int(first.shape[0])
+
+
 class Trainer:
     """Train ``model`` on ``task`` with ``recipe``; write the run folder ``out``."""
 
@@ -250,6 +256,8 @@ class Trainer:
             self.load_checkpoint(self.out / "last.pt")
             if self.recipe.early_stopping is not None and self.bad_epochs >= self.recipe.early_stopping:
                 return self.summary(stopped_early=True)
+        if hasattr(self.task, "prepare"):  # e.g. fill the embedding cache: not part of any epoch's time
+            self.task.prepare()
         stopped = False
         while self.epoch < self.recipe.epochs and not stopped:
             seed_everything(self.seed, self.epoch)
@@ -261,7 +269,7 @@ class Trainer:
                        disable=not self.progress, leave=False)
             for batch in bar:
                 loss = self.train_step(batch)
-                b = int(batch[0].shape[0])
+                b = _batch_len(batch)
                 total += loss * b
                 count += b
                 bar.set_postfix(loss=f"{total / max(count, 1):.4f}")

@@ -1,0 +1,258 @@
+"""Training tasks for SAM-family models: ``skinsam-*`` (cached embeddings) and ``melseg-*`` (end to end).
+
+Both work in the model frame: each image is resized so its longest side is the encoder's ``S`` (256 for
+LiteMedSAM, 1024 for SAM/MobileSAM), normalised as the model does, padded bottom-right to S×S. Targets
+are the mask in that padded frame at the decoder's 256×256 output resolution; the loss compares them
+with the decoder's low-resolution logits (as SAM and MedSAM were trained).
+
+Prompts are simulated from the truth with SkinSAM's jitter (:func:`dermaseg.data.prompts.skinsam_prompt`)
+on the mask resized to the model frame; training draws a new jitter per (seed, epoch, image), validation
+and scoring use one fixed draw per image (seed of the run). The prompt kind is the recipe's ``prompt``
+(``box``, ``point`` or ``box+point``). Scores of these runs are *with ground-truth prompts* and say so.
+
+``skinsam``: the frozen encoder's embeddings (256×64×64) are computed once per image and stored as fp16
+``.npy`` files read back memory-mapped, under ``<cache_dir>/<base model>-<encoder fingerprint>/
+<sha1 of the image file>.npy``; the fingerprint hashes the encoder's weights, so a different encoder never
+reads stale embeddings. The default cache dir is ``$DERMASEG_CACHE`` or ``~/.cache/dermaseg/embeddings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dermaseg.training.data import EpochSampler, sample_seed
+from dermaseg.training.recipes import Recipe
+
+__all__ = ["SamTask", "make_sam_task", "EmbeddingCache", "default_cache_dir", "encoder_fingerprint"]
+
+LOW_RES = 256
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("DERMASEG_CACHE")
+    return Path(env).expanduser() / "embeddings" if env else Path.home() / ".cache" / "dermaseg" / "embeddings"
+
+
+def encoder_fingerprint(model) -> str:
+    """sha1 over the image encoder's tensors (names, shapes, bytes) plus the preprocessing settings."""
+    h = hashlib.sha1(f"{model.image_size}:{model.normalization}".encode())
+    for k, v in model.image_encoder.state_dict().items():
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _normalise(model, resized: np.ndarray) -> torch.Tensor:
+    """Resized RGB uint8 h×w×3 (longest side S) -> 3×S×S float32, as ``model.preprocess`` does."""
+    x = torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))).float()
+    if model.normalization == "minmax":
+        lo, hi = x.min(), x.max()
+        x = (x - lo) / torch.clamp(hi - lo, min=1e-8)
+    else:
+        x = (x - model.pixel_mean.cpu()) / model.pixel_std.cpu()
+    s = model.image_size
+    out = torch.zeros((3, s, s), dtype=torch.float32)
+    out[:, : x.shape[1], : x.shape[2]] = x
+    return out
+
+
+class EmbeddingCache:
+    """fp16 image embeddings on disk, one memory-mapped ``.npy`` per image content hash."""
+
+    def __init__(self, model, root: Path | None = None) -> None:
+        base = model.config.get("base", model.config.get("name", "sam"))
+        self.dir = Path(root or default_cache_dir()) / f"{base}-{encoder_fingerprint(model)[:12]}"
+        self.model = model
+
+    @staticmethod
+    def content_key(path: Path) -> str:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:24]
+
+    def path_for(self, image: Path) -> Path:
+        return self.dir / f"{self.content_key(image)}.npy"
+
+    def load(self, path: Path) -> np.ndarray:
+        return np.load(path, mmap_mode="r")
+
+    def store(self, path: Path, embedding: torch.Tensor) -> None:
+        from dermaseg.io import atomic_path
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, embedding.detach().to(torch.float16).cpu().numpy())
+
+
+class _Items(Dataset):
+    """Per-image tensors for the SAM tasks (see :class:`SamTask`)."""
+
+    def __init__(self, task: SamTask, indices: Sequence[int], train: bool) -> None:
+        self.task, self.indices, self.train = task, list(indices), train
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from dermaseg.data.prompts import skinsam_prompt
+
+        t = self.task
+        j = self.indices[i]
+        seed = sample_seed(t.seed, self.epoch, j) if self.train else t.seed
+        mask = t.masks[j]
+        p = skinsam_prompt(mask, kind="box+point", seed=seed, image_id=t.samples[j].id)
+        h, w = mask.shape
+        box = p.box if p.box is not None else (0.0, 0.0, w - 1.0, h - 1.0)
+        point = p.points[0] if p.points else ((w - 1) / 2.0, (h - 1) / 2.0)
+        item = {"box": torch.tensor(box, dtype=torch.float32),
+                "point": torch.tensor([point], dtype=torch.float32),
+                "target": torch.from_numpy(t.targets[j].astype(np.float32))[None], "index": j}
+        if t.mode == "embedding" and t.embeddings is not None:
+            item["embedding"] = torch.from_numpy(np.array(t.embeddings[j], dtype=np.float32))
+        else:
+            item["image"] = _normalise(t.model, t.images[j])
+        return item
+
+
+class SamTask:
+    """Data and forward pass for ``skinsam`` (``mode="embedding"``) and ``melseg`` (``mode="image"``)."""
+
+    prompt_source = "ground truth (SkinSAM jitter)"
+
+    def __init__(self, model, recipe: Recipe, train: Sequence[Any], val: Sequence[Any], mode: str,
+                 seed: int = 0, workers: int = 0, device="cpu", progress: bool = True,
+                 cache_dir: Path | None = None, use_cache: bool = True) -> None:
+        self.model, self.recipe, self.mode = model, recipe, mode
+        self.seed, self.workers, self.device = int(seed), int(workers), torch.device(device)
+        self.progress = progress
+        self.train_samples, self.val_samples = list(train), list(val)
+        self.samples = self.train_samples + self.val_samples
+        self.use_cache = use_cache and mode == "embedding"
+        self.cache = EmbeddingCache(model, cache_dir) if self.use_cache else None
+        self.embeddings: list[np.ndarray] | None = None
+        self._read_all()
+        n = len(self.train_samples)
+        self.train_data = _Items(self, range(n), train=True)
+        self.val_data = _Items(self, range(n, len(self.samples)), train=False)
+        self.sampler = EpochSampler(n, seed=self.seed)
+
+    # ---- data ----------------------------------------------------------------------------------------
+    def _read_all(self) -> None:
+        import cv2
+
+        from dermaseg.io import read_image, read_mask
+        from dermaseg.models.sam.common import resize_longest
+
+        s = self.model.image_size
+        self.images, self.masks, self.targets, self.shapes = [], [], [], []
+        for smp in self.samples:
+            rgb = read_image(smp.image)
+            truth = read_mask(smp.mask)
+            resized, _ = resize_longest(rgb, s)
+            h, w = resized.shape[:2]
+            m = cv2.resize(truth.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA
+                           if truth.shape[0] >= h else cv2.INTER_LINEAR) >= 0.5
+            padded = np.zeros((s, s), np.float32)
+            padded[:h, :w] = m
+            self.targets.append(cv2.resize(padded, (LOW_RES, LOW_RES), interpolation=cv2.INTER_AREA) >= 0.5)
+            self.masks.append(m)
+            self.shapes.append(rgb.shape[:2])
+            self.images.append(resized)
+
+    def prepare(self) -> None:
+        """Fill the embedding cache (skinsam): one frozen-encoder pass per image not cached yet."""
+        if not self.use_cache or self.embeddings is not None:
+            return
+        from tqdm.auto import tqdm
+
+        paths = [self.cache.path_for(s.image) for s in self.samples]
+        todo = [i for i, p in enumerate(paths) if not p.is_file()]
+        enc_device = next(self.model.image_encoder.parameters()).device
+        self.model.image_encoder.eval()
+        for i in tqdm(todo, desc="caching image embeddings", disable=not self.progress, leave=False):
+            with torch.no_grad():
+                emb = self.model.image_encoder(_normalise(self.model, self.images[i])[None].to(enc_device))
+            self.cache.store(paths[i], emb[0])
+        self.embeddings = [self.cache.load(p) for p in paths]
+        self.images = [None] * len(self.images)  # embeddings replace the pixels from here on
+
+    def _loader(self, data, sampler=None, batch_size: int = 1, drop_last: bool = False):
+        return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.workers,
+                          drop_last=drop_last)
+
+    def train_batches(self, epoch: int):
+        self.prepare()
+        self.train_data.epoch = epoch
+        self.sampler.set_epoch(epoch)
+        return self._loader(self.train_data, self.sampler, self.recipe.batch_size)
+
+    def val_batches(self):
+        if not self.val_samples:
+            return []
+        self.prepare()
+        return self._loader(self.val_data, batch_size=self.recipe.batch_size)
+
+    # ---- model ---------------------------------------------------------------------------------------
+    def _prompts(self, batch) -> dict[str, torch.Tensor | None]:
+        kind = self.recipe.prompt
+        pts = batch["point"].to(self.device) if "point" in kind else None
+        return {"boxes": batch["box"].to(self.device) if "box" in kind else None, "points": pts,
+                "labels": torch.ones(pts.shape[:2], dtype=torch.int64, device=self.device)
+                if pts is not None else None}
+
+    def _embed(self, model, batch) -> torch.Tensor:
+        if "embedding" in batch:
+            return batch["embedding"].to(self.device)
+        x = batch["image"].to(self.device)
+        if self.mode == "embedding":  # skinsam without the cache: the frozen encoder, every step
+            with torch.no_grad():
+                return model.encode(x)
+        return model.encode(x)
+
+    def forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (low-res logits B×1×256×256, target B×1×256×256)."""
+        logits, _ = model.decode(self._embed(model, batch), multimask=False, **self._prompts(batch))
+        return logits, batch["target"].to(self.device)
+
+    def predict(self, model, samples: Sequence[Any]) -> Iterator[tuple[Any, np.ndarray]]:
+        """(sample, prob H×W) at each image's own size, with the fixed validation prompt."""
+        import cv2
+
+        model.eval()
+        index = {str(x.image): i for i, x in enumerate(self.samples)}
+        s = model.image_size
+        for smp in samples:
+            j = index[str(smp.image)]
+            item = self.val_data.__class__(self, [j], train=False)[0]
+            batch = {k: (v[None] if isinstance(v, torch.Tensor) else v) for k, v in item.items()}
+            with torch.no_grad():
+                logits, _ = self.forward(model, batch)
+            up = torch.nn.functional.interpolate(logits.float(), size=(s, s), mode="bilinear", align_corners=False)
+            h, w = self.masks[j].shape
+            prob = torch.sigmoid(up[0, 0, :h, :w]).cpu().numpy()
+            H, W = self.shapes[j]
+            yield smp, cv2.resize(prob, (W, H), interpolation=cv2.INTER_LINEAR)
+
+
+def make_sam_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
+                  progress: bool = True, cache_dir: Path | None = None, use_cache: bool = True) -> SamTask:
+    """The task for a ``skinsam`` or ``melseg`` recipe."""
+    from dermaseg.errors import DermasegError
+
+    if recipe.kind not in ("skinsam", "melseg"):
+        raise DermasegError(f"recipe '{recipe.name}': kind '{recipe.kind}' is not a SAM task")
+    if not hasattr(model, "image_encoder"):
+        raise DermasegError(f"recipe '{recipe.name}' needs a skinsam-/melseg- model, not "
+                            f"'{model.config.get('name')}'")
+    model.to(device)
+    return SamTask(model, recipe, train, val, mode="embedding" if recipe.kind == "skinsam" else "image",
+                   seed=seed, workers=workers, device=device, progress=progress, cache_dir=cache_dir,
+                   use_cache=use_cache)
