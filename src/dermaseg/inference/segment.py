@@ -180,7 +180,9 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
         raise DermasegError(f"{out}: exists and is not a folder")
     predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
-    name = predictor.name if not isinstance(model, str) or model.endswith((".pt", ".pth")) else model
+    is_file = not isinstance(model, str) or os.sep in model or Path(model).suffix in (".pt", ".pth", ".safetensors")
+    name = f"{predictor.name} ({Path(str(model)).name})" if is_file and isinstance(model, str) else (
+        predictor.name if is_file else model)
     if not predictor.promptable and (common is not None or table):
         print(f"warning: model '{name}' takes no prompts; segmenting automatically", file=sys.stderr)
 
