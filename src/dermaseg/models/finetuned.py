@@ -54,4 +54,6 @@ for _kind, _desc in (("skinsam", "SkinSAM fine-tuning: frozen encoder, trained p
                      ("melseg", "melSeg: FPN over the SAM encoder's stages, fine-tuned end to end")):
     register_model(ModelInfo(
         name=f"{_kind}-", builder=build_finetuned, family="sam", input_size="as its SAM model",
-        description=f"{_desc} (<sam model> = litemedsam, mobilesam, sam-vit-b/l/h)", pattern=True))
+        description=f"{_desc} (<sam model> = litemedsam, mobilesam, sam-vit-b/l/h)", pattern=True,
+        weights=lambda: ("its SAM model's, then yours (trained file)", True, ""),
+        extra={"placeholder": "<sam model>"}))

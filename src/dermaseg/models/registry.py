@@ -152,7 +152,7 @@ def describe_models() -> list[dict[str, Any]]:
     for info in list_models():
         src, ok, detail = info.weights() if info.weights else ("none (random init)", True, "")
         rows.append({
-            "name": info.name + ("<encoder>" if info.pattern else ""),
+            "name": info.name + (info.extra.get("placeholder", "<encoder>") if info.pattern else ""),
             "family": info.family,
             "input_size": info.input_size,
             "params": info.params,
