@@ -43,7 +43,7 @@ def train_throughput(name: str, size: tuple[int, int], batch: int, steps: int) -
     return batch * steps / (time.perf_counter() - t0)
 
 
-def sam_cache_speedup(sam: str, n: int = 8) -> tuple[float, float]:
+def sam_cache_speedup(sam: str, n: int = 8, batch: int = 4) -> tuple[float, float]:
     """Seconds per decoder fine-tuning epoch over ``n`` synthetic images: (recomputing, cached)."""
     from dermaseg.data.readers import load_dataset
     from dermaseg.data.synthetic import write_dataset
@@ -55,7 +55,7 @@ def sam_cache_speedup(sam: str, n: int = 8) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(Path(tmp) / "data", "folder", n=n, size=(192, 256), seed=0)
         samples = load_dataset(root).samples
-        recipe = get_recipe("skinsam").override(model=f"skinsam-{sam}", epochs=1, batch_size=4)
+        recipe = get_recipe("skinsam").with_model(f"skinsam-{sam}").override(epochs=1, batch_size=batch)
         times = []
         for cached in (False, True):
             model = create_model(recipe.model, pretrained=False)
@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--sam", default=None, help="e.g. litemedsam: also time the embedding cache")
+    ap.add_argument("--sam-images", type=int, default=8, help="images in the decoder fine-tuning epoch")
     args = ap.parse_args()
 
     import torch
@@ -93,8 +94,8 @@ def main() -> None:
         base = base or ips
         print(f"  {name:28s} {ips:7.1f} images/s   ({ips / base:.2f}x the first)")
     if args.sam:
-        slow, fast = sam_cache_speedup(args.sam)
-        print(f"skinsam-{args.sam} decoder epoch: recomputing embeddings {slow:.2f} s, cached {fast:.3f} s "
+        slow, fast = sam_cache_speedup(args.sam, n=args.sam_images, batch=min(4, args.sam_images))
+        print(f"skinsam-{args.sam} decoder epoch over {args.sam_images} images: recomputing embeddings {slow:.2f} s, cached {fast:.3f} s "
               f"-> {slow / fast:.1f}x faster with the cache")
 
 
