@@ -260,4 +260,5 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
     if tta is None:
         tta = bool(net.config.get("tta", False))
     return Predictor(net, device=device, auto=None if isinstance(net, PromptableSegmenter) else auto,
-                     refiner=ref, tta=tta, postprocess=postprocess, threads=threads)
+                     refiner=ref, tta=tta, postprocess=postprocess, threads=threads,
+                     threshold=float(net.config.get("threshold", 0.5)))
