@@ -254,6 +254,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and (self.out / "last.pt").is_file():
             self.load_checkpoint(self.out / "last.pt")
+            if self.progress:
+                print(f"resuming {self.out} after epoch {self.epoch} (best epoch {self.best_epoch})", flush=True)
             if self.recipe.early_stopping is not None and self.bad_epochs >= self.recipe.early_stopping:
                 return self.summary(stopped_early=True)
         if hasattr(self.task, "prepare"):  # e.g. fill the embedding cache: not part of any epoch's time
