@@ -112,7 +112,13 @@ class Trainer:
         if r.schedule == "constant":
             sched = None
         elif r.schedule == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, r.epochs), eta_min=r.lr * 0.01)
+            # closed form (not CosineAnnealingLR's recursion): a resumed run with more --epochs follows the
+            # longer schedule from where it is, instead of a curve bent for the old length
+            def cosine(epoch: int) -> float:
+                t = min(epoch, self.recipe.epochs) / max(1, self.recipe.epochs)
+                return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
         elif r.schedule == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
         else:
