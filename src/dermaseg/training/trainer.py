@@ -239,7 +239,12 @@ class Trainer:
         self.model.load_state_dict(blob["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+            sched_state = dict(state["scheduler"])
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+                sched_state.setdefault("lr_lambdas", [None] * len(self.optimizer.param_groups))
+                for k in ("T_max", "eta_min"):  # a last.pt written with CosineAnnealingLR (dermaseg <= 0d9b76a)
+                    sched_state.pop(k, None)
+            self.scheduler.load_state_dict(sched_state)
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
