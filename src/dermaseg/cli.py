@@ -126,7 +126,8 @@ def train_cmd(
     data: Path = typer.Option(..., "--data", help="Dataset folder (any supported layout)."),
     recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default."),
     out: Path = typer.Option(..., "--out", help="Run folder."),
-    folds: Optional[int] = typer.Option(None, "--folds", min=2, help="Run K-fold cross-validation."),
+    folds: Optional[int] = typer.Option(None, "--folds", min=0, help="Run K-fold cross-validation (K >= 2); "
+                                        "0 trains one run on the train/val split even when the recipe has folds."),
     fold: Optional[int] = typer.Option(None, "--fold", min=0, help="Run only fold I of the K folds."),
     model: Optional[str] = typer.Option(None, "--model", help="Override the recipe's model."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1),

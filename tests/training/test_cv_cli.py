@@ -112,3 +112,18 @@ def test_sweep_runs_each_point_once_and_tables_it(ham, tmp_path, capsys, monkeyp
     assert all(r["folds_done"] == "2" for r in rows)
     code, cap = run_cli(args, capsys)
     assert code == 0 and cap.out.count("finished earlier, skipped") == 2
+
+
+def test_folds_zero_trains_one_run_even_for_a_recipe_with_folds(ham, tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    with_folds = dataclasses.replace(recipes.RECIPES["default"], folds=3)
+    monkeypatch.setitem(recipes.RECIPES, "default", with_folds)
+    out = tmp_path / "one"
+    code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "0",
+                         *TINY], capsys)
+    assert code == 0, cap.err
+    assert (out / "best.pt").is_file() and not (out / "fold_0").exists() and not (out / "cv_table.csv").exists()
+    code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(tmp_path / "x"),
+                         "--folds", "1", *TINY], capsys)
+    assert code != 0 and "--folds 1" in cap.err

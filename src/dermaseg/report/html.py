@@ -137,6 +137,14 @@ def _table(rows: Sequence[dict[str, Any]], caption: str = "") -> str:
     return f"<div class='scroll'><table>{cap}<tr>{head}</tr>{''.join(body)}</table></div>"
 
 
+def _model_label(model: dict) -> str:
+    """``default (fpn-mobilenet_v2)`` when the user asked for a name that resolved to an architecture."""
+    name, asked = str(model.get("name", "?")), model.get("requested")
+    if asked and asked != name and "/" not in str(asked) and not str(asked).endswith((".pt", ".pth")):
+        return f"{asked} ({name})"
+    return name
+
+
 def _meta_section(m: dict[str, Any]) -> str:
     ds, model, prompt = m.get("dataset", {}), m.get("model", {}), m.get("prompt", {})
     timing, res = m.get("timing", {}), m.get("resolution", {})
@@ -144,7 +152,7 @@ def _meta_section(m: dict[str, Any]) -> str:
     size = (f"{w.get('min')}×{h.get('min')}" if (h.get("min") == h.get("max") and w.get("min") == w.get("max"))
             else f"{w.get('min')}–{w.get('max')} × {h.get('min')}–{h.get('max')}")
     ips = timing.get("images_per_second")
-    mdesc = (f"{model.get('name', '?')}" + (f" (checkpoint {model['checkpoint']})" if model.get("checkpoint") else "")
+    mdesc = (_model_label(model) + (f" (checkpoint {model['checkpoint']})" if model.get("checkpoint") else "")
              + (f", auto={model['auto']}" if model.get("auto") else "")
              + (f", tta={model['tta']}" if model.get("tta") is not None else "")
              + (f", postprocess={model['postprocess']}" if "postprocess" in model else ""))
@@ -229,7 +237,7 @@ def render_report(run_dir: Path) -> Path:
     parts: list[str] = []
     if m is not None:
         ds, prompt = m.get("dataset", {}), m.get("prompt", {})
-        title = (f"{m.get('model', {}).get('name', '?')} on {ds.get('format', '?')} "
+        title = (f"{_model_label(m.get('model', {}))} on {ds.get('format', '?')} "
                  f"{ds.get('split_resolved') or ds.get('split', '')} — prompt {prompt.get('mode', '?')}")
         parts += [f"<h1>dermaseg evaluation: {_e(title)}</h1>", _meta_section(m),
                   "<h2>Summary</h2>", _summary_section(m)]

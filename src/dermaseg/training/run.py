@@ -175,7 +175,10 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
     if not ds.samples:
         raise DataError(f"{data}: no image with a mask to train on")
     workers = 0 if workers is None else workers
+    if folds == 1 or (folds is not None and folds < 0):
+        raise DermasegError(f"--folds {folds}: use K >= 2 folds, or 0 for one train/val run")
     k = folds if folds is not None else r.folds
+    k = None if k == 0 else k
     if fold is not None and k is None:
         raise DermasegError("--fold needs --folds K (or a recipe with folds)")
     if k is not None:
