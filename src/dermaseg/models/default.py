@@ -20,7 +20,7 @@ __all__ = ["ASSET_DIR", "DEFAULT_SHA256", "load_default_model", "default_config"
 
 ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_model"
 #: sha256 of assets/default_model/model.safetensors (checked before every load)
-DEFAULT_SHA256 = ""
+DEFAULT_SHA256 = "5386eded9d57d9e891686080d209918d3572cf8fbb715151dc6b99a318841802"
 
 
 def default_config() -> dict[str, Any]:
@@ -47,12 +47,30 @@ def load_default_model(name: str = "default", **kwargs: Any):
     model.load_state_dict(sd)
     model.config["bundled"] = "default"
     model.config["threshold"] = float(cfg.get("threshold", 0.5))
+    for key in ("auto", "tta"):  # the automatic pipeline chosen on validation (see MODEL_CARD.md)
+        if key in cfg:
+            model.config[key] = cfg[key]
     return model.eval()
 
 
 def _weights_status() -> tuple[str, bool, str]:
     p = ASSET_DIR / "model.safetensors"
     return ("bundled with dermaseg", p.is_file(), "" if p.is_file() else "(missing from this install)")
+
+
+def _param_count() -> int | None:
+    """Parameters of the bundled weights, read from the safetensors header (no torch import)."""
+    import math
+    import struct
+
+    try:
+        with open(ASSET_DIR / "model.safetensors", "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+    except (OSError, ValueError, struct.error):
+        return None
+    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__"
+               and not k.endswith(("num_batches_tracked", "running_mean", "running_var")))
 
 
 def _input_size() -> str:
@@ -70,4 +88,5 @@ register_model(ModelInfo(
     input_size=_input_size(),
     description="bundled automatic lesion segmenter trained on ISIC 2017 (no prompt needed)",
     weights=_weights_status,
+    params=_param_count(),
 ))
