@@ -66,9 +66,11 @@ def test_litemedsam_box_lands_on_synthetic_lesion(lite, hw):
 
 
 def test_embedding_cached_once(lite, monkeypatch):
+    from dermaseg.models.sam.fast_inference import FastEncoder
+
     calls = []
-    orig = lite.encode
-    monkeypatch.setattr(lite, "encode", lambda x: calls.append(x.shape) or orig(x))
+    orig = FastEncoder.__call__
+    monkeypatch.setattr(FastEncoder, "__call__", lambda self, x: calls.append(x.shape) or orig(self, x))
     rgb, truth = make_image(64, 96, seed=1)
     p = Predictor(lite, device="cpu")
     with pytest.raises(DermasegError, match="set_image"):

@@ -29,13 +29,15 @@ class Embedding:
     """A cached SAM-family image embedding (1×256×64×64) with the geometry needed to undo it.
 
     ``size`` (H, W) of the input image; ``scale`` = S / max(H, W); ``resized`` (h, w) of the image
-    inside the padded S×S model frame.
+    inside the padded S×S model frame; ``prepared`` the decoder's prompt-independent state
+    (:func:`dermaseg.models.sam.fast_inference.prepare`), or None when the decoder is not upstream SAM's.
     """
 
     tensor: object
     size: tuple[int, int]
     scale: float
     resized: tuple[int, int]
+    prepared: object = None
 
 
 def check_rgb(rgb) -> np.ndarray:
@@ -88,8 +90,11 @@ def normalise_prompt(box, points, labels, size: tuple[int, int]):
     return out_box, pts, lab
 
 
-def sam_embed(model, rgbs: list[np.ndarray], device) -> list[Embedding]:
-    """Preprocess and encode images as one batch -> one :class:`Embedding` per image."""
+def sam_embed(model, rgbs: list[np.ndarray], device, encoder=None) -> list[Embedding]:
+    """Preprocess and encode images as one batch -> one :class:`Embedding` per image.
+
+    ``encoder``: a callable used instead of ``model.encode`` (the Predictor passes its
+    :class:`~dermaseg.models.sam.fast_inference.FastEncoder`)."""
     import torch
 
     xs, metas = [], []
@@ -98,9 +103,11 @@ def sam_embed(model, rgbs: list[np.ndarray], device) -> list[Embedding]:
         h, w = rgb.shape[:2]
         metas.append(((h, w), scale, (max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5)))))
         xs.append(x)
+    from dermaseg.models.sam.fast_inference import prepare
+
     with torch.inference_mode():
-        emb = model.encode(torch.stack(xs).to(device))
-    return [Embedding(emb[i:i + 1], *m) for i, m in enumerate(metas)]
+        emb = (encoder or model.encode)(torch.stack(xs).to(device))
+        return [Embedding(emb[i:i + 1], *m, prepared=prepare(model, emb[i:i + 1])) for i, m in enumerate(metas)]
 
 
 def logits_to_input(logits, emb: Embedding, image_size: int):
@@ -129,7 +136,13 @@ def sam_decode(model, emb: Embedding, box, pts, labels, multimask: bool) -> tupl
         if pts is not None:
             tp = torch.as_tensor(to_model_frame(pts, emb.scale), dtype=torch.float32, device=dev)[None]
             tl = torch.as_tensor(labels, dtype=torch.int64, device=dev)[None]
-        logits, iou = model.decode(emb.tensor, boxes=tb, points=tp, labels=tl, multimask=multimask)
+        if emb.prepared is not None:  # same result as model.decode, about twice as fast
+            from dermaseg.models.sam.fast_inference import decode_prepared
+
+            sparse, _ = model.prompt_embeddings(tb, tp, tl, 1)
+            logits, iou = decode_prepared(model, emb.prepared, sparse, multimask)
+        else:
+            logits, iou = model.decode(emb.tensor, boxes=tb, points=tp, labels=tl, multimask=multimask)
         k = int(torch.argmax(iou[0]))
         full = logits_to_input(logits[:, k:k + 1], emb, model.image_size)
         prob = torch.sigmoid(full).float().cpu().numpy()

@@ -117,6 +117,10 @@ class Predictor:
 
                 refiner = create_model("litemedsam")
             self.refiner = refiner.eval().to(self.device)
+        from dermaseg.models.sam.fast_inference import FastEncoder
+
+        self._encoders = {id(m): FastEncoder(m) for m in (self.model, self.refiner)
+                          if m is not None and isinstance(m, PromptableSegmenter)}
         self.tta = bool(tta)
         self.postprocess = bool(postprocess)
         self.threshold = float(threshold)
@@ -138,7 +142,7 @@ class Predictor:
         self.reset_image()
         self._rgb = rgb
         if self.promptable:
-            self._cache["sam"] = eng.sam_embed(self.model, [rgb], self.device)[0]
+            self._cache["sam"] = self._embed(self.model, [rgb])[0]
         else:
             self._cache["cnn"] = eng.cnn_probs(self.model, [rgb], self.device, self.tta)[0]
 
@@ -174,18 +178,21 @@ class Predictor:
             chunk = [eng.check_rgb(im) for im in images[start:start + bs]]
             pr = [_as_prompt(p) for p in (prompts[start:start + bs] if prompts else [None] * len(chunk))]
             if self.promptable:
-                embs = eng.sam_embed(self.model, chunk, self.device)
+                embs = self._embed(self.model, chunk)
                 out += [self._finish_sam(self.model, e, p, multimask) for e, p in zip(embs, pr, strict=True)]
             else:
                 probs = eng.cnn_probs(self.model, chunk, self.device, self.tta)
                 caches: list[dict[str, Any]] = [{} for _ in chunk]
                 if self.refiner is not None:
-                    for c, e in zip(caches, eng.sam_embed(self.refiner, chunk, self.device), strict=True):
+                    for c, e in zip(caches, self._embed(self.refiner, chunk), strict=True):
                         c["refiner"] = e
                 out += [self._finish_cnn(p, im, c, multimask) for p, im, c in zip(probs, chunk, caches, strict=True)]
         return out
 
     # ---------------------------------------------------------------- internals
+    def _embed(self, model, rgbs: list[np.ndarray]) -> list[eng.Embedding]:
+        return eng.sam_embed(model, rgbs, self.device, encoder=self._encoders.get(id(model)))
+
     def _binarize(self, prob: np.ndarray) -> np.ndarray:
         from dermaseg.inference.postprocess import clean_mask
 
@@ -215,7 +222,7 @@ class Predictor:
         if box is None:
             return Prediction(prob=prob, mask=mask, source=f"auto: {self.name} (empty, not refined)")
         if "refiner" not in cache:
-            cache["refiner"] = eng.sam_embed(self.refiner, [rgb], self.device)[0]
+            cache["refiner"] = self._embed(self.refiner, [rgb])[0]
         pred = self._finish_sam(self.refiner, cache["refiner"], {"box": box, "points": None,
                                                                  "point_labels": None,
                                                                  "source": f"model: {self.name}"}, multimask)

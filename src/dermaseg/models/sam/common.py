@@ -116,7 +116,8 @@ class SamFamilySegmenter(PromptableSegmenter):
         """B×3×S×S preprocessed images -> B×256×64×64 image embeddings."""
         return self.image_encoder(x)
 
-    def _prompt_embeddings(self, boxes, points, labels, batch: int):
+    def prompt_embeddings(self, boxes, points, labels, batch: int):
+        """Prompts (model-input pixels, each may be None) -> (sparse B×N×256, dense B×256×64×64)."""
         pts = None
         if points is not None:
             if labels is None:
@@ -141,7 +142,7 @@ class SamFamilySegmenter(PromptableSegmenter):
                 raise ValueError(f"{name} has batch {t.shape[0]}, embedding has {b}")
         pe = self.prompt_encoder.get_dense_pe()
         if b == 1 or self.batched_decoder:
-            sparse, dense = self._prompt_embeddings(boxes, points, labels, b)
+            sparse, dense = self.prompt_embeddings(boxes, points, labels, b)
             return self.mask_decoder(image_embeddings=embedding, image_pe=pe,
                                      sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                                      multimask_output=multimask)
