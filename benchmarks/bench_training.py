@@ -4,10 +4,12 @@
         [--size 192x256] [--batch 16] [--steps 5] [--sam litemedsam]
 
 Each model trains on random batches (forward + backward + AdamW step) after one warm-up step; the
-figure is images per second of wall time. ``--sam NAME`` also times one decoder fine-tuning epoch of
-``skinsam-NAME`` with the embedding cache (embeddings read from disk) against recomputing every
-embedding with the frozen image encoder, and prints the ratio. Run it on an otherwise idle machine:
-shared CPUs make every number here lower and noisier.
+figure is images per second of wall time. ``--sam NAMES`` also times, per SAM model, one
+epoch of ``skinsam-NAME`` with the embedding cache (embeddings read from disk) against recomputing
+every embedding with the frozen image encoder (and prints the ratio), and one epoch of
+``melseg-NAME`` (``--no-melseg`` skips it: end-to-end SAM ViT training needs more memory than a
+laptop has). Run it on an otherwise idle machine: shared CPUs make every number here lower and
+noisier.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ def train_throughput(name: str, size: tuple[int, int], batch: int, steps: int) -
     return batch * steps / (time.perf_counter() - t0)
 
 
-def sam_cache_speedup(sam: str, n: int = 8, batch: int = 4) -> tuple[float, float]:
-    """Seconds per decoder fine-tuning epoch over ``n`` synthetic images: (recomputing, cached)."""
+def sam_epoch_seconds(sam: str, n: int = 8, batch: int = 4, melseg: bool = True) -> dict[str, float]:
+    """Seconds per training epoch over ``n`` synthetic images for the SAM-family recipes:
+    ``skinsam-<sam>`` recomputing every embedding with the frozen encoder, ``skinsam-<sam>`` reading
+    them from the embedding cache, and ``melseg-<sam>`` (encoder + FPN + decoder trained end to end)."""
     from dermaseg.data.readers import load_dataset
     from dermaseg.data.synthetic import write_dataset
     from dermaseg.models.registry import create_model
@@ -52,23 +56,25 @@ def sam_cache_speedup(sam: str, n: int = 8, batch: int = 4) -> tuple[float, floa
     from dermaseg.training.sam_tasks import make_sam_task
     from dermaseg.training.trainer import Trainer
 
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(Path(tmp) / "data", "folder", n=n, size=(192, 256), seed=0)
         samples = load_dataset(root).samples
-        recipe = get_recipe("skinsam").with_model(f"skinsam-{sam}").override(epochs=1, batch_size=batch)
-        times = []
-        for cached in (False, True):
+        runs = [("skinsam recomputing", "skinsam", False), ("skinsam cached", "skinsam", True)]
+        runs += [("melseg", "melseg", False)] if melseg else []
+        for label, kind, cached in runs:
+            recipe = get_recipe(kind).with_model(f"{kind}-{sam}").override(epochs=1, batch_size=batch)
             model = create_model(recipe.model, pretrained=False)
             task = make_sam_task(model, recipe, samples, [], cache_dir=Path(tmp) / "cache",
                                  use_cache=cached, progress=False)
             if cached:  # the cache is filled once, before the first epoch: not part of an epoch
                 task.prepare()
-            trainer = Trainer(model, recipe, task, Path(tmp) / f"run{int(cached)}", progress=False)
+            trainer = Trainer(model, recipe, task, Path(tmp) / f"run-{len(out)}", progress=False)
             t0 = time.perf_counter()
-            for batch in task.train_batches(0):
-                trainer.train_step(batch)
-            times.append(time.perf_counter() - t0)
-        return times[0], times[1]
+            for b in task.train_batches(0):
+                trainer.train_step(b)
+            out[label] = time.perf_counter() - t0
+    return out
 
 
 def main() -> None:
@@ -79,7 +85,9 @@ def main() -> None:
     ap.add_argument("--size", default="192x256")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--sam", default=None, help="e.g. litemedsam: also time the embedding cache")
+    ap.add_argument("--sam", default=None, help="comma-separated SAM models, e.g. litemedsam,mobilesam: also "
+                    "time skinsam (with and without the embedding cache) and melseg epochs")
+    ap.add_argument("--no-melseg", action="store_true", help="with --sam: skip the melseg epoch")
     ap.add_argument("--sam-images", type=int, default=8, help="images in the decoder fine-tuning epoch")
     args = ap.parse_args()
 
@@ -93,10 +101,14 @@ def main() -> None:
         ips = train_throughput(name, (h, w), args.batch, args.steps)
         base = base or ips
         print(f"  {name:28s} {ips:7.1f} images/s   ({ips / base:.2f}x the first)")
-    if args.sam:
-        slow, fast = sam_cache_speedup(args.sam, n=args.sam_images, batch=min(4, args.sam_images))
-        print(f"skinsam-{args.sam} decoder epoch over {args.sam_images} images: recomputing embeddings {slow:.2f} s, cached {fast:.3f} s "
-              f"-> {slow / fast:.1f}x faster with the cache")
+    n = args.sam_images
+    for sam in [m for m in (args.sam or "").split(",") if m]:
+        t = sam_epoch_seconds(sam, n=n, batch=min(4, n), melseg=not args.no_melseg)
+        print(f"{sam}: one epoch over {n} images, batch {min(4, n)} (untrained weights; speed only)")
+        for label, sec in t.items():
+            print(f"  {label:22s} {sec:8.2f} s   {n / sec:7.2f} images/s")
+        print(f"  embedding cache speed-up for skinsam-{sam}: "
+              f"{t['skinsam recomputing'] / t['skinsam cached']:.1f}x")
 
 
 if __name__ == "__main__":

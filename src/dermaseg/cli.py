@@ -136,7 +136,9 @@ def train_cmd(
     image_size: Optional[int] = typer.Option(None, "--image-size", min=32),
     loss: Optional[str] = typer.Option(None, "--loss", help="bce, dice, dicece, focal."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam, adamw, sgd."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N training images."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Use only the first N training images (with --folds: the first "
+                                             "N images, each in its own fold of the full splits)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last.pt."),
@@ -160,7 +162,9 @@ def sweep_cmd(
     out: Path = typer.Option(..., "--out"),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
     model: Optional[str] = typer.Option(None, "--model"),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Use only the first N images, each in its own fold of the full "
+                                             "splits (a quick trial of the grid)."),
     seed: int = typer.Option(0, "--seed"),
     fmt: str = FormatOpt,
     device: Optional[str] = DeviceOpt,

@@ -57,6 +57,26 @@ def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path
     assert code == 0 and cap.out.count("finished earlier") == 3
 
 
+def test_limit_subsets_both_sides_of_every_fold(ham, tmp_path, capsys):
+    out = tmp_path / "lim"
+    code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",
+                         "--limit", "9", *TINY], capsys)
+    assert code == 0, cap.err
+    splits = json.loads((out / "splits.json").read_text())
+    assert sum(len(f["val"]) for f in splits["folds"]) == 15  # the saved splits cover the whole dataset
+    from dermaseg.data.readers import load_dataset
+
+    first9 = {s.id for s in load_dataset(ham).samples[:9]}
+    seen = []
+    for i in range(3):
+        cfg = json.loads((out / f"fold_{i}" / "config.json").read_text())
+        ids = [r["id"] for r in csv.DictReader((out / f"fold_{i}" / "val_per_image.csv").open())]
+        assert set(ids) == set(splits["folds"][i]["val"]) & first9  # its own fold's share of the 9
+        assert cfg["n_train"] + cfg["n_val"] == 9
+        seen += ids
+    assert sorted(seen) == sorted(first9)
+
+
 def test_single_fold(ham, tmp_path, capsys):
     out = tmp_path / "one"
     code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",

@@ -81,9 +81,12 @@ def test_skinsam_training_caches_embeddings_once(data, tmp_path, monkeypatch):
     # a second run reads every embedding from the cache: the encoder never runs
     calls = []
     from dermaseg.models.sam import common
+    from dermaseg.models.sam.fast_inference import FastEncoder
 
     original = common.SamFamilySegmenter.encode
     monkeypatch.setattr(common.SamFamilySegmenter, "encode", lambda self, x: calls.append(1) or original(self, x))
+    fast = FastEncoder.__call__
+    monkeypatch.setattr(FastEncoder, "__call__", lambda self, x: calls.append(2) or fast(self, x))
     torch.manual_seed(0)
     train_run(data, recipe, tmp_path / "r2", train, val, "t", cache_dir=cache, progress=False)
     assert calls == [] and len(list(cache.rglob("*.npy"))) == 4

@@ -175,9 +175,12 @@ def print_models(as_json: bool = False) -> None:
 
     t = Table(title="dermaseg models")
     for col in ("name", "family", "input", "params", "weights from", "available"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("name", "params"))
     for r in rows:
         params = f"{r['params'] / 1e6:.1f} M" if r["params"] else "?"
         avail = "[green]yes[/green]" if r["available"] else f"[red]no[/red] {r['detail']}"
         t.add_row(r["name"], r["family"], r["input_size"], params, r["weights"], avail)
-    Console().print(t)
+    import sys
+
+    # piped or redirected: rich would assume 80 columns and wrap every cell; use a wide line instead
+    Console(width=None if sys.stdout.isatty() else 220).print(t)

@@ -149,7 +149,7 @@ def contour_grid(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path, nco
 
     ncols = min(ncols, len(uniq))
     nrows = -(-len(uniq) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.5 * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, case in zip(axes.ravel(), uniq, strict=False):

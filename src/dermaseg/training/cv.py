@@ -80,7 +80,11 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
            workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device: str | None = None,
            limit: int | None = None, splits_path: Path | None = None, progress: bool = True,
            quiet: bool = False) -> dict[str, Any]:
-    """Train every fold (or only ``only_fold``) and write the CV table; returns cv_summary."""
+    """Train every fold (or only ``only_fold``) and write the CV table; returns cv_summary.
+
+    ``limit``: use only the first N images of the dataset; each keeps the fold the full (lesion-grouped)
+    splits give it, so every fold trains and validates on its share of those N images.
+    """
     from dermaseg.data.splits import get_or_make_splits
     from dermaseg.io import write_text
     from dermaseg.training.run import train_run
@@ -99,8 +103,10 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
                 print(f"fold {i}: finished earlier, skipped ({fold_dir / 'result.json'})")
             continue
         train, val = splits.fold_samples(dataset, i)
-        if limit is not None:
-            train = train[:limit]
+        if limit is not None:  # a subset of the dataset, folded as the full splits fold it (both sides shrink)
+            keep = {s.id for s in dataset.samples[:limit]}
+            train = [s for s in train if s.id in keep]
+            val = [s for s in val if s.id in keep]
         if not train or not val:
             raise DataError(f"{dataset.root}: fold {i} has {len(train)} training and {len(val)} validation "
                             f"images present; too few images for {splits.k} folds")

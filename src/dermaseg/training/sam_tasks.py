@@ -138,6 +138,10 @@ class SamTask:
         self.use_cache = use_cache and mode == "embedding"
         self.cache = EmbeddingCache(model, cache_dir) if self.use_cache else None
         self.embeddings: list[np.ndarray] | None = None
+        if mode == "embedding":  # the encoder is frozen: embed through the fused inference copy
+            from dermaseg.models.sam.fast_inference import FastEncoder
+
+            self._frozen_encoder = FastEncoder(model)
         self._read_all()
         n = len(self.train_samples)
         self.train_data = _Items(self, range(n), train=True)
@@ -179,7 +183,7 @@ class SamTask:
         self.model.image_encoder.eval()
         for i in tqdm(todo, desc="caching image embeddings", disable=not self.progress, leave=False):
             with torch.no_grad():
-                emb = self.model.image_encoder(_normalise(self.model, self.images[i])[None].to(enc_device))
+                emb = self._frozen_encoder(_normalise(self.model, self.images[i])[None].to(enc_device))
             self.cache.store(paths[i], emb[0])
         self.embeddings = [self.cache.load(p) for p in paths]
         self.images = [None] * len(self.images)  # embeddings replace the pixels from here on
@@ -214,7 +218,7 @@ class SamTask:
         x = batch["image"].to(self.device)
         if self.mode == "embedding":  # skinsam without the cache: the frozen encoder, every step
             with torch.no_grad():
-                return model.encode(x)
+                return self._frozen_encoder(x) if model is self.model else model.encode(x)
         return model.encode(x)
 
     def forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
