@@ -4,8 +4,8 @@ Encoder (:class:`FastEncoder`): a copy of the image encoder with every convoluti
 folded into one convolution (``torch.nn.utils.fusion.fuse_conv_bn_eval``) and the convolutions run in
 channels-last memory layout. TinyViT (LiteMedSAM, MobileSAM) is convolution-heavy at its first
 stages; on a 2-core CPU this makes ``set_image`` about a quarter faster. Models with no such pair
-(SAM ViT-b/l/h) use their encoder unchanged. The copy tracks the source parameters' in-place version
-counters and is rebuilt when the weights change (an optimiser step, ``load_state_dict``).
+(SAM ViT-b/l/h) use their encoder unchanged. The copy tracks the source tensors' storage and in-place
+version counters and is rebuilt when the weights change (an optimiser step, ``load_state_dict``, ``.to``).
 
 Decoder: upstream ``MaskDecoder.forward`` redoes, for every prompt, work that depends only on the image: it
 adds the (constant, no-mask) dense prompt embedding to the image embedding, and layer 0 of the
@@ -66,9 +66,10 @@ class FastEncoder:
         self._stamp: tuple | None = None
 
     def _versions(self) -> tuple:
+        """Changes when any encoder tensor is modified in place (optimiser step, ``load_state_dict``)
+        or replaced (``.to(device)``, ``.half()``): storage address and in-place version counter."""
         enc = self.model.image_encoder
-        return tuple(t._version for t in (*enc.parameters(), *enc.buffers())) + (
-            tuple(str(p.device) for p in list(enc.parameters())[:1]))
+        return tuple((t.data_ptr(), t._version) for t in (*enc.parameters(), *enc.buffers()))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not self.applies or torch.is_grad_enabled():
