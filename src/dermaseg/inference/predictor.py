@@ -38,6 +38,9 @@ class Prediction:
     ``prob`` float32 H×W in [0, 1]; ``mask`` bool H×W (after post-processing when enabled);
     ``score`` the model's predicted IoU (SAM family) or None; ``box`` (x0, y0, x1, y1) actually used,
     ``points`` ((x, y), ...) actually used; ``source`` says where the prompt came from / which mode ran.
+    ``quality`` the predicted quality, an estimate of the mask's Jaccard index against the truth (SAM
+    family: the decoder's predicted IoU; None when the model has no estimate); ``flags`` the warnings of
+    :func:`dermaseg.inference.flags.mask_flags` (empty, covers most of the image, predicted failure).
     """
 
     prob: np.ndarray
@@ -46,6 +49,16 @@ class Prediction:
     box: tuple[float, float, float, float] | None = None
     points: tuple[tuple[float, float], ...] | None = None
     source: str = ""
+    quality: float | None = None
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from dermaseg.inference.flags import mask_flags
+
+        if self.quality is None and self.score is not None:
+            self.quality = float(self.score)
+        if not self.flags:
+            self.flags = mask_flags(self.mask, self.quality)
 
 
 def select_device(device: str | None = None):
