@@ -176,6 +176,32 @@ def sweep_cmd(
               seed=seed, format=fmt, device=device)
 
 
+@app.command("measure")
+def measure_cmd(
+    images: Optional[list[Path]] = typer.Argument(None, help="Image files and/or folders (with --masks)."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of masks matched by stem: <stem>_mask.png, "
+                                         "<stem>_segmentation.png or <stem>.png."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A dataset (any supported layout): measure its truth masks."),
+    out: Path = typer.Option(..., "--out", help="CSV file to write."),
+    pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Millimetres per pixel (mm columns "
+                                               "stay empty without it)."),
+    split: str = typer.Option("all", "--split", help="With --data: train, val, test or all."),
+    fmt: str = FormatOpt,
+) -> None:
+    """Lesion measurements (size in px/mm, asymmetry, border, colours) of masks, one CSV row per image."""
+    from dermaseg.measure.files import measure_dataset, measure_files
+
+    if data is not None and (images or masks is not None):
+        raise DermasegError("measure: give either IMAGES... --masks DIR or --data DATASET, not both")
+    if data is not None:
+        path = measure_dataset(data, out, pixel_size=pixel_size, format=fmt, split=split)
+    elif images and masks is not None:
+        path = measure_files(images, masks, out, pixel_size=pixel_size)
+    else:
+        raise DermasegError("measure: give IMAGES... with --masks DIR, or --data DATASET")
+    typer.echo(f"wrote {path}")
+
+
 @app.command("report")
 def report_cmd(run_dir: Path = typer.Argument(..., help="An evaluate or train output folder.")) -> None:
     """Re-render report.html and the figures from a run's saved JSON/CSV."""

@@ -1,0 +1,200 @@
+"""Lesion measurements from a mask (and the image): size in pixels and millimetres, asymmetry, border
+and colour, the A, B, C and clinical D of dermoscopy.
+
+``measure(mask, image=None, pixel_size=None) -> dict`` is the one entry point; the formulas, reference
+values and thresholds are in the docstrings of :mod:`~dermaseg.measure.geometry` (size and shape),
+:mod:`~dermaseg.measure.asymmetry`, :mod:`~dermaseg.measure.border` and :mod:`~dermaseg.measure.colour`,
+and in README's "Lesion measurements". numpy, scikit-image, OpenCV and scipy only (no torch), so the web
+app and the CLI import it cheaply.
+
+The record (a JSON-able dict; plain ``int``/``float``/``bool``/``str``/``list``/``None``, never NaN)
+starts with ``MEASURE_KEYS`` in this order, then ``EXTRA_KEYS``:
+
+- ``area_px``/``area_mm2``, ``perimeter_px``/``perimeter_mm``, ``diameter_px``/``diameter_mm`` (maximum
+  Feret diameter): millimetres only with ``pixel_size`` (mm per pixel), otherwise ``None``, never
+  guessed;
+- ``asymmetry`` (0–1, mean of the two axes), ``asymmetry_axes`` (0–2, the A score), ``compactness``
+  (P²/4πA, 1 for a disc), ``solidity``;
+- ``colours`` (names among white, red, light brown, dark brown, blue-grey, black) and ``n_colours``
+  (the C score, 1–6); without an image ``colours`` is ``[]`` and every colour value ``None``.
+
+An empty mask gives 0 for the sizes and ``None`` for every ratio (and ``n_colours`` 0 with an image).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dermaseg.errors import DermasegError
+
+__all__ = [
+    "measure",
+    "MEASURE_KEYS",
+    "EXTRA_KEYS",
+    "MEASURE_COLUMNS",
+    "EXTRA_COLUMNS",
+    "CSV_COLUMNS",
+    "DIAMETER_THRESHOLD_MM",
+    "check_pixel_size",
+    "record_to_row",
+    "agreement",
+]
+
+MEASURE_KEYS = ("area_px", "area_mm2", "perimeter_px", "perimeter_mm", "diameter_px", "diameter_mm",
+                "asymmetry", "asymmetry_axes", "compactness", "solidity", "colours", "n_colours")
+_SHARE_KEYS = ("share_white", "share_red", "share_light_brown", "share_dark_brown", "share_blue_grey",
+               "share_black")
+EXTRA_KEYS = (
+    "equivalent_diameter_px", "equivalent_diameter_mm", "major_axis_px", "major_axis_mm", "minor_axis_px",
+    "minor_axis_mm", "eccentricity", "orientation_deg", "n_components", "n_holes", "diameter_over_6mm",
+    "asymmetry_major", "asymmetry_minor", "colour_asymmetry", "colour_asymmetry_major",
+    "colour_asymmetry_minor", "border_score", "border_sharpness", "lab_mean_l", "lab_mean_a", "lab_mean_b",
+    "lab_std_l", "lab_std_a", "lab_std_b", "skin_lab_l", "skin_lab_a", "skin_lab_b", "contrast_delta_e",
+    "contrast_lightness", *_SHARE_KEYS, "pixel_size_mm",
+)
+#: the CSV columns of the contract (``dermaseg measure``), starting with ``image``
+MEASURE_COLUMNS = ("image", *MEASURE_KEYS)
+EXTRA_COLUMNS = EXTRA_KEYS
+CSV_COLUMNS = (*MEASURE_COLUMNS, *EXTRA_COLUMNS)
+#: the clinical "D" of the ABCD mnemonic: a diameter over 6 mm (Friedman, Rigel & Kopf 1985, CA Cancer J
+#: Clin 35:130–151); not the "D" (dermoscopic structures) of the total dermoscopy score
+DIAMETER_THRESHOLD_MM = 6.0
+
+_COLOUR_KEYS = ("colour_asymmetry", "colour_asymmetry_major", "colour_asymmetry_minor", "border_score",
+                "border_sharpness", "lab_mean_l", "lab_mean_a", "lab_mean_b", "lab_std_l", "lab_std_a",
+                "lab_std_b", "skin_lab_l", "skin_lab_a", "skin_lab_b", "contrast_delta_e",
+                "contrast_lightness", *_SHARE_KEYS)
+
+
+def check_pixel_size(pixel_size: Any, name: str = "pixel_size") -> float | None:
+    """``None``, or the pixel size as a positive finite ``float`` (mm per pixel); anything else ->
+    :class:`DermasegError` naming ``name`` (the argument or option)."""
+    if pixel_size is None:
+        return None
+    try:
+        v = float(pixel_size)
+    except (TypeError, ValueError):
+        raise DermasegError(f"{name}: must be a number of mm per pixel, got {pixel_size!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise DermasegError(f"{name}: must be a positive finite number of mm per pixel, got {pixel_size!r}")
+    return v
+
+
+def _clean(v: Any) -> Any:
+    """Plain Python values, NaN/inf -> None (the record must be JSON-safe)."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float | None = None
+            ) -> dict[str, Any]:
+    """Measure one lesion.
+
+    Args:
+        mask: H×W lesion mask: ``bool``, 0/1 or 0/255 (any array: the package's mask rule).
+        image: the RGB ``uint8`` H×W×3 image of the mask, for the colour and border features; without
+            it those are ``None`` and ``colours`` is ``[]``.
+        pixel_size: millimetres per pixel, or ``None`` when unknown (then every mm value is ``None``).
+
+    Returns:
+        The record: ``MEASURE_KEYS`` in order, then ``EXTRA_KEYS`` (module docstring; definitions in the
+        submodules). Bad arguments (a mask that is not 2-D, an image of another size, a pixel size that
+        is not a positive finite number) raise :class:`DermasegError`; an empty mask does not.
+    """
+    from dermaseg.measure.asymmetry import shape_asymmetry
+    from dermaseg.measure.geometry import as_mask, geometry
+
+    ps = check_pixel_size(pixel_size)
+    m = as_mask(mask)
+    rgb = None
+    if image is not None:
+        from dermaseg.measure.colour import as_image
+
+        rgb = as_image(image, m.shape)
+    g = geometry(m)
+    asym = shape_asymmetry(m, g)
+
+    def mm(v: float | None, power: int = 1) -> float | None:
+        return None if ps is None or v is None else v * ps**power
+
+    rec: dict[str, Any] = {
+        "area_px": g.area_px, "area_mm2": mm(float(g.area_px), 2),
+        "perimeter_px": g.perimeter_px, "perimeter_mm": mm(g.perimeter_px),
+        "diameter_px": g.diameter_px, "diameter_mm": mm(g.diameter_px),
+        "asymmetry": None if asym is None else asym.mean,
+        "asymmetry_axes": None if asym is None else asym.n_axes,
+        "compactness": g.compactness, "solidity": g.solidity,
+        "colours": [], "n_colours": None,
+        "equivalent_diameter_px": g.equivalent_diameter_px, "equivalent_diameter_mm": mm(g.equivalent_diameter_px),
+        "major_axis_px": g.major_axis_px, "major_axis_mm": mm(g.major_axis_px),
+        "minor_axis_px": g.minor_axis_px, "minor_axis_mm": mm(g.minor_axis_px),
+        "eccentricity": g.eccentricity, "orientation_deg": g.orientation_deg,
+        "n_components": g.n_components, "n_holes": g.n_holes,
+        "diameter_over_6mm": None if ps is None else bool(g.diameter_px * ps > DIAMETER_THRESHOLD_MM),
+        "asymmetry_major": None if asym is None else asym.major,
+        "asymmetry_minor": None if asym is None else asym.minor,
+    }
+    rec.update(dict.fromkeys(_COLOUR_KEYS))
+    rec["pixel_size_mm"] = ps
+    if rgb is not None and g.area_px == 0:
+        rec["n_colours"] = 0
+    elif rgb is not None and asym is not None and g.centroid is not None:
+        rec.update(_colour_part(rgb, m, g, asym.axis))
+    return {k: _clean(rec[k]) for k in (*MEASURE_KEYS, *EXTRA_KEYS)}
+
+
+def _colour_part(rgb: np.ndarray, m: np.ndarray, g: Any, axis: tuple[float, float]) -> dict[str, Any]:
+    from dermaseg.measure.asymmetry import colour_asymmetry
+    from dermaseg.measure.border import band_widths, border_score
+    from dermaseg.measure.colour import colour_context, colour_features
+
+    w_n, _ = band_widths(g.equivalent_diameter_px)
+    ctx = colour_context(rgb, m, g.equivalent_diameter_px, margin=w_n)
+    out = colour_features(ctx)
+    ys, xs = np.nonzero(ctx.mask)
+    ca_major, ca_minor = colour_asymmetry(ctx.lab[ys, xs], ys + ctx.y0, xs + ctx.x0, g.centroid, axis)
+    defined = [v for v in (ca_major, ca_minor) if v is not None]
+    out.update({"colour_asymmetry": max(defined) if defined else None, "colour_asymmetry_major": ca_major,
+                "colour_asymmetry_minor": ca_minor})
+    score, sharp, _ = border_score(ctx, g.centroid, axis, g.equivalent_diameter_px)
+    out.update({"border_score": score, "border_sharpness": sharp})
+    return out
+
+
+def record_to_row(record: dict[str, Any], image: str, columns: tuple[str, ...] = CSV_COLUMNS) -> dict[str, str]:
+    """One CSV row (column -> text) of a :func:`measure` record: ``colours`` joined with ``;``, ``None``
+    as an empty cell, booleans as ``true``/``false``, floats with up to 6 decimals."""
+    row: dict[str, str] = {}
+    for c in columns:
+        v = image if c == "image" else record.get(c)
+        if v is None:
+            row[c] = ""
+        elif isinstance(v, bool):
+            row[c] = "true" if v else "false"
+        elif isinstance(v, (list, tuple)):
+            row[c] = ";".join(str(x) for x in v)
+        elif isinstance(v, float):
+            text = f"{v:.6f}".rstrip("0").rstrip(".") if math.isfinite(v) else ""
+            row[c] = "0" if text == "-0" else text
+        else:
+            row[c] = str(v)
+    return row
+
+
+def agreement(pred_records: list[dict[str, Any]], truth_records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Measurement agreement between predicted and true masks of the same images (see
+    :func:`dermaseg.measure.agreement.agreement`)."""
+    from dermaseg.measure.agreement import agreement as _agreement
+
+    return _agreement(pred_records, truth_records)
