@@ -4,7 +4,8 @@ masks of the same images (``pred_records[i]`` and ``truth_records[i]`` describe 
 For ``q`` in area (px, mm²) and diameter (px, mm), over the images where both values are known:
 
 - ``mae`` = mean |pred − truth|; ``mre`` = mean |pred − truth| / truth over the images with truth > 0
-  (a share: 0.1 = 10 %); ``bias`` = mean (pred − truth); ``n``.
+  (a share: 0.1 = 10 %), ``median_re`` its median (a few failed images dominate the mean);
+  ``bias`` = mean (pred − truth); ``n``.
 - For the diameter also the Bland–Altman analysis (Bland & Altman 1986, "Statistical methods for
   assessing agreement between two methods of clinical measurement", Lancet 327(8476):307–310):
   ``bias`` = mean difference d̄, ``sd`` its standard deviation (n − 1), limits of agreement
@@ -54,11 +55,12 @@ def _pairs(pred: Sequence[dict], truth: Sequence[dict], key: str) -> tuple[np.nd
 
 def _errors(p: np.ndarray, t: np.ndarray) -> dict[str, Any]:
     if len(p) == 0:
-        return {"mae": None, "mre": None, "bias": None, "n": 0}
+        return {"mae": None, "mre": None, "median_re": None, "bias": None, "n": 0}
     d = p - t
     pos = t > 0
-    return {"mae": float(np.abs(d).mean()), "mre": float((np.abs(d[pos]) / t[pos]).mean()) if pos.any() else None,
-            "bias": float(d.mean()), "n": int(len(p))}
+    rel = np.abs(d[pos]) / t[pos]
+    return {"mae": float(np.abs(d).mean()), "mre": float(rel.mean()) if pos.any() else None,
+            "median_re": float(np.median(rel)) if pos.any() else None, "bias": float(d.mean()), "n": int(len(p))}
 
 
 def _bland_altman(p: np.ndarray, t: np.ndarray) -> dict[str, Any]:
