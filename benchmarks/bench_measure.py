@@ -76,11 +76,15 @@ def main() -> None:
         truth_recs.append(rt)
     ag = agreement(pred_recs, truth_recs)
     n = ag["n"]
-    print(f"images: {n}   model: default (automatic, no prompt)   threads: {args.threads}")
+    import os
+
+    print(f"images: {n}   model: default (automatic, no prompt)   torch threads: {args.threads}   "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     a, d = ag["area_px"], ag["diameter_px"]
-    print(f"area      MAE {a['mae']:.1f} px   mean relative error {a['mre']:.1%}   bias {a['bias']:+.1f} px")
-    print(f"diameter  MAE {d['mae']:.2f} px   mean relative error {d['mre']:.1%}   Bland-Altman bias "
-          f"{d['bias']:+.2f} px, 95 % limits {d['loa_low']:+.2f} / {d['loa_high']:+.2f} px")
+    print(f"area      MAE {a['mae']:.1f} px   relative error mean {a['mre']:.1%}, median {a['median_re']:.1%}   "
+          f"bias {a['bias']:+.1f} px")
+    print(f"diameter  MAE {d['mae']:.2f} px   relative error mean {d['mre']:.1%}, median {d['median_re']:.1%}   "
+          f"Bland-Altman bias {d['bias']:+.2f} px, 95 % limits {d['loa_low']:+.2f} / {d['loa_high']:+.2f} px")
     s = ag["asymmetry"]
     print(f"asymmetry Pearson r {s['pearson']:.3f}   Spearman rho {s['spearman']:.3f}   MAE {s['mae']:.4f}   "
           f"A score (0-2) identical in {ag['asymmetry_axes']['agreement']:.1%}")

@@ -223,3 +223,51 @@ def test_bad_arguments_raise_one_clear_error(kw, msg):
 def test_mask_must_be_2d():
     with pytest.raises(DermasegError, match="2-D"):
         measure(np.zeros((4, 5, 6, 2), bool))
+
+
+def _degenerate_masks() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in ("pixel", "hline", "vline", "diagonal", "corners", "full", "noise", "left_half"):
+        m = np.zeros((30, 40), bool)
+        if name == "pixel":
+            m[10, 10] = True
+        elif name == "hline":
+            m[10, 5:30] = True
+        elif name == "vline":
+            m[3:25, 20] = True
+        elif name == "diagonal":
+            np.fill_diagonal(m, True)
+        elif name == "corners":
+            m[0, 0] = m[29, 39] = True
+        elif name == "full":
+            m[:] = True
+        elif name == "noise":
+            m = rng.random((30, 40)) > 0.5
+        else:
+            m[:, :20] = True
+        out[name] = m
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_degenerate_masks()))
+def test_degenerate_masks_give_a_record(name):
+    m = _degenerate_masks()[name]
+    img = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    for image in (None, img):
+        rec = measure(m, image, pixel_size=0.1)
+        json.dumps(rec, allow_nan=False)
+        assert rec["area_px"] == int(m.sum())
+        assert 0 <= rec["asymmetry"] < 1 and 0 < rec["solidity"] <= 1
+    assert measure(_degenerate_masks()["hline"])["diameter_px"] == 24.0
+    assert measure(_degenerate_masks()["corners"])["n_components"] == 2
+
+
+def test_measure_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from dermaseg.measure import measure; m = np.zeros((20, 20), bool); "
+            "m[5:15, 4:12] = True; measure(m, np.zeros((20, 20, 3), np.uint8), pixel_size=0.1); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
