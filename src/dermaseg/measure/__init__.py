@@ -139,7 +139,7 @@ def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float
         "equivalent_diameter_px": g.equivalent_diameter_px, "equivalent_diameter_mm": mm(g.equivalent_diameter_px),
         "major_axis_px": g.major_axis_px, "major_axis_mm": mm(g.major_axis_px),
         "minor_axis_px": g.minor_axis_px, "minor_axis_mm": mm(g.minor_axis_px),
-        "eccentricity": g.eccentricity, "orientation_deg": g.orientation_deg,
+        "eccentricity": g.eccentricity, "orientation_deg": None if asym is None else _angle(asym.axis),
         "n_components": g.n_components, "n_holes": g.n_holes,
         "diameter_over_6mm": None if ps is None else bool(g.diameter_px * ps > DIAMETER_THRESHOLD_MM),
         "asymmetry_major": None if asym is None else asym.major,
@@ -152,6 +152,11 @@ def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float
     elif rgb is not None and asym is not None and g.centroid is not None:
         rec.update(_colour_part(rgb, m, g, asym.axis))
     return {k: _clean(rec[k]) for k in (*MEASURE_KEYS, *EXTRA_KEYS)}
+
+
+def _angle(axis: tuple[float, float]) -> float:
+    """Degrees from the image's x axis, counter-clockwise as seen on screen (y grows downwards)."""
+    return math.degrees(math.atan2(-axis[1], axis[0]))
 
 
 def _colour_part(rgb: np.ndarray, m: np.ndarray, g: Any, axis: tuple[float, float]) -> dict[str, Any]:
