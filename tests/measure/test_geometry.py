@@ -271,3 +271,14 @@ def test_measure_imports_no_torch():
             "m[5:15, 4:12] = True; measure(m, np.zeros((20, 20, 3), np.uint8), pixel_size=0.1); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_package_is_callable_as_the_issue_documents():
+    import numpy as np
+
+    import dermaseg.measure
+
+    m = np.zeros((40, 40), bool)
+    m[10:30, 12:28] = True
+    assert dermaseg.measure(m, pixel_size=0.1) == dermaseg.measure.measure(m, pixel_size=0.1)
+    assert dermaseg.measure(m)["area_px"] == 320

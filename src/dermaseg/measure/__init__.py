@@ -203,3 +203,14 @@ def agreement(pred_records: list[dict[str, Any]], truth_records: list[dict[str, 
     from dermaseg.measure.agreement import agreement as _agreement
 
     return _agreement(pred_records, truth_records)
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``dermaseg.measure(mask, image, pixel_size)`` calls :func:`measure`: the package is its function."""
+
+    def __call__(self, mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float | None = None
+                 ) -> dict[str, Any]:
+        return measure(mask, image=image, pixel_size=pixel_size)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
