@@ -24,6 +24,8 @@ An empty mask gives 0 for the sizes and ``None`` for every ratio (and ``n_colour
 from __future__ import annotations
 
 import math
+import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -205,7 +207,7 @@ def agreement(pred_records: list[dict[str, Any]], truth_records: list[dict[str, 
     return _agreement(pred_records, truth_records)
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(types.ModuleType):
     """``dermaseg.measure(mask, image, pixel_size)`` calls :func:`measure`: the package is its function."""
 
     def __call__(self, mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float | None = None
@@ -213,4 +215,4 @@ class _CallableModule(__import__("types").ModuleType):
         return measure(mask, image=image, pixel_size=pixel_size)
 
 
-__import__("sys").modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__class__ = _CallableModule
