@@ -13,7 +13,7 @@ from dermaseg.data.synthetic import make_image
 from dermaseg.errors import DermasegError
 from dermaseg.inference import _engine as eng
 from dermaseg.inference.postprocess import clean_mask, fill_holes, largest_component
-from dermaseg.inference.predictor import Predictor, load_predictor, select_device
+from dermaseg.inference.predictor import Predictor, load_predictor
 from dermaseg.models.base import CNNSegmenter
 from dermaseg.models.registry import create_model
 
@@ -151,11 +151,3 @@ def test_postprocess_hand_made():
     assert lc.sum() == 24 and not lc[8:, 9:].any()
     assert fill_holes(lc)[3, 3] and clean_mask(m).sum() == 25
     assert not clean_mask(np.zeros((4, 4), bool)).any()
-
-
-def test_select_device():
-    assert select_device("cpu").type == "cpu"
-    assert select_device(None).type in ("cuda", "mps", "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(DermasegError, match="CUDA is not available"):
-            select_device("cuda")

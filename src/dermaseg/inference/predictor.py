@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
 from dermaseg.inference import _engine as eng
 
-__all__ = ["Prediction", "Predictor", "load_predictor", "select_device", "AUTO_MODES"]
+__all__ = ["Prediction", "Predictor", "load_predictor", "AUTO_MODES"]
 
 AUTO_MODES = ("cnn", "cnn+sam")
 SAM_NO_PROMPT = "none (SAM's no-prompt output)"
@@ -59,25 +60,6 @@ class Prediction:
             self.quality = float(self.score)
         if not self.flags:
             self.flags = mask_flags(self.mask, self.quality)
-
-
-def select_device(device: str | None = None):
-    """``device`` or the best available: CUDA, then Apple MPS, then CPU. Unavailable -> DermasegError."""
-    import torch
-
-    if device is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DermasegError(f"device '{device}' requested but CUDA is not available")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DermasegError(f"device '{device}' requested but MPS is not available")
-    return dev
 
 
 def _as_prompt(p: Any) -> dict:

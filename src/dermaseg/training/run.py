@@ -110,15 +110,16 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
     """Train one run into ``out`` and score its best checkpoint on ``val``; returns the summary."""
     import torch
 
+    from dermaseg.devices import select_device
     from dermaseg.io import write_text
     from dermaseg.models.registry import load_model
     from dermaseg.training.tasks import make_task
-    from dermaseg.training.trainer import Trainer, pick_device, seed_everything
+    from dermaseg.training.trainer import Trainer, seed_everything
 
     if not train:
         raise DataError(f"{dataset.root}: no training images")
     out = Path(out)
-    dev = pick_device(device)
+    dev = select_device(device)
     config = {"recipe": recipe.to_dict(), "data": str(dataset.root), "format": dataset.format,
               "n_train": len(train), "n_val": len(val), "split": split_note, "seed": seed,
               "device": str(dev), "torch_threads": torch.get_num_threads(), **(extra or {})}

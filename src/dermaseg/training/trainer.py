@@ -30,26 +30,9 @@ import torch
 from dermaseg.errors import DermasegError
 from dermaseg.training.recipes import Recipe
 
-__all__ = ["Trainer", "pick_device", "seed_everything", "HISTORY_COLUMNS"]
+__all__ = ["Trainer", "seed_everything", "HISTORY_COLUMNS"]
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds")
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` as given, else CUDA, else Apple MPS, else CPU."""
-    if device:
-        try:
-            d = torch.device(device)
-        except RuntimeError as e:
-            raise DermasegError(f"unknown device '{device}' (use cuda, mps or cpu)") from e
-        if d.type == "cuda" and not torch.cuda.is_available():
-            raise DermasegError("--device cuda: no CUDA GPU is available")
-        return d
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def seed_everything(seed: int, epoch: int = 0) -> None:
