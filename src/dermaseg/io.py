@@ -25,6 +25,7 @@ from dermaseg.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "read_image",
+    "check_rgb",
     "read_mask",
     "mask_from_array",
     "atomic_path",
@@ -77,6 +78,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except Exception:  # broken EXIF block: keep the pixels as stored
         pass
     return _to_uint8_rgb(im)
+
+
+def check_rgb(rgb) -> np.ndarray:
+    """Check an in-memory image: RGB(A) ``uint8`` H×W×3 (or ×4; gray H×W is expanded), at least 2×2.
+    Returns it as a contiguous H×W×3 array; anything else raises :class:`DataError`."""
+    a = np.asarray(rgb)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 2 or a.shape[1] < 2:
+        raise DataError(f"expected an RGB image H×W×3, got an array of shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise DataError(f"expected a uint8 RGB image, got dtype {a.dtype} (use dermaseg.io.read_image)")
+    return np.ascontiguousarray(a[..., :3])
 
 
 def mask_from_array(a: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from torch import nn
 from dermaseg.data.prompts import mask_bbox
 from dermaseg.data.synthetic import make_image
 from dermaseg.errors import DermasegError
-from dermaseg.inference import _engine as eng
+from dermaseg.inference import cnn_steps, sam_steps
 from dermaseg.inference.postprocess import clean_mask, fill_holes, largest_component
 from dermaseg.inference.predictor import Predictor, load_predictor
 from dermaseg.models.base import CNNSegmenter
@@ -35,14 +35,14 @@ def test_box_roundtrip_and_logits_geometry(hw):
     s = 256
     scale = s / max(h, w)
     box = np.array([13.0, 7.0, w * 0.6, h * 0.8])
-    mb = eng.to_model_frame(box, scale)
-    assert np.array_equal(eng.to_input_frame(mb, scale), box) or np.allclose(
-        eng.to_input_frame(mb, scale), box, rtol=0, atol=1e-12)
-    emb = eng.Embedding(None, (h, w), scale, (int(h * scale + 0.5), int(w * scale + 0.5)))
+    mb = sam_steps.to_model_frame(box, scale)
+    assert np.array_equal(sam_steps.to_input_frame(mb, scale), box) or np.allclose(
+        sam_steps.to_input_frame(mb, scale), box, rtol=0, atol=1e-12)
+    emb = sam_steps.Embedding(None, (h, w), scale, (int(h * scale + 0.5), int(w * scale + 0.5)))
     logits = torch.full((1, 1, 256, 256), -20.0)
     x0, y0, x1, y1 = mb
     logits[..., int(np.ceil(y0)):int(np.floor(y1)) + 1, int(np.ceil(x0)):int(np.floor(x1)) + 1] = 20.0
-    out = eng.logits_to_input(logits, emb, s).numpy() > 0
+    out = sam_steps.logits_to_input(logits, emb, s).numpy() > 0
     assert out.shape == (h, w)
     got = np.array(mask_bbox(out))
     assert np.abs(got - box).max() <= 1.0 / scale + 1.0
@@ -120,9 +120,9 @@ def test_cnn_path_tta_and_refine(lite):
     assert _dice(pred.mask, truth) > 0.6
     # TTA = mean of identity, horizontal and vertical flips
     flips = [rgb, rgb[:, ::-1], rgb[::-1]]
-    probs = [eng.cnn_probs(cnn, [np.ascontiguousarray(f)], torch.device("cpu"))[0] for f in flips]
+    probs = [cnn_steps.cnn_probs(cnn, [np.ascontiguousarray(f)], torch.device("cpu"))[0] for f in flips]
     manual = (probs[0] + probs[1][:, ::-1] + probs[2][::-1]) / 3
-    tta = eng.cnn_probs(cnn, [rgb], torch.device("cpu"), tta=True)[0]
+    tta = cnn_steps.cnn_probs(cnn, [rgb], torch.device("cpu"), tta=True)[0]
     assert np.allclose(tta, manual, atol=1e-5)
     both = Predictor(cnn, device="cpu", auto="cnn+sam", refiner=lite)
     both.set_image(rgb)

@@ -9,9 +9,8 @@ import pytest
 from PIL import Image
 
 from dermaseg.cli import main
-from dermaseg.data.prompts import mask_bbox
+from dermaseg.data.prompts import mask_bbox, parse_box, read_prompts_csv
 from dermaseg.data.synthetic import make_image
-from dermaseg.inference.segment import parse_box, read_prompts_csv
 
 
 def _run(argv, capsys):

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from dermaseg.data.prompts import Prompt
 from dermaseg.data.synthetic import make_image
-from dermaseg.inference import _engine as eng
+from dermaseg.inference import sam_steps
 from dermaseg.inference.predictor import Predictor
 from dermaseg.models.registry import create_model
 from dermaseg.models.sam import fast_inference as fi
@@ -133,12 +134,12 @@ def test_predictor_fast_path_equals_upstream_path():
     p.set_image(rgb)
     emb = p._cache["sam"]
     assert emb.prepared is not None
-    plain = eng.sam_embed(lite, [rgb], torch.device("cpu"))[0]
+    plain = sam_steps.sam_embed(lite, [rgb], torch.device("cpu"))[0]
     plain.prepared = None
     assert torch.allclose(emb.tensor, plain.tensor, atol=1e-3)
     for kw in ({"box": (40, 30, 170, 120)}, {"points": [(100, 75)]}, {}):
         fast = p.predict(**kw)
-        box, pts, lab = eng.normalise_prompt(kw.get("box"), kw.get("points"), None, plain.size)
-        prob, score = eng.sam_decode(lite, plain, box, pts, lab, multimask=not kw or lite.multimask_default)
+        prompt = Prompt(box=kw.get("box"), points=kw.get("points")).for_image(plain.size)
+        prob, score = sam_steps.sam_decode(lite, plain, prompt, multimask=not kw or lite.multimask_default)
         assert np.abs(fast.prob - prob).max() < 2e-3 and abs(fast.score - score) < 1e-3
         assert (np.logical_xor(fast.prob > 0.5, prob > 0.5)).mean() < 1e-3

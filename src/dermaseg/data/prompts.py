@@ -6,7 +6,12 @@ Sources (the ``source`` label every evaluation reports; never mixed within one r
   the true mask;
 - ``"image centre"`` — :func:`center_point`, :func:`center_box`, no knowledge of the lesion;
 - ``"model: <name>"`` — :func:`box_from_mask` on another model's predicted mask;
-- ``"user"`` — :func:`user_prompt`, coordinates someone typed.
+- ``"user"`` — :func:`user_prompt`, coordinates someone typed (``--box``, ``--point``: :func:`parse_box`,
+  :func:`parse_point`; ``--prompts CSV``: :func:`read_prompts_csv`).
+
+:class:`Prompt` is the one prompt type from the command line to the model: the Predictor takes it,
+validates it against the image (:meth:`Prompt.for_image`: ordered, clipped), and :meth:`Prompt.describe`
+is the one text for it (results.csv, per_image.csv, tables).
 
 SkinSAM's pseudocode, per image: pick one random point inside the mask; take the mask's bounding box
 grown by 20 px on each side; shift it randomly by up to 30 px horizontally and vertically; scale it by
@@ -27,10 +32,17 @@ Coordinates are input-image pixels, boxes ``(x0, y0, x1, y1)`` inclusive of the 
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from dermaseg.errors import DermasegError
 
 __all__ = [
     "Prompt",
@@ -48,6 +60,9 @@ __all__ = [
     "box_from_mask",
     "user_prompt",
     "make_prompt",
+    "parse_box",
+    "parse_point",
+    "read_prompts_csv",
 ]
 
 SOURCE_TRUTH = "ground truth (SkinSAM jitter)"
@@ -76,22 +91,79 @@ class Prompt:
 
     @property
     def empty(self) -> bool:
-        return self.box is None and not self.points
+        return self.box is None and (self.points is None or len(self.points) == 0)
+
+    @classmethod
+    def of(cls, p: Any) -> Prompt:
+        """A :class:`Prompt` from a Prompt, None (no prompt) or a dict with ``box``, ``points``,
+        ``point_labels`` (or ``labels``) and ``source`` keys."""
+        if p is None:
+            return cls()
+        if isinstance(p, cls):
+            return p
+        if isinstance(p, dict):
+            labels = p.get("point_labels", p.get("labels"))
+            return cls(box=p.get("box"), points=p.get("points"), labels=labels, source=p.get("source") or "")
+        raise TypeError(f"expected a Prompt, a dict or None, got {type(p).__name__}")
 
     def kwargs(self) -> dict:
         """Keyword arguments for ``Predictor.predict``."""
         return {"box": self.box, "points": self.points, "point_labels": self.labels}
 
-    def describe(self) -> str:
-        """Short text for tables, e.g. ``box 10,12,80,90 + point 40,50 [user]``."""
+    def for_image(self, size: tuple[int, int]) -> Prompt:
+        """This prompt checked against an image of ``size`` (H, W): the box ordered (x0 <= x1, y0 <= y1)
+        and clipped to the image, points as float pairs with one int label each (all 1 when absent).
+
+        A box wholly outside the image, non-finite numbers, or a labels/points length mismatch raise
+        :class:`DermasegError`.
+        """
+        h, w = size
+        box = None
+        if self.box is not None:
+            b = np.asarray(self.box, dtype=np.float64).reshape(-1)
+            if b.size != 4 or not np.all(np.isfinite(b)):
+                raise DermasegError(f"box must be 4 finite numbers x0,y0,x1,y1, got {self.box!r}")
+            x0, x1 = sorted(b[[0, 2]])
+            y0, y1 = sorted(b[[1, 3]])
+            if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+                raise DermasegError(f"box {tuple(b)} lies outside the {w}x{h} image")
+            box = (float(max(x0, 0)), float(max(y0, 0)), float(min(x1, w - 1)), float(min(y1, h - 1)))
+        points = labels = None
+        if self.points is not None and len(self.points):
+            pts = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
+            if not np.all(np.isfinite(pts)):
+                raise DermasegError(f"points must be finite numbers, got {self.points!r}")
+            lab = (np.ones(len(pts), np.int64) if self.labels is None
+                   else np.asarray(self.labels, np.int64).reshape(-1))
+            if len(lab) != len(pts):
+                raise DermasegError(f"{len(pts)} points but {len(lab)} point labels")
+            points = tuple((float(x), float(y)) for x, y in pts)
+            labels = tuple(int(v) for v in lab)
+        return Prompt(box=box, points=points, labels=labels, source=self.source)
+
+    def describe(self, source: bool = True, compact: bool = False) -> str:
+        """The one text for a prompt.
+
+        Default: ``box 10,12,80,90 + point 40,50 [user]`` (``source=False`` leaves out `` [user]``).
+        ``compact=True``: the CSV-cell form of per_image.csv, ``box=10.0 12.0 80.0 90.0;point=40.0 50.0+``
+        (``+``/``-`` = the point's label; never the source, which has its own column). No prompt:
+        ``none``.
+        """
         parts = []
+        pts = self.points if self.points is not None else ()
+        labels = tuple(self.labels) if self.labels is not None else (1,) * len(pts)
+        if compact:
+            if self.box is not None:
+                parts.append("box=" + " ".join(f"{float(v):.1f}" for v in self.box))
+            for (x, y), lab in zip(np.asarray(pts, dtype=float).reshape(-1, 2).tolist(), labels, strict=False):
+                parts.append(f"point={x:.1f} {y:.1f}{'+' if int(lab) == 1 else '-'}")
+            return ";".join(parts) if parts else "none"
         if self.box is not None:
             parts.append("box " + ",".join(f"{v:g}" for v in np.round(self.box, 1)))
-        pts = self.points or ()
-        for (x, y), lab in zip(pts, self.labels or (1,) * len(pts), strict=True):
+        for (x, y), lab in zip(pts, labels, strict=True):
             parts.append(f"{'point' if lab else 'negative point'} {x:g},{y:g}")
         text = " + ".join(parts) if parts else "none"
-        return f"{text} [{self.source}]" if self.source else text
+        return f"{text} [{self.source}]" if source and self.source else text
 
 
 def rng_for(seed: int, image_id: str) -> np.random.Generator:
@@ -206,3 +278,71 @@ def make_prompt(kind: str, shape: tuple[int, ...], truth: np.ndarray | None = No
     if kind == "center-box":
         return center_box(shape, center_fraction)
     raise ValueError(f"unknown prompt kind {kind!r}; known: {', '.join(PROMPT_KINDS)}, box-from-model")
+
+
+# --------------------------------------------------------------------------------------------- user input
+def _numbers(text: str, n: int, what: str, where: str) -> tuple[float, ...]:
+    parts = [p.strip() for p in str(text).replace(" ", ",").split(",") if p.strip()]
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != n or not all(np.isfinite(vals)):
+        fmt = "x0,y0,x1,y1" if n == 4 else "x,y"
+        raise DermasegError(f"{where}: {what} must be {n} numbers {fmt}, got '{text}'")
+    return vals
+
+
+def parse_box(text: str, where: str = "--box") -> Box:
+    """``"x0,y0,x1,y1"`` -> floats; x1 > x0 and y1 > y0 and none negative, else DermasegError."""
+    x0, y0, x1, y1 = _numbers(text, 4, "box", where)
+    if x1 <= x0 or y1 <= y0:
+        raise DermasegError(f"{where}: box needs x1 > x0 and y1 > y0, got '{text}'")
+    if min(x0, y0) < 0:
+        raise DermasegError(f"{where}: box coordinates must not be negative, got '{text}'")
+    return (x0, y0, x1, y1)
+
+
+def parse_point(text: str, where: str = "--point") -> tuple[float, float]:
+    """``"x,y"`` -> floats (not negative), else DermasegError."""
+    x, y = _numbers(text, 2, "point", where)
+    if min(x, y) < 0:
+        raise DermasegError(f"{where}: point coordinates must not be negative, got '{text}'")
+    return (x, y)
+
+
+def read_prompts_csv(path: str | os.PathLike) -> dict[str, Prompt]:
+    """Read a prompts CSV (columns ``image``, ``x0,y0,x1,y1`` and/or ``px,py``, either group may be empty)
+    -> {file name and stem: user Prompt}. Any malformed row -> DermasegError naming the file and line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise DermasegError(f"{p}: cannot read prompts CSV ({e.strerror or e})") from e
+    reader = csv.DictReader(io.StringIO(text))
+    cols = [c.strip() for c in (reader.fieldnames or [])]
+    if "image" not in cols:
+        raise DermasegError(f"{p}: prompts CSV needs an 'image' column (and x0,y0,x1,y1 and/or px,py)")
+    if not ({"x0", "y0", "x1", "y1"} <= set(cols) or {"px", "py"} <= set(cols)):
+        raise DermasegError(f"{p}: prompts CSV needs columns x0,y0,x1,y1 and/or px,py")
+    out: dict[str, Prompt] = {}
+    for line, row in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        where = f"{p} line {line}"
+        name = row.get("image", "")
+        if not name:
+            raise DermasegError(f"{where}: empty 'image'")
+        bvals = [row.get(k, "") for k in ("x0", "y0", "x1", "y1")]
+        pvals = [row.get(k, "") for k in ("px", "py")]
+        if any(bvals) and not all(bvals):
+            raise DermasegError(f"{where}: box needs all of x0,y0,x1,y1 (or none)")
+        if any(pvals) and not all(pvals):
+            raise DermasegError(f"{where}: point needs both px,py (or neither)")
+        box = parse_box(",".join(bvals), where) if all(bvals) else None
+        point = parse_point(",".join(pvals), where) if all(pvals) else None
+        prompt = user_prompt(box=box, point=point)
+        for key in {Path(name).name, Path(name).stem}:
+            if key in out:
+                raise DermasegError(f"{where}: image '{name}' appears twice")
+            out[key] = prompt
+    return out

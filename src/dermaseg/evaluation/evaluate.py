@@ -79,21 +79,6 @@ def _no_prompt_source(predictor: Any, pred: Any) -> str:
     return str(getattr(pred, "source", "") or "none")
 
 
-def _prompt_text(prompt: dict[str, Any]) -> str:
-    """A compact, CSV-safe description: ``box=x0 y0 x1 y1;point=x y+`` (``+``/``-`` = label)."""
-    parts = []
-    box = prompt.get("box")
-    if box is not None:
-        parts.append("box=" + " ".join(f"{float(v):.1f}" for v in box))
-    pts = prompt.get("points")
-    if pts is not None and len(pts):
-        labels = prompt.get("point_labels")
-        labels = [1] * len(pts) if labels is None else list(labels)
-        for (x, y), lab in zip(np.asarray(pts, dtype=float).tolist(), labels, strict=False):
-            parts.append(f"point={x:.1f} {y:.1f}{'+' if int(lab) == 1 else '-'}")
-    return ";".join(parts) if parts else "none"
-
-
 def _samples(dataset: Any, limit: int | None) -> list[Any]:
     samples = list(getattr(dataset, "samples", dataset))
     if limit is not None:
@@ -121,7 +106,7 @@ def evaluate(dataset: Any, predictor: Any, prompt_mode: str = "none", *, seed: i
     its time counts in the per-image seconds. Raises :class:`DermasegError` for an
     unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
     """
-    from dermaseg.data.prompts import box_from_mask, make_prompt
+    from dermaseg.data.prompts import Prompt, box_from_mask, make_prompt
     from dermaseg.io import read_image, read_mask
 
     _check_mode(prompt_mode, predictor)
@@ -163,12 +148,13 @@ def evaluate(dataset: Any, predictor: Any, prompt_mode: str = "none", *, seed: i
         used = prompt.kwargs()
         if getattr(pred, "box", None) is not None and used.get("box") is None:
             used["box"] = pred.box  # e.g. the box an automatic cnn+sam pipeline chose
+        used_text = Prompt.of(used).describe(compact=True)
         row: dict[str, Any] = {"id": s.id, "label": s.label or "", "group": getattr(s, "group", s.id),
                                "height": truth.shape[0], "width": truth.shape[1]}
         row.update(m)
         score = getattr(pred, "score", None)
         row.update({"score": "" if score is None else float(score), "pred_area": int(mask.sum()),
-                    "truth_area": int(truth.sum()), "prompt": _prompt_text(used), "seconds": dt})
+                    "truth_area": int(truth.sum()), "prompt": used_text, "seconds": dt})
         rows.append(row)
         masks[s.id] = (np.packbits(mask.ravel()), mask.shape)
         prompts[s.id] = {k: (np.asarray(v).tolist() if v is not None else None) for k, v in used.items()}

@@ -18,15 +18,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from dermaseg.data.prompts import Prompt, mask_bbox
 from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
-from dermaseg.inference import _engine as eng
+from dermaseg.inference.cnn_steps import cnn_probs
+from dermaseg.inference.flags import mask_flags
+from dermaseg.inference.postprocess import clean_mask
+from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
+from dermaseg.io import check_rgb
+from dermaseg.models.base import PromptableSegmenter
+from dermaseg.models.registry import create_model
+from dermaseg.models.sam.fast_inference import FastEncoder
 
-__all__ = ["Prediction", "Predictor", "load_predictor", "AUTO_MODES"]
+__all__ = ["Prediction", "Predictor", "PredictorLike", "PredictionLike", "load_predictor", "AUTO_MODES"]
 
 AUTO_MODES = ("cnn", "cnn+sam")
 SAM_NO_PROMPT = "none (SAM's no-prompt output)"
@@ -54,22 +62,37 @@ class Prediction:
     flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from dermaseg.inference.flags import mask_flags
-
         if self.quality is None and self.score is not None:
             self.quality = float(self.score)
         if not self.flags:
             self.flags = mask_flags(self.mask, self.quality)
 
 
-def _as_prompt(p: Any) -> dict:
-    """Prompt object / dict / None -> dict(box=, points=, point_labels=, source=)."""
-    if p is None:
-        return {"box": None, "points": None, "point_labels": None, "source": ""}
-    if isinstance(p, dict):
-        return {"box": p.get("box"), "points": p.get("points"),
-                "point_labels": p.get("point_labels", p.get("labels")), "source": p.get("source", "")}
-    return {"box": p.box, "points": p.points, "point_labels": p.labels, "source": getattr(p, "source", "")}
+@runtime_checkable
+class PredictionLike(Protocol):
+    """What a front end reads of a prediction: ``mask`` bool H×W, ``prob`` float H×W, ``score`` (or
+    None), the ``box`` actually used (or None) and ``source``. :class:`Prediction` is one."""
+
+    mask: np.ndarray
+    prob: np.ndarray
+    score: float | None
+    box: tuple[float, float, float, float] | None
+    source: str
+
+
+@runtime_checkable
+class PredictorLike(Protocol):
+    """What :func:`dermaseg.evaluation.evaluate.evaluate` needs of a predictor (:class:`Predictor` is one;
+    so are the test doubles): ``set_image`` once per image, then ``predict`` per prompt, at input size."""
+
+    name: str
+    promptable: bool
+    device: Any
+
+    def set_image(self, rgb: np.ndarray) -> None: ...
+
+    def predict(self, *, box=None, points=None, point_labels=None, multimask: bool | None = None,
+                source: str = "") -> PredictionLike: ...
 
 
 class Predictor:
@@ -91,8 +114,6 @@ class Predictor:
                  threads: int | None = None) -> None:
         import torch
 
-        from dermaseg.models.base import PromptableSegmenter
-
         if threads:
             torch.set_num_threads(int(threads))
         self.device = select_device(device)
@@ -108,12 +129,8 @@ class Predictor:
         self.refiner = None
         if self.auto == "cnn+sam":
             if refiner is None:
-                from dermaseg.models.registry import create_model
-
                 refiner = create_model("litemedsam")
             self.refiner = refiner.eval().to(self.device)
-        from dermaseg.models.sam.fast_inference import FastEncoder
-
         self._encoders = {id(m): FastEncoder(m) for m in (self.model, self.refiner)
                           if m is not None and isinstance(m, PromptableSegmenter)}
         self.tta = bool(tta)
@@ -133,27 +150,32 @@ class Predictor:
 
     def set_image(self, rgb: np.ndarray) -> None:
         """Cache an RGB uint8 H×W×3 image and its expensive representation (computed once, here)."""
-        rgb = eng.check_rgb(rgb)
+        rgb = check_rgb(rgb)
         self.reset_image()
         self._rgb = rgb
         if self.promptable:
             self._cache["sam"] = self._embed(self.model, [rgb])[0]
         else:
-            self._cache["cnn"] = eng.cnn_probs(self.model, [rgb], self.device, self.tta)[0]
+            self._cache["cnn"] = cnn_probs(self.model, [rgb], self.device, self.tta)[0]
 
     # ---------------------------------------------------------------- prediction
-    def predict(self, box=None, points=None, point_labels=None, multimask: bool | None = None,
-                source: str = "") -> Prediction:
+    def predict(self, prompt: Prompt | None = None, *, box=None, points=None, point_labels=None,
+                multimask: bool | None = None, source: str = "") -> Prediction:
         """Segment the image given to :meth:`set_image`.
 
-        ``box`` (x0, y0, x1, y1) and ``points`` N×2 (x, y) in input pixels, ``point_labels`` N (1 lesion,
-        0 background; all 1 when omitted). ``multimask`` None uses the model's default (3 candidates for
-        SAM/MobileSAM, 1 for LiteMedSAM, whose decoder was trained single-output); with several
-        candidates the one with the highest predicted IoU is kept (SkinSAM). A CNN model ignores prompts.
+        The prompt is a :class:`~dermaseg.data.prompts.Prompt`, or given as keywords: ``box``
+        (x0, y0, x1, y1) and ``points`` N×2 (x, y) in input pixels, ``point_labels`` N (1 lesion,
+        0 background; all 1 when omitted), ``source`` (where it came from; "user" when empty). ``multimask``
+        None uses the model's default (3 candidates for SAM/MobileSAM, 1 for LiteMedSAM, whose decoder was
+        trained single-output); with several candidates the one with the highest predicted IoU is kept
+        (SkinSAM). A CNN model ignores prompts.
         """
         if self._rgb is None:
             raise DermasegError("call set_image(rgb) before predict()")
-        prompt = {"box": box, "points": points, "point_labels": point_labels, "source": source}
+        if prompt is None:
+            prompt = Prompt(box=box, points=points, labels=point_labels, source=source)
+        elif box is not None or points is not None or point_labels is not None:
+            raise ValueError("give the prompt either as a Prompt or as box=/points= keywords, not both")
         if self.promptable:
             return self._finish_sam(self.model, self._cache["sam"], prompt, multimask)
         return self._finish_cnn(self._cache["cnn"], self._rgb, self._cache, multimask)
@@ -163,20 +185,20 @@ class Predictor:
         """Segment a list of RGB images, running the encoder ``batch_size`` images at a time.
 
         ``prompts``: None or one entry per image (a :class:`~dermaseg.data.prompts.Prompt`, a dict with
-        box/points/point_labels, or None). Leaves the :meth:`set_image` cache untouched.
+        box/points/point_labels/source, or None). Leaves the :meth:`set_image` cache untouched.
         """
         if prompts is not None and len(prompts) != len(images):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         out: list[Prediction] = []
         bs = max(1, int(batch_size))
         for start in range(0, len(images), bs):
-            chunk = [eng.check_rgb(im) for im in images[start:start + bs]]
-            pr = [_as_prompt(p) for p in (prompts[start:start + bs] if prompts else [None] * len(chunk))]
+            chunk = [check_rgb(im) for im in images[start:start + bs]]
+            pr = [Prompt.of(p) for p in (prompts[start:start + bs] if prompts else [None] * len(chunk))]
             if self.promptable:
                 embs = self._embed(self.model, chunk)
                 out += [self._finish_sam(self.model, e, p, multimask) for e, p in zip(embs, pr, strict=True)]
             else:
-                probs = eng.cnn_probs(self.model, chunk, self.device, self.tta)
+                probs = cnn_probs(self.model, chunk, self.device, self.tta)
                 caches: list[dict[str, Any]] = [{} for _ in chunk]
                 if self.refiner is not None:
                     for c, e in zip(caches, self._embed(self.refiner, chunk), strict=True):
@@ -185,42 +207,35 @@ class Predictor:
         return out
 
     # ---------------------------------------------------------------- internals
-    def _embed(self, model, rgbs: list[np.ndarray]) -> list[eng.Embedding]:
-        return eng.sam_embed(model, rgbs, self.device, encoder=self._encoders.get(id(model)))
+    def _embed(self, model, rgbs: list[np.ndarray]) -> list[Embedding]:
+        return sam_embed(model, rgbs, self.device, encoder=self._encoders.get(id(model)))
 
     def _binarize(self, prob: np.ndarray) -> np.ndarray:
-        from dermaseg.inference.postprocess import clean_mask
-
         mask = prob > self.threshold
         return clean_mask(mask) if self.postprocess else mask
 
-    def _finish_sam(self, model, emb: eng.Embedding, prompt: dict, multimask: bool | None) -> Prediction:
-        box, pts, labels = eng.normalise_prompt(prompt["box"], prompt["points"], prompt["point_labels"],
-                                                emb.size)
+    def _finish_sam(self, model, emb: Embedding, prompt: Prompt, multimask: bool | None) -> Prediction:
+        p = prompt.for_image(emb.size)
         if multimask is None:
             multimask = bool(getattr(model, "multimask_default", True))
-        empty = box is None and pts is None
-        if empty:  # SAM's no-prompt output: several candidates, keep the most confident
+        if p.empty:  # SAM's no-prompt output: several candidates, keep the most confident
             multimask = True
-        prob, score = eng.sam_decode(model, emb, box, pts, labels, multimask)
-        source = prompt.get("source") or (SAM_NO_PROMPT if empty else "user")
-        return Prediction(prob=prob, mask=self._binarize(prob), score=score, box=box,
-                          points=None if pts is None else tuple(map(tuple, pts)), source=source)
+        prob, score = sam_decode(model, emb, p, multimask)
+        source = p.source or (SAM_NO_PROMPT if p.empty else "user")
+        return Prediction(prob=prob, mask=self._binarize(prob), score=score, box=p.box, points=p.points,
+                          source=source)
 
     def _finish_cnn(self, prob: np.ndarray, rgb: np.ndarray, cache: dict, multimask: bool | None) -> Prediction:
         mask = self._binarize(prob)
         if self.auto != "cnn+sam":
             return Prediction(prob=prob, mask=mask, source=f"auto: {self.name}")
-        from dermaseg.data.prompts import mask_bbox
-
         box = mask_bbox(mask)
         if box is None:
             return Prediction(prob=prob, mask=mask, source=f"auto: {self.name} (empty, not refined)")
         if "refiner" not in cache:
             cache["refiner"] = self._embed(self.refiner, [rgb])[0]
-        pred = self._finish_sam(self.refiner, cache["refiner"], {"box": box, "points": None,
-                                                                 "point_labels": None,
-                                                                 "source": f"model: {self.name}"}, multimask)
+        pred = self._finish_sam(self.refiner, cache["refiner"], Prompt(box=box, source=f"model: {self.name}"),
+                                multimask)
         pred.source = f"auto: {self.name} box -> {self.refiner.config.get('name', 'sam')}"
         return pred
 
@@ -235,9 +250,6 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
     bundled ``default`` CNN for the box and ``model`` to refine it. ``tta=None`` takes the model's
     ``config["tta"]`` (False when absent); ``auto=None`` takes ``config["auto"]`` for CNN models.
     """
-    from dermaseg.models.base import PromptableSegmenter
-    from dermaseg.models.registry import create_model
-
     if auto is not None and auto not in AUTO_MODES:
         raise DermasegError(f"unknown automatic mode '{auto}'; choose one of {', '.join(AUTO_MODES)}")
 

@@ -25,79 +25,10 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["segment_files", "collect_images", "parse_box", "parse_point", "read_prompts_csv",
-           "draw_overlay", "RESULT_COLUMNS"]
+__all__ = ["segment_files", "collect_images", "draw_overlay", "RESULT_COLUMNS"]
 
 RESULT_COLUMNS = ("image", "model", "prompt", "source", "lesion_area_px", "predicted_quality", "seconds")
 _OUTPUT_SUFFIXES = ("_mask", "_prob", "_overlay")
-
-
-def _numbers(text: str, n: int, what: str, where: str) -> tuple[float, ...]:
-    parts = [p.strip() for p in str(text).replace(" ", ",").split(",") if p.strip()]
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        vals = ()
-    if len(vals) != n or not all(np.isfinite(vals)):
-        fmt = "x0,y0,x1,y1" if n == 4 else "x,y"
-        raise DermasegError(f"{where}: {what} must be {n} numbers {fmt}, got '{text}'")
-    return vals
-
-
-def parse_box(text: str, where: str = "--box") -> tuple[float, float, float, float]:
-    """``"x0,y0,x1,y1"`` -> floats; x1 > x0 and y1 > y0 and none negative, else DermasegError."""
-    x0, y0, x1, y1 = _numbers(text, 4, "box", where)
-    if x1 <= x0 or y1 <= y0:
-        raise DermasegError(f"{where}: box needs x1 > x0 and y1 > y0, got '{text}'")
-    if min(x0, y0) < 0:
-        raise DermasegError(f"{where}: box coordinates must not be negative, got '{text}'")
-    return (x0, y0, x1, y1)
-
-
-def parse_point(text: str, where: str = "--point") -> tuple[float, float]:
-    """``"x,y"`` -> floats (not negative), else DermasegError."""
-    x, y = _numbers(text, 2, "point", where)
-    if min(x, y) < 0:
-        raise DermasegError(f"{where}: point coordinates must not be negative, got '{text}'")
-    return (x, y)
-
-
-def read_prompts_csv(path: str | os.PathLike) -> dict[str, object]:
-    """Read a prompts CSV -> {file name and stem: Prompt}. Any malformed row -> DermasegError."""
-    from dermaseg.data.prompts import user_prompt
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise DermasegError(f"{p}: cannot read prompts CSV ({e.strerror or e})") from e
-    reader = csv.DictReader(io.StringIO(text))
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    if "image" not in cols:
-        raise DermasegError(f"{p}: prompts CSV needs an 'image' column (and x0,y0,x1,y1 and/or px,py)")
-    if not ({"x0", "y0", "x1", "y1"} <= set(cols) or {"px", "py"} <= set(cols)):
-        raise DermasegError(f"{p}: prompts CSV needs columns x0,y0,x1,y1 and/or px,py")
-    out: dict[str, object] = {}
-    for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        where = f"{p} line {line}"
-        name = row.get("image", "")
-        if not name:
-            raise DermasegError(f"{where}: empty 'image'")
-        bvals = [row.get(k, "") for k in ("x0", "y0", "x1", "y1")]
-        pvals = [row.get(k, "") for k in ("px", "py")]
-        if any(bvals) and not all(bvals):
-            raise DermasegError(f"{where}: box needs all of x0,y0,x1,y1 (or none)")
-        if any(pvals) and not all(pvals):
-            raise DermasegError(f"{where}: point needs both px,py (or neither)")
-        box = parse_box(",".join(bvals), where) if all(bvals) else None
-        point = parse_point(",".join(pvals), where) if all(pvals) else None
-        prompt = user_prompt(box=box, point=point)
-        for key in {Path(name).name, Path(name).stem}:
-            if key in out:
-                raise DermasegError(f"{where}: image '{name}' appears twice")
-            out[key] = prompt
-    return out
 
 
 def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
@@ -163,8 +94,7 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
     """
     from tqdm import tqdm
 
-    from dermaseg.data.prompts import user_prompt
-    from dermaseg.inference._engine import normalise_prompt
+    from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
     from dermaseg.inference.predictor import load_predictor
     from dermaseg.io import read_image, write_png, write_text
 
@@ -204,7 +134,7 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
                 rgb = read_image(p)
                 pr = prompt_for(p)
                 if pr is not None:
-                    normalise_prompt(pr.box, pr.points, pr.labels, rgb.shape[:2])
+                    pr.for_image(rgb.shape[:2])
             except DermasegError as e:
                 failed.append(str(p))
                 bar.write(f"error: {e}" if str(p) in str(e) else f"error: {p}: {e}")
@@ -223,11 +153,8 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
             write_png(out / f"{stem}_mask.png", pred.mask)
             write_png(out / f"{stem}_prob.png", np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
             write_png(out / f"{stem}_overlay.png", draw_overlay(rgb, pred.mask, pred.box, pred.points))
-            if pr is not None and not pr.empty:
-                prompt_text = pr.describe().rsplit(" [", 1)[0]
-            else:
-                prompt_text = "none"
-            rows.append({"image": str(p), "model": name, "prompt": prompt_text, "source": pred.source,
+            rows.append({"image": str(p), "model": name, "prompt": (pr or Prompt()).describe(source=False),
+                         "source": pred.source,
                          "lesion_area_px": int(pred.mask.sum()),
                          "predicted_quality": "" if pred.score is None else f"{pred.score:.4f}",
                          "seconds": f"{dt:.4f}"})

@@ -1,0 +1,103 @@
+"""The SAM-family steps of the :class:`~dermaseg.inference.predictor.Predictor`: embed an image, decode a
+prompt, and the frame maps between input pixels and the model frame.
+
+Frames: a SAM-family model sees the image resized so its longest side is ``S`` (``model.image_size``),
+padded bottom-right to S×S. An input pixel coordinate maps to the model frame as ``x * scale`` with
+``scale = S / max(H, W)``. The decoder's low-resolution logits (256×256, covering the padded S×S frame)
+come back to the input as: upsample to S×S, crop the padding, resize to H×W (:func:`logits_to_input`).
+Every function runs under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dermaseg.data.prompts import Prompt
+from dermaseg.models.sam.fast_inference import decode_prepared, prepare
+
+__all__ = ["Embedding", "to_model_frame", "to_input_frame", "sam_embed", "logits_to_input", "sam_decode"]
+
+
+@dataclass
+class Embedding:
+    """A cached SAM-family image embedding (1×256×64×64) with the geometry needed to undo it.
+
+    ``size`` (H, W) of the input image; ``scale`` = S / max(H, W); ``resized`` (h, w) of the image
+    inside the padded S×S model frame; ``prepared`` the decoder's prompt-independent state
+    (:func:`dermaseg.models.sam.fast_inference.prepare`), or None when the decoder is not upstream SAM's.
+    """
+
+    tensor: object
+    size: tuple[int, int]
+    scale: float
+    resized: tuple[int, int]
+    prepared: object = None
+
+
+def to_model_frame(xy: np.ndarray, scale: float) -> np.ndarray:
+    """Input-pixel coordinates (any shape, x/y pairs or boxes) -> model-frame coordinates."""
+    return np.asarray(xy, dtype=np.float64) * scale
+
+
+def to_input_frame(xy: np.ndarray, scale: float) -> np.ndarray:
+    """Inverse of :func:`to_model_frame`."""
+    return np.asarray(xy, dtype=np.float64) / scale
+
+
+def sam_embed(model, rgbs: list[np.ndarray], device, encoder=None) -> list[Embedding]:
+    """Preprocess and encode RGB uint8 H×W×3 images as one batch -> one :class:`Embedding` per image.
+
+    ``encoder``: a callable used instead of ``model.encode`` (the Predictor passes its
+    :class:`~dermaseg.models.sam.fast_inference.FastEncoder`)."""
+    import torch
+
+    xs, metas = [], []
+    for rgb in rgbs:
+        x, scale = model.preprocess(rgb)
+        h, w = rgb.shape[:2]
+        metas.append(((h, w), scale, (max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5)))))
+        xs.append(x)
+    with torch.inference_mode():
+        emb = (encoder or model.encode)(torch.stack(xs).to(device))
+        return [Embedding(emb[i:i + 1], *m, prepared=prepare(model, emb[i:i + 1])) for i, m in enumerate(metas)]
+
+
+def logits_to_input(logits, emb: Embedding, image_size: int):
+    """Low-res logits 1×1×256×256 (padded model frame) -> logits H×W at the input's size (tensor)."""
+    import torch.nn.functional as F
+
+    s = int(image_size)
+    x = logits
+    if x.shape[-1] != s or x.shape[-2] != s:
+        x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+    x = x[..., : emb.resized[0], : emb.resized[1]]
+    if tuple(x.shape[-2:]) != tuple(emb.size):
+        x = F.interpolate(x, size=emb.size, mode="bilinear", align_corners=False)
+    return x[0, 0]
+
+
+def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool) -> tuple[np.ndarray, float]:
+    """Decode one prompt, already checked against the image (:meth:`Prompt.for_image`, input pixels)
+    -> (probability H×W float32, predicted IoU of the kept mask). With several candidates
+    (``multimask``) the one with the highest predicted IoU is kept."""
+    import torch
+
+    dev = emb.tensor.device
+    with torch.inference_mode():
+        tb = tp = tl = None
+        if prompt.box is not None:
+            tb = torch.as_tensor(to_model_frame(prompt.box, emb.scale), dtype=torch.float32, device=dev).view(1, 4)
+        if prompt.points is not None:
+            tp = torch.as_tensor(to_model_frame(prompt.points, emb.scale), dtype=torch.float32, device=dev)[None]
+            tl = torch.as_tensor(prompt.labels, dtype=torch.int64, device=dev)[None]
+        if emb.prepared is not None:  # same result as model.decode, about twice as fast
+            sparse, _ = model.prompt_embeddings(tb, tp, tl, 1)
+            logits, iou = decode_prepared(model, emb.prepared, sparse, multimask)
+        else:
+            logits, iou = model.decode(emb.tensor, boxes=tb, points=tp, labels=tl, multimask=multimask)
+        k = int(torch.argmax(iou[0]))
+        full = logits_to_input(logits[:, k:k + 1], emb, model.image_size)
+        prob = torch.sigmoid(full).float().cpu().numpy()
+    return prob.astype(np.float32, copy=False), float(iou[0, k])
