@@ -1,4 +1,4 @@
-"""Mask post-processing and the geometry shared by the Predictor.
+"""Mask post-processing of the Predictor.
 
 ``clean_mask`` keeps the largest 8-connected component and fills its holes, as the top ISIC 2018
 entries did: a dermoscopic image shows one lesion, and lesions have no holes. It changes only the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["largest_component", "fill_holes", "clean_mask", "mask_outline"]
+__all__ = ["largest_component", "fill_holes", "clean_mask"]
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -37,12 +37,3 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 def clean_mask(mask: np.ndarray) -> np.ndarray:
     """Largest component, then hole filling: bool H×W -> bool H×W."""
     return fill_holes(largest_component(mask))
-
-
-def mask_outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
-    """Bool H×W boundary pixels of ``mask`` (pixels of the mask with a background 4-neighbour)."""
-    import cv2
-
-    m = np.asarray(mask, dtype=np.uint8)
-    k = np.ones((2 * thickness + 1, 2 * thickness + 1), np.uint8)
-    return (m > 0) & (cv2.erode(m, k, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)

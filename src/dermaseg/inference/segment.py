@@ -25,7 +25,7 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["segment_files", "collect_images", "draw_overlay", "RESULT_COLUMNS"]
+__all__ = ["segment_files", "collect_images", "RESULT_COLUMNS"]
 
 RESULT_COLUMNS = ("image", "model", "prompt", "source", "lesion_area_px", "predicted_quality", "seconds")
 _OUTPUT_SUFFIXES = ("_mask", "_prob", "_overlay")
@@ -54,25 +54,6 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def draw_overlay(rgb: np.ndarray, mask: np.ndarray, box=None, points=None) -> np.ndarray:
-    """RGB uint8 H×W×3 with the mask outline (yellow), the box (cyan) and points (green) drawn on it."""
-    import cv2
-
-    from dermaseg.inference.postprocess import mask_outline
-
-    h, w = rgb.shape[:2]
-    t = max(1, int(round(max(h, w) / 300)))
-    out = np.ascontiguousarray(rgb.copy())
-    out[mask_outline(mask, thickness=t)] = (255, 255, 0)
-    if box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 255), t)
-    for x, y in points or ():
-        cv2.circle(out, (int(round(x)), int(round(y))), 2 * t + 1, (0, 255, 0), -1)
-        cv2.circle(out, (int(round(x)), int(round(y))), 2 * t + 1, (0, 0, 0), 1)
-    return out
-
-
 def _unique_stems(paths: list[Path]) -> list[str]:
     seen: dict[str, int] = {}
     stems = []
@@ -97,6 +78,7 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
     from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
     from dermaseg.inference.predictor import load_predictor
     from dermaseg.io import read_image, write_png, write_text
+    from dermaseg.overlays import draw_overlay
 
     if prompts_csv is not None and (box or point):
         raise DermasegError("use either --prompts CSV or --box/--point, not both")

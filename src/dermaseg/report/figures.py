@@ -3,9 +3,9 @@
 Each function takes already-loaded data (rows of per_image.csv, cases.json entries with their PNGs,
 metrics.json's pooled counts, history.csv) and writes one PNG, returning its path (or ``None`` when the
 run has nothing to draw). Colours follow the seeds: melSeg Fig. 6 overlays truth **green** and
-prediction **yellow**; SkinSAM Fig. 3 draws truth contours **red** and prediction contours **green**.
-Images are shown with ``origin="upper"`` (row 0 at the top), contours in (column, row) order, so
-nothing is flipped or transposed.
+prediction **yellow**; SkinSAM Fig. 3 draws truth contours **red** and prediction contours **green**
+(both drawn by :mod:`dermaseg.overlays`). Images are shown with ``origin="upper"`` (row 0 at the top),
+contours in (column, row) order, so nothing is flipped or transposed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.io import atomic_path, read_image, read_mask
+from dermaseg.overlays import BOTH, GREEN, PROMPT_COLOUR, RED, YELLOW, contours, tint
+
 __all__ = [
     "case_panels",
     "contour_grid",
@@ -25,11 +28,6 @@ __all__ = [
     "training_curves",
 ]
 
-GREEN = (0.0, 0.8, 0.0)
-YELLOW = (1.0, 0.9, 0.0)
-RED = (0.9, 0.0, 0.0)
-BOTH = (0.5, 0.85, 0.0)  # overlap of truth green and prediction yellow
-PROMPT_COLOUR = (0.0, 0.85, 1.0)
 
 
 def _plt():
@@ -43,8 +41,6 @@ def _plt():
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from dermaseg.io import atomic_path
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight", facecolor="white")
@@ -53,21 +49,14 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _load_case(run_dir: Path, case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from dermaseg.io import read_image, read_mask
-
     d = Path(run_dir) / "cases"
     f = case["files"]
     return read_image(d / f["image"]), read_mask(d / f["truth"]), read_mask(d / f["pred"])
 
 
 def _contours(ax: Any, mask: np.ndarray, colour: tuple[float, float, float], lw: float = 1.6) -> None:
-    from skimage.measure import find_contours
-
-    if not mask.any():
-        return
-    padded = np.pad(mask.astype(float), 1)  # closes contours that touch the image border
-    for c in find_contours(padded, 0.5):
-        ax.plot(c[:, 1] - 1, c[:, 0] - 1, color=colour, linewidth=lw)
+    for c in contours(mask):
+        ax.plot(c[:, 0], c[:, 1], color=colour, linewidth=lw)
 
 
 def _draw_prompt(ax: Any, case: dict[str, Any]) -> None:
@@ -84,16 +73,6 @@ def _draw_prompt(ax: Any, case: dict[str, Any]) -> None:
         labels = p.get("point_labels") or [1] * len(p["points"])
         ax.plot(float(x) * s, float(y) * s, marker="*", markersize=12, markeredgecolor="black",
                 color=PROMPT_COLOUR if int(labels[i]) == 1 else "magenta")
-
-
-def _overlay(rgb: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Tint truth-only pixels green, prediction-only pixels yellow, and the overlap half-way between."""
-    out = rgb.astype(np.float32) / 255.0
-    both = truth & pred
-    for mask, colour, a in ((truth & ~pred, GREEN, alpha), (pred & ~truth, YELLOW, alpha),
-                            (both, BOTH, alpha * 0.6)):
-        out[mask] = (1 - a) * out[mask] + a * np.asarray(colour, dtype=np.float32)
-    return np.clip(out, 0, 1)
 
 
 def _case_title(case: dict[str, Any]) -> str:
@@ -115,7 +94,7 @@ def case_panels(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path) -> P
         rgb, truth, pred = _load_case(run_dir, case)
         panels = [(rgb, "input" + (" + prompt" if case.get("prompt", {}).get("box") or
                                    case.get("prompt", {}).get("points") else "")),
-                  (truth, "ground truth"), (pred, "prediction"), (_overlay(rgb, truth, pred), "overlay")]
+                  (truth, "ground truth"), (pred, "prediction"), (tint(rgb, truth, pred), "overlay")]
         for c, (img, title) in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1 if img.ndim == 2 else None,

@@ -1,0 +1,80 @@
+"""Drawing masks and prompts on images: the one place that decides how a mask looks on a picture.
+
+Two styles, each used by one kind of output:
+
+- :func:`draw_overlay` (``dermaseg segment``'s ``<stem>_overlay.png``, uint8): the predicted mask's
+  outline in yellow, the prompt box in cyan and prompt points as green dots, on the image itself.
+- :func:`tint` and :func:`contours` (the report's figures, float RGB in [0, 1]): melSeg Fig. 6 tints
+  truth-only pixels **green** (missed), prediction-only pixels **yellow** (false positive) and the overlap
+  half-way between; SkinSAM Fig. 3 draws contours (truth red, prediction green) from :func:`contours`.
+
+Coordinates are (x = column, y = row) with row 0 at the top: nothing is flipped or transposed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["outline", "draw_overlay", "tint", "contours", "GREEN", "YELLOW", "RED", "BOTH", "PROMPT_COLOUR"]
+
+#: report colours (RGB in [0, 1])
+GREEN = (0.0, 0.8, 0.0)
+YELLOW = (1.0, 0.9, 0.0)
+RED = (0.9, 0.0, 0.0)
+BOTH = (0.5, 0.85, 0.0)  # overlap of truth green and prediction yellow
+PROMPT_COLOUR = (0.0, 0.85, 1.0)
+
+#: ``dermaseg segment`` overlay colours (RGB uint8)
+OUTLINE_RGB = (255, 255, 0)
+BOX_RGB = (0, 255, 255)
+POINT_RGB = (0, 255, 0)
+
+
+def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
+    """Bool H×W boundary band of ``mask``: mask pixels within ``thickness`` px (square neighbourhood) of a
+    background pixel or of the image border."""
+    import cv2
+
+    m = np.asarray(mask, dtype=np.uint8)
+    k = np.ones((2 * thickness + 1, 2 * thickness + 1), np.uint8)
+    return (m > 0) & (cv2.erode(m, k, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0)
+
+
+def draw_overlay(rgb: np.ndarray, mask: np.ndarray, box=None, points=None) -> np.ndarray:
+    """RGB uint8 H×W×3 with the mask outline (yellow), the box (cyan) and points (green) drawn on a copy;
+    line width grows with the image (1 px per 300 px of its longest side)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    t = max(1, int(round(max(h, w) / 300)))
+    out = np.ascontiguousarray(rgb.copy())
+    out[outline(mask, thickness=t)] = OUTLINE_RGB
+    if box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), BOX_RGB, t)
+    for x, y in points or ():
+        cv2.circle(out, (int(round(x)), int(round(y))), 2 * t + 1, POINT_RGB, -1)
+        cv2.circle(out, (int(round(x)), int(round(y))), 2 * t + 1, (0, 0, 0), 1)
+    return out
+
+
+def tint(rgb: np.ndarray, truth: np.ndarray, pred: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """RGB uint8 H×W×3 -> float H×W×3 in [0, 1]: truth-only pixels tinted green, prediction-only pixels
+    yellow, the overlap half-way between (at 0.6 × ``alpha``); other pixels unchanged."""
+    out = rgb.astype(np.float32) / 255.0
+    both = truth & pred
+    for m, colour, a in ((truth & ~pred, GREEN, alpha), (pred & ~truth, YELLOW, alpha), (both, BOTH, alpha * 0.6)):
+        out[m] = (1 - a) * out[m] + a * np.asarray(colour, dtype=np.float32)
+    return np.clip(out, 0, 1)
+
+
+def contours(mask: np.ndarray) -> list[np.ndarray]:
+    """The boundary polylines of a bool H×W mask, each an N×2 array of (x, y) pixel coordinates (closed,
+    also where the mask touches the image border); empty mask -> []."""
+    from skimage.measure import find_contours
+
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return []
+    padded = np.pad(m.astype(float), 1)  # closes contours that touch the image border
+    return [np.stack([c[:, 1] - 1, c[:, 0] - 1], axis=1) for c in find_contours(padded, 0.5)]
