@@ -1,4 +1,10 @@
-"""Augmentation and evaluation pipelines (albumentations), for image H×W×3 uint8 + mask H×W uint8 {0,1}.
+"""Resizing to a model's input, and the augmentation and evaluation pipelines (albumentations), for
+image H×W×3 uint8 + mask H×W uint8 {0,1}.
+
+The resize rule (one rule for inference, training and every SAM task): :func:`resize_image` uses area
+interpolation when the image shrinks in both directions (it averages, so no aliasing) and bilinear
+otherwise; an image already at the size is returned as is. :func:`resize_mask` resamples the mask's
+lesion fraction with the same rule and keeps the pixels where it is at least 0.5.
 
 Levels of ``train_transform``:
 
@@ -24,9 +30,34 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["train_transform", "eval_transform", "seed_transform", "hair_artefacts", "LEVELS"]
+__all__ = ["resize_image", "resize_mask", "interpolation", "train_transform", "eval_transform", "seed_transform",
+           "hair_artefacts", "LEVELS"]
 
 LEVELS = ("none", "paper", "moderate", "strong")
+
+
+def interpolation(src: tuple[int, ...], dst: tuple[int, int]) -> int:
+    """The OpenCV interpolation for resizing an image of shape ``src`` (H, W, ...) to ``dst`` (h, w):
+    ``INTER_AREA`` when both sides shrink, else ``INTER_LINEAR``."""
+    import cv2
+
+    return cv2.INTER_AREA if (src[0] > dst[0] and src[1] > dst[1]) else cv2.INTER_LINEAR
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Image H×W(×C) -> h×w(×C) with ``size`` = (h, w), by the module's resize rule (unchanged when the
+    size is already right)."""
+    import cv2
+
+    h, w = int(size[0]), int(size[1])
+    if tuple(image.shape[:2]) == (h, w):
+        return image
+    return cv2.resize(image, (w, h), interpolation=interpolation(image.shape, (h, w)))
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bool (or 0/1) mask H×W -> bool h×w: the lesion fraction resized by :func:`resize_image`, >= 0.5."""
+    return resize_image(np.asarray(mask, dtype=np.float32), size) >= 0.5
 
 
 def _albumentations():

@@ -7,22 +7,19 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dermaseg.data.transforms import resize_image
+
 __all__ = ["cnn_input", "flip_tta", "cnn_probs"]
 
 
 def cnn_input(model, rgbs: list[np.ndarray]) -> np.ndarray:
     """RGB uint8 H×W×3 images -> the model's batch B×3×h×w float32: each resized to ``model.input_size``
-    (h, w), scaled to 0..1 and normalised with ``model.mean`` / ``model.std``."""
-    import cv2
-
-    ih, iw = model.input_size
+    (h, w) (:func:`~dermaseg.data.transforms.resize_image`), scaled to 0..1 and normalised with ``model.mean`` / ``model.std``."""
     mean = np.asarray(model.mean, np.float32)
     std = np.asarray(model.std, np.float32)
     batch = []
     for rgb in rgbs:
-        h, w = rgb.shape[:2]
-        interp = cv2.INTER_AREA if (h > ih and w > iw) else cv2.INTER_LINEAR
-        r = cv2.resize(rgb, (iw, ih), interpolation=interp) if (h, w) != (ih, iw) else rgb
+        r = resize_image(rgb, model.input_size)
         batch.append(((r.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1))
     return np.stack(batch)
 

@@ -32,17 +32,12 @@ def clear_cache() -> None:
 
 
 def resize_pair(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 H×W×3 and bool mask H×W -> both at ``size`` = (h, w): area-resampled image, uint8 {0,1}
-    mask (area-resampled fraction >= 0.5)."""
-    import cv2
+    """RGB uint8 H×W×3 and bool mask H×W -> both at ``size`` = (h, w) by the one resize rule
+    (:func:`~dermaseg.data.transforms.resize_image`, :func:`~dermaseg.data.transforms.resize_mask`);
+    the mask as uint8 {0, 1}."""
+    from dermaseg.data.transforms import resize_image, resize_mask
 
-    h, w = size
-    if rgb.shape[:2] == (h, w):
-        return np.ascontiguousarray(rgb), mask.astype(np.uint8)
-    interp = cv2.INTER_AREA if rgb.shape[0] >= h else cv2.INTER_LINEAR
-    img = cv2.resize(rgb, (w, h), interpolation=interp)
-    m = cv2.resize(mask.astype(np.float32), (w, h), interpolation=interp) >= 0.5
-    return img, m.astype(np.uint8)
+    return np.ascontiguousarray(resize_image(rgb, size)), resize_mask(mask, size).astype(np.uint8)
 
 
 def load_cached(samples: Sequence[Any], size: tuple[int, int], progress: bool = True

@@ -150,8 +150,7 @@ class SamTask:
 
     # ---- data ----------------------------------------------------------------------------------------
     def _read_all(self) -> None:
-        import cv2
-
+        from dermaseg.data.transforms import resize_mask
         from dermaseg.io import read_image, read_mask
         from dermaseg.models.sam.common import resize_longest
 
@@ -162,11 +161,10 @@ class SamTask:
             truth = read_mask(smp.mask)
             resized, _ = resize_longest(rgb, s)
             h, w = resized.shape[:2]
-            m = cv2.resize(truth.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA
-                           if truth.shape[0] >= h else cv2.INTER_LINEAR) >= 0.5
+            m = resize_mask(truth, (h, w))
             padded = np.zeros((s, s), np.float32)
             padded[:h, :w] = m
-            self.targets.append(cv2.resize(padded, (LOW_RES, LOW_RES), interpolation=cv2.INTER_AREA) >= 0.5)
+            self.targets.append(resize_mask(padded, (LOW_RES, LOW_RES)))
             self.masks.append(m)
             self.shapes.append(rgb.shape[:2])
             self.images.append(resized)

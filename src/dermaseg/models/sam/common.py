@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dermaseg.data.transforms import resize_image
 from dermaseg.models.base import PromptableSegmenter
 
 __all__ = ["SamFamilySegmenter", "SAM_PIXEL_MEAN", "SAM_PIXEL_STD", "resize_longest", "quiet_imports"]
@@ -45,18 +46,13 @@ class quiet_imports(warnings.catch_warnings):
 def resize_longest(rgb: np.ndarray, target: int) -> tuple[np.ndarray, float]:
     """Resize H×W×3 uint8 so that its longest side is ``target`` -> (resized h×w×3, scale).
 
-    New size is ``round(H * scale)`` × ``round(W * scale)`` with ``scale = target / max(H, W)``;
-    area interpolation when shrinking, bilinear when enlarging.
+    New size is ``round(H * scale)`` × ``round(W * scale)`` with ``scale = target / max(H, W)``, resized by
+    the one resize rule (:func:`dermaseg.data.transforms.resize_image`: area when shrinking, else bilinear).
     """
-    import cv2
-
     h, w = rgb.shape[:2]
     scale = float(target) / max(h, w)
     nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
-    if (nh, nw) == (h, w):
-        return rgb, scale
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (nw, nh), interpolation=interp), scale
+    return resize_image(rgb, (nh, nw)), scale
 
 
 class SamFamilySegmenter(PromptableSegmenter):

@@ -64,3 +64,32 @@ def test_hair_artefacts_darken_pixels_but_leave_the_mask(pair):
 def test_unknown_level():
     with pytest.raises(DermasegError, match="unknown augmentation"):
         train_transform((64, 64), MEAN, STD, "extreme")
+
+
+def test_resize_image_rule_hand_cases():
+    import cv2
+
+    from dermaseg.data.transforms import interpolation, resize_image
+
+    a = np.arange(16, dtype=np.uint8).reshape(4, 4) * 10
+    # shrinking both sides: area averaging, i.e. the mean of each 2x2 block
+    assert resize_image(a, (2, 2)).tolist() == [[25, 45], [105, 125]]
+    assert resize_image(a, (4, 4)) is a  # already at the size: untouched, not copied
+    assert interpolation((4, 4), (2, 2)) == cv2.INTER_AREA
+    # enlarging, or shrinking one side while the other grows or stays: bilinear
+    for dst in ((8, 8), (2, 8), (4, 2)):
+        assert interpolation(a.shape, dst) == cv2.INTER_LINEAR
+        assert np.array_equal(resize_image(a, dst), cv2.resize(a, dst[::-1], interpolation=cv2.INTER_LINEAR))
+    rgb = np.zeros((6, 9, 3), np.uint8)
+    assert resize_image(rgb, (3, 4)).shape == (3, 4, 3)
+
+
+def test_resize_mask_keeps_pixels_at_least_half_lesion():
+    from dermaseg.data.transforms import resize_mask
+
+    m = np.zeros((4, 4), bool)
+    m[0, 0:2] = True  # top-left 2x2 block half lesion -> kept
+    m[2, 2] = True  # bottom-right block a quarter lesion -> dropped
+    out = resize_mask(m, (2, 2))
+    assert out.dtype == bool and out.tolist() == [[True, False], [False, False]]
+    assert resize_mask(m, (4, 4)).tolist() == m.tolist()
