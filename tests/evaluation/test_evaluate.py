@@ -153,7 +153,8 @@ def test_cli_end_to_end_with_a_real_tiny_model(isic_root, tmp_path):
     import torch
 
     from dermaseg.cli import main
-    from dermaseg.models.registry import create_model, save_model
+    from dermaseg.models.files import save_model
+    from dermaseg.models.registry import create_model
 
     torch.manual_seed(0)
     model_file = tmp_path / "tiny.pt"
@@ -191,7 +192,8 @@ def test_cli_one_line_errors(isic_root, tmp_path, capsys, args, message):
     import torch
 
     from dermaseg.cli import main
-    from dermaseg.models.registry import create_model, save_model
+    from dermaseg.models.files import save_model
+    from dermaseg.models.registry import create_model
 
     torch.manual_seed(0)
     model_file = tmp_path / "tiny.pt"

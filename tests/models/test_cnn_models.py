@@ -7,7 +7,8 @@ import torch
 
 from dermaseg.errors import DermasegError, WeightsError
 from dermaseg.models.cnn import PARAM_COUNTS
-from dermaseg.models.registry import create_model, list_models, save_model
+from dermaseg.models.files import save_model
+from dermaseg.models.registry import create_model, list_models
 from dermaseg.models.weights import SOURCES, load_state_dict
 
 

@@ -12,7 +12,8 @@ import torch
 
 from dermaseg.errors import WeightsError
 from dermaseg.models import weights as W
-from dermaseg.models.registry import create_model, describe_models, save_model
+from dermaseg.models.files import save_model
+from dermaseg.models.registry import create_model, describe_models
 from dermaseg.models.sam.segment_anything import ENV_DIR, SAM_VARIANTS, resolve_checkpoint
 
 

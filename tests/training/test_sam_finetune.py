@@ -8,7 +8,8 @@ import torch
 
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
-from dermaseg.models.registry import create_model, save_model
+from dermaseg.models.files import save_model
+from dermaseg.models.registry import create_model
 from dermaseg.training.recipes import get_recipe
 from dermaseg.training.run import train_run
 from dermaseg.training.sam_tasks import encoder_fingerprint
@@ -40,8 +41,8 @@ def test_melseg_litemedsam_forward_backward_and_starts_as_sam():
 def test_melseg_fpn_over_a_vit_encoder():
     from segment_anything.modeling import ImageEncoderViT
 
-    from dermaseg.models.melseg import MelSegSegmenter
     from dermaseg.models.sam.common import SamFamilySegmenter
+    from dermaseg.models.sam.melseg import MelSegSegmenter
 
     enc = ImageEncoderViT(img_size=64, patch_size=16, embed_dim=32, depth=4, num_heads=2, out_chans=256,
                           window_size=2, global_attn_indexes=(1, 3))
@@ -70,7 +71,7 @@ def test_skinsam_training_caches_embeddings_once(data, tmp_path, monkeypatch):
     torch.manual_seed(0)
     recipe = get_recipe("skinsam").override(epochs=1, batch_size=2)
     train, val = data.samples[:3], data.samples[3:]
-    monkeypatch.setattr("dermaseg.models.finetuned.create_model",
+    monkeypatch.setattr("dermaseg.models.sam.finetuned.create_model",
                         lambda name, **kw: create_model(name, **{**kw, "pretrained": False}))
     cache = tmp_path / "cache"
     s1 = train_run(data, recipe, tmp_path / "r1", train, val, "t", cache_dir=cache, progress=False)

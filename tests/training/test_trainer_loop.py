@@ -12,8 +12,8 @@ from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.models.registry import create_model
-from dermaseg.training.recipes import RECIPES, get_recipe
-from dermaseg.training.run import holdout, resolve_recipe, train_run
+from dermaseg.training.recipes import get_recipe
+from dermaseg.training.run import holdout, train_run
 from dermaseg.training.trainer import HISTORY_COLUMNS, Trainer
 
 
@@ -118,21 +118,6 @@ def test_early_stopping_stops_when_dice_does_not_improve(dataset, tmp_path):
     summary = trainer.fit()
     assert summary["stopped_early"] and summary["epochs"] == 4 and summary["best_epoch"] == 2
     assert summary["best_dice"] == 0.6
-
-
-def test_recipes_cite_their_seeds_and_overrides():
-    assert {"unet-paper", "fpn-paper", "skinsam", "melseg", "default"} <= set(RECIPES)
-    up = RECIPES["unet-paper"]
-    assert (up.seed, up.input_size, up.loss, up.optimizer, up.lr, up.batch_size, up.epochs) == (
-        "002", (224, 224), "bce", "adam", 1e-3, 32, 20)
-    assert RECIPES["fpn-paper"].monitor == "iou" and RECIPES["fpn-paper"].loss == "dice"
-    m = RECIPES["melseg"]
-    assert (m.folds, m.loss, m.lr, m.batch_size) == (5, "dicece", 1e-4, 4)
-    # --image-size keeps the recipe's aspect, in multiples of 32
-    assert resolve_recipe("default", image_size=128).input_size == (96, 128)
-    assert resolve_recipe("unet-paper", image_size=128, epochs=3).input_size == (128, 128)
-    with pytest.raises(DermasegError, match="unknown recipe"):
-        get_recipe("nope")
 
 
 def test_holdout_keeps_groups_together(tmp_path):

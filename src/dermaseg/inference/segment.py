@@ -78,6 +78,7 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
     from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
     from dermaseg.inference.predictor import load_predictor
     from dermaseg.io import read_image, write_png, write_text
+    from dermaseg.models.files import looks_like_model_file
     from dermaseg.overlays import draw_overlay
 
     if prompts_csv is not None and (box or point):
@@ -92,7 +93,7 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
         raise DermasegError(f"{out}: exists and is not a folder")
     predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
-    is_file = not isinstance(model, str) or os.sep in model or Path(model).suffix in (".pt", ".pth", ".safetensors")
+    is_file = not isinstance(model, str) or looks_like_model_file(model)
     name = f"{predictor.name} ({Path(str(model)).name})" if is_file and isinstance(model, str) else (
         predictor.name if is_file else model)
     if not predictor.promptable and (common is not None or table):

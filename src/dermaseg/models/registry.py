@@ -1,10 +1,13 @@
-"""One factory for every model: ``create_model(name, **kw) -> nn.Module``.
+"""The model registry and its one factory: ``create_model(name, **kw) -> nn.Module``.
 
-Names are registered by the modules that define the models (``dermaseg.models.cnn``,
-``dermaseg.models.sam.*``, the bundled ``default``), imported lazily on first use, as
-segmentation_models.pytorch ``create_model`` and segment-anything ``sam_model_registry`` do.
-A registered *pattern* such as ``unet-<encoder>`` matches any name with that prefix.
-A path to a saved model file (``{"config": ..., "state_dict": ...}``) is also a valid name.
+Names are registered by the modules that define the models (:data:`PROVIDERS`: ``dermaseg.models.cnn``,
+each SAM family under ``dermaseg.models.sam``, the bundled ``default``), imported on first use, as
+segmentation_models.pytorch ``create_model`` and segment-anything ``sam_model_registry`` do. A registered
+*pattern* such as ``unet-<encoder>`` matches any name with that prefix. A path to a saved model file
+(:mod:`dermaseg.models.files`) is also a valid name.
+
+What a model is (``ModelInfo.family``: ``cnn`` or ``sam``; ``ModelInfo.task``: the training task that
+trains it) is asked of the registry (:func:`model_info`, :func:`model_family`), never read off the name.
 """
 
 from __future__ import annotations
@@ -14,27 +17,32 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.models.files import looks_like_model_file, read_model_file
 
 __all__ = [
     "ModelInfo",
+    "PROVIDERS",
     "register_model",
     "create_model",
+    "load_model",
     "list_models",
     "model_info",
-    "save_model",
+    "model_family",
+    "describe_models",
     "print_models",
 ]
 
-#: modules that register models when imported; each must import cheaply apart from torch
-_PROVIDERS = (
+#: modules that register models when imported (they import this module: the registry imports them by name)
+PROVIDERS = (
     "dermaseg.models.cnn",
-    "dermaseg.models.sam",
+    "dermaseg.models.sam.litemedsam",
+    "dermaseg.models.sam.mobilesam",
+    "dermaseg.models.sam.segment_anything",
+    "dermaseg.models.sam.finetuned",
     "dermaseg.models.default",
-    "dermaseg.models.finetuned",
 )
 
 
@@ -46,6 +54,9 @@ class ModelInfo:
     builder: Callable[..., Any]
     family: str  # "cnn" or "sam"
     input_size: str  # e.g. "256x256" or "1024 (longest side)"
+    #: the training task that trains it as is: "cnn", "skinsam" or "melseg"; None for a pretrained SAM model
+    #: (train it as skinsam-<name> or melseg-<name>). Default: "cnn" for a CNN, else None.
+    task: str | None = None
     description: str = ""
     #: callable returning (weights_description, available: bool, detail)
     weights: Callable[[], tuple[str, bool, str]] | None = None
@@ -53,6 +64,10 @@ class ModelInfo:
     params: int | None = None
     pattern: bool = False  # name is a prefix, e.g. "unet-" matches "unet-mobilenet_v2"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task is None and self.family == "cnn":
+            self.task = "cnn"
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -70,7 +85,7 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
-    for mod in _PROVIDERS:
+    for mod in PROVIDERS:
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
@@ -85,7 +100,10 @@ def list_models() -> list[ModelInfo]:
 
 
 def model_info(name: str) -> ModelInfo:
-    """The registry entry for ``name`` (exact name first, then the longest matching pattern)."""
+    """The registry entry for ``name`` (exact name first, then the longest matching pattern); for a saved
+    model file, the entry of the model it holds."""
+    if looks_like_model_file(str(name)):
+        name = read_model_file(name).config["name"]
     _ensure_loaded()
     if name in _REGISTRY and not _REGISTRY[name].pattern:
         return _REGISTRY[name]
@@ -96,53 +114,34 @@ def model_info(name: str) -> ModelInfo:
     raise DermasegError(f"unknown model '{name}'; known models: {names} (or a saved model file path)")
 
 
-def _looks_like_path(name: str) -> bool:
-    return os.sep in name or name.endswith((".pt", ".pth", ".safetensors")) or Path(name).is_file()
+def model_family(name: str) -> str:
+    """``"cnn"`` or ``"sam"``: the family of a registry name or of the model in a saved file."""
+    return model_info(name).family
 
 
 def create_model(name: str, **kwargs: Any):
     """Build a model by registry name, or load a saved model file. Unknown name -> error listing names."""
-    if _looks_like_path(str(name)):
+    if looks_like_model_file(str(name)):
         return load_model(name, **kwargs)
     info = model_info(name)
     return info.builder(name, **kwargs)
 
 
-def save_model(model, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
-    """Save ``{"config", "state_dict", "extra"}`` atomically; ``create_model(path)`` loads it back."""
-    import torch
-
-    from dermaseg.io import atomic_path
-
-    blob = {"config": dict(model.config), "state_dict": model.state_dict(), "extra": extra or {}}
-    with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
-
-
 def load_model(path: str | os.PathLike, **kwargs: Any):
-    """Load a file written by :func:`save_model`: rebuild from its config, then load its weights."""
-    import torch
-
-    p = Path(path)
-    if not p.is_file():
-        raise DermasegError(f"{p}: model file not found")
-    try:
-        blob = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DermasegError(f"{p}: not a dermaseg model file ({type(e).__name__}: {e})") from e
-    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise DermasegError(f"{p}: not a dermaseg model file (expected keys 'config' and 'state_dict')")
-    config = dict(blob["config"])
+    """Rebuild the model of a saved file from its config (no pretrained weights looked up), then load its
+    weights; ``kwargs`` override config values. Weights that do not fit -> DermasegError."""
+    f = read_model_file(path)
+    config = dict(f.config)
     name = config.pop("name")
     # the saved weights replace any pretrained ones: do not look for them
     config["pretrained"] = False
     config.update(kwargs)
     model = create_model(name, **config)
     try:
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(f.state_dict)
     except RuntimeError as e:
-        raise DermasegError(f"{p}: weights do not fit model '{name}' ({str(e).splitlines()[0]})") from e
-    model.config["source_file"] = str(p)
+        raise DermasegError(f"{f.path}: weights do not fit model '{name}' ({str(e).splitlines()[0]})") from e
+    model.config["source_file"] = str(f.path)
     return model
 
 

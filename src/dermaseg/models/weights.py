@@ -90,6 +90,11 @@ class WeightSource:
     def describe(self) -> str:
         return f"{self.package}=={self.version}"
 
+    def status(self) -> tuple[str, bool, str]:
+        """For ``dermaseg models``: (where the weights come from, installed?, what to run if not)."""
+        ok = self.available()
+        return (self.describe(), ok, "" if ok else f"(run `{self.install_hint}`)")
+
 
 SOURCES: dict[str, WeightSource] = {
     s.key: s

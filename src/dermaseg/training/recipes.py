@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.models.registry import model_info
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "SEEDS"]
 
@@ -71,19 +72,19 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
     def with_model(self, model: str | None) -> Recipe:
-        """A copy training ``model``; the task follows the model: ``skinsam-*`` / ``melseg-*`` names pick
-        those tasks, a bare SAM name under a SAM recipe gets the recipe's prefix (``--recipe skinsam
-        --model mobilesam`` trains ``skinsam-mobilesam``), anything else is a CNN."""
+        """A copy training ``model``; the task follows the model, as the registry says
+        (:attr:`dermaseg.models.registry.ModelInfo.task`): a CNN trains with the ``cnn`` task, a
+        ``skinsam-*`` / ``melseg-*`` model with its own; a pretrained SAM model under a SAM recipe gets the
+        recipe's kind (``--recipe skinsam --model mobilesam`` trains ``skinsam-mobilesam``)."""
         if not model:
             return self
-        kind = "cnn"
-        for k in ("skinsam", "melseg"):
-            if model.startswith(k + "-"):
-                kind = k
-        sam_names = ("litemedsam", "mobilesam", "sam-vit-b", "sam-vit-l", "sam-vit-h")
-        if kind == "cnn" and self.kind != "cnn" and model in sam_names:
-            kind, model = self.kind, f"{self.kind}-{model}"
-        return dataclasses.replace(self, model=model, kind=kind)
+        info = model_info(model)
+        if info.task is not None:
+            return dataclasses.replace(self, model=model, kind=info.task)
+        if self.kind != "cnn":
+            return dataclasses.replace(self, model=f"{self.kind}-{model}")
+        raise DermasegError(f"model '{model}' is a pretrained SAM-family model: fine-tune it with --recipe "
+                            f"skinsam or --recipe melseg (skinsam-{model}, melseg-{model})")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

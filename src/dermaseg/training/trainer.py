@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from dermaseg.errors import DermasegError
+from dermaseg.models.files import write_model_file
 from dermaseg.training.recipes import Recipe
 
 __all__ = ["Trainer", "seed_everything", "HISTORY_COLUMNS"]
@@ -186,16 +187,12 @@ class Trainer:
         return cfg
 
     def save_checkpoint(self, path: Path, full: bool = True) -> None:
-        """``best.pt``-style ``{"config","state_dict","extra"}``; ``full`` adds the training state."""
-        from dermaseg.io import atomic_path
-
+        """A model file (:mod:`dermaseg.models.files`); ``full`` adds the training state (``last.pt``)."""
         extra = dict(self.extra, recipe=self.recipe.to_dict(), epoch=self.epoch, best_epoch=self.best_epoch,
                      best_score=self.best if math.isfinite(self.best) else None, monitor=self.recipe.monitor)
-        blob: dict[str, Any] = {"config": self._model_config(),
-                                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                                "extra": extra}
+        training = None
         if full:
-            blob["training"] = {
+            training = {
                 "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
                 "bad_epochs": self.bad_epochs, "history": self.history,
                 "optimizer": self.optimizer.state_dict(),
@@ -204,9 +201,8 @@ class Trainer:
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             }
-        self.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(blob, tmp)
+        write_model_file(path, self._model_config(),
+                         {k: v.detach().cpu() for k, v in self.model.state_dict().items()}, extra, training)
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore model, optimizer, scheduler, scaler, RNG, epoch and history from a ``last.pt``."""

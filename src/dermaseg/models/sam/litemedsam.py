@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dermaseg.models.registry import ModelInfo, register_model
 from dermaseg.models.sam.common import SamFamilySegmenter, quiet_imports
+from dermaseg.models.weights import SOURCES, load_state_dict
 
 __all__ = ["build_litemedsam", "LITEMEDSAM_PARAMS"]
 
@@ -33,10 +35,14 @@ def build_litemedsam(name: str = "litemedsam", pretrained: bool = True, **kwargs
                                image_size=256, normalization="minmax", multimask_default=False,
                                batched_decoder=True)
     if pretrained:
-        from dermaseg.models.weights import SOURCES, load_state_dict
-
         src = SOURCES["litemedsam"]
         sd = load_state_dict(src.path())
         model.load_state_dict(sd, strict=True)
         model.config["weights"] = src.describe()
     return model.eval()
+
+
+register_model(ModelInfo(
+    name="litemedsam", builder=build_litemedsam, family="sam", input_size="256 (longest side)",
+    description="LiteMedSAM: MedSAM distilled to a TinyViT encoder (box prompts; default SAM model)",
+    weights=lambda: SOURCES["litemedsam"].status(), params=LITEMEDSAM_PARAMS))

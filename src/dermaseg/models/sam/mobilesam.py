@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dermaseg.models.registry import ModelInfo, register_model
 from dermaseg.models.sam.common import SamFamilySegmenter, quiet_imports
+from dermaseg.models.weights import SOURCES, load_state_dict
 
 __all__ = ["build_mobilesam", "MOBILESAM_PARAMS"]
 
@@ -23,8 +25,6 @@ def build_mobilesam(name: str = "mobilesam", pretrained: bool = True, **kwargs: 
 
     sam = sam_model_registry["vit_t"](checkpoint=None)
     if pretrained:
-        from dermaseg.models.weights import SOURCES, load_state_dict
-
         src = SOURCES["mobilesam"]
         sam.load_state_dict(load_state_dict(src.path()), strict=True)
     model = SamFamilySegmenter({"name": name}, sam.image_encoder, sam.prompt_encoder, sam.mask_decoder,
@@ -32,3 +32,9 @@ def build_mobilesam(name: str = "mobilesam", pretrained: bool = True, **kwargs: 
     if pretrained:
         model.config["weights"] = SOURCES["mobilesam"].describe()
     return model.eval()
+
+
+register_model(ModelInfo(
+    name="mobilesam", builder=build_mobilesam, family="sam", input_size="1024 (longest side)",
+    description="MobileSAM: TinyViT encoder distilled from SAM ViT-H",
+    weights=lambda: SOURCES["mobilesam"].status(), params=MOBILESAM_PARAMS))

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import WeightsError
+from dermaseg.models.registry import ModelInfo, register_model
 from dermaseg.models.sam.common import SamFamilySegmenter
+from dermaseg.models.weights import load_state_dict, verify_file
 
 __all__ = ["SAM_VARIANTS", "ENV_DIR", "build_sam_vit", "resolve_checkpoint", "checkpoint_status"]
 
@@ -45,8 +47,6 @@ def _variant(name: str) -> tuple[str, str, str, int]:
 
 def resolve_checkpoint(name: str, checkpoint: str | os.PathLike | None = None) -> Path:
     """The verified checkpoint path for ``name``; WeightsError saying what to pass when absent."""
-    from dermaseg.models.weights import verify_file
-
     _, fname, sha, _ = _variant(name)
     if checkpoint is not None:
         p = Path(checkpoint).expanduser()
@@ -87,8 +87,6 @@ def build_sam_vit(name: str, pretrained: bool = True, checkpoint: str | os.PathL
     sam = sam_model_registry[key](checkpoint=None)
     config: dict[str, Any] = {"name": name}
     if pretrained:
-        from dermaseg.models.weights import load_state_dict
-
         path = resolve_checkpoint(name, checkpoint)
         try:
             sam.load_state_dict(load_state_dict(path), strict=True)
@@ -97,3 +95,10 @@ def build_sam_vit(name: str, pretrained: bool = True, checkpoint: str | os.PathL
         config["weights"] = str(path)
     return SamFamilySegmenter(config, sam.image_encoder, sam.prompt_encoder, sam.mask_decoder,
                               image_size=1024, normalization="sam").eval()
+
+
+for _name, (_, _, _, _params) in SAM_VARIANTS.items():
+    register_model(ModelInfo(
+        name=_name, builder=build_sam_vit, family="sam", input_size="1024 (longest side)",
+        description=f"Segment Anything {_name[4:].upper()} (Meta), from your own checkpoint",
+        weights=lambda n=_name: checkpoint_status(n), params=_params))

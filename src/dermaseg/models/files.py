@@ -1,0 +1,77 @@
+"""Model files: one format for every saved model (``dermaseg train``'s ``best.pt``/``last.pt``,
+:func:`save_model`), read back by :func:`dermaseg.models.registry.create_model` given the file's path.
+
+A model file is ``torch.save`` of a dict ``{"config": {...}, "state_dict": {...}, "extra": {...}}``:
+``config`` rebuilds the architecture (``config["name"]`` is a registry name, the rest its keyword
+arguments), ``state_dict`` holds the weights, ``extra`` free provenance (recipe, epoch, data). A training
+checkpoint (``last.pt``) adds ``"training"`` (optimizer, scheduler, RNG states, history). Files are written
+atomically and read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dermaseg.errors import DermasegError
+from dermaseg.io import atomic_path
+
+__all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file", "looks_like_model_file"]
+
+#: suffixes that make a ``--model`` value a file path rather than a registry name
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+@dataclass
+class ModelFile:
+    """The contents of a model file (see the module docstring)."""
+
+    path: Path
+    config: dict[str, Any]
+    state_dict: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] | None = None
+
+
+def looks_like_model_file(name: str) -> bool:
+    """True when a ``--model`` value names a file (a path separator, a model-file suffix, or an existing file)."""
+    return os.sep in name or name.endswith(MODEL_FILE_SUFFIXES) or Path(name).is_file()
+
+
+def write_model_file(path: str | os.PathLike, config: dict[str, Any], state_dict: dict[str, Any],
+                     extra: dict[str, Any] | None = None, training: dict[str, Any] | None = None) -> None:
+    """Write a model file atomically (``training``: the resumable state of a ``last.pt``)."""
+    import torch
+
+    blob: dict[str, Any] = {"config": dict(config), "state_dict": state_dict, "extra": dict(extra or {})}
+    if training is not None:
+        blob["training"] = training
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def save_model(model, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
+    """Save ``model`` (its ``config`` and weights) so that ``create_model(path)`` loads it back."""
+    write_model_file(path, model.config, model.state_dict(), extra)
+
+
+def read_model_file(path: str | os.PathLike) -> ModelFile:
+    """Read a model file (weights on the CPU); a missing file or another format -> DermasegError."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise DermasegError(f"{p}: model file not found")
+    try:
+        blob = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DermasegError(f"{p}: not a dermaseg model file ({type(e).__name__}: {e})") from e
+    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
+        raise DermasegError(f"{p}: not a dermaseg model file (expected keys 'config' and 'state_dict')")
+    config = dict(blob["config"])
+    if "name" not in config:
+        raise DermasegError(f"{p}: not a dermaseg model file (its config has no model name)")
+    return ModelFile(p, config, blob["state_dict"], dict(blob.get("extra") or {}), blob.get("training"))
