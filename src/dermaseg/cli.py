@@ -147,7 +147,7 @@ def train_cmd(
     device: Optional[str] = DeviceOpt,
 ) -> None:
     """Train a recipe (optionally K-fold cross-validated on grouped splits)."""
-    from dermaseg.training.run import train_cli
+    from dermaseg.training.orchestrate import train_cli
 
     train_cli(data=data, recipe=recipe, out=out, folds=folds, fold=fold, model=model, epochs=epochs, lr=lr,
               batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dermaseg.errors import DermasegError
+from dermaseg.training.orchestrate import resolve_recipe
 from dermaseg.training.recipes import RECIPES, get_recipe
-from dermaseg.training.run import resolve_recipe
 
 
 def test_recipes_cite_their_seeds_and_overrides():

@@ -10,9 +10,9 @@ from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.models.files import save_model
 from dermaseg.models.registry import create_model
+from dermaseg.training.caches import encoder_fingerprint
 from dermaseg.training.recipes import get_recipe
 from dermaseg.training.run import train_run
-from dermaseg.training.sam_tasks import encoder_fingerprint
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from dermaseg.data.readers import load_dataset
+from dermaseg.data.splits import holdout
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.models.registry import create_model
 from dermaseg.training.recipes import get_recipe
-from dermaseg.training.run import holdout, train_run
+from dermaseg.training.run import train_run
 from dermaseg.training.trainer import HISTORY_COLUMNS, Trainer
 
 

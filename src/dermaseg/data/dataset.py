@@ -155,6 +155,13 @@ class Dataset:
             out.setdefault(s.id, s)
         return out
 
+    def with_masks(self) -> Dataset:
+        """The samples that have a mask (training needs one for every image); none at all -> DataError."""
+        kept = [s for s in self.samples if s.mask is not None]
+        if not kept:
+            raise DataError(f"{self.root}: no image with a mask to train on")
+        return replace(self, samples=kept)
+
     def select(self, split: str) -> Dataset:
         """The samples of one split: ``train``, ``val``, ``test``, ``all``, or ``auto``.
 

@@ -31,7 +31,7 @@ from typing import Any
 from dermaseg.data.dataset import Dataset, Sample
 from dermaseg.errors import DataError
 
-__all__ = ["Splits", "make_splits", "get_or_make_splits", "split_from_metadata", "assign_groups"]
+__all__ = ["Splits", "make_splits", "get_or_make_splits", "split_from_metadata", "assign_groups", "holdout"]
 
 _VERSION = 1
 _NONE = "-"
@@ -296,3 +296,17 @@ def split_from_metadata(metadata_csv: str | os.PathLike, folds: int = 5, seed: i
 
     return make_splits(load_dataset(metadata_csv, format="ham10000"), folds=folds, seed=seed,
                        test_fraction=test_fraction)
+
+
+def holdout(samples: list[Sample], fraction: float = 0.2, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+    """Grouped, label-stratified hold-out (:func:`assign_groups` with shares 1 - ``fraction`` and
+    ``fraction``) -> (kept, held out): no group (lesion) is on both sides; one group only -> all kept."""
+    counts: dict[str, dict[str, int]] = {}
+    for s in samples:
+        c = counts.setdefault(s.group, {})
+        key = s.label or "-"
+        c[key] = c.get(key, 0) + 1
+    if len(counts) < 2:
+        return list(samples), []
+    where = assign_groups(sorted(counts.items()), [1.0 - fraction, fraction], seed)
+    return [s for s in samples if where[s.group] == 0], [s for s in samples if where[s.group] == 1]

@@ -14,8 +14,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dermaseg.data.splits import get_or_make_splits
 from dermaseg.errors import DataError, DermasegError
+from dermaseg.io import write_text
 from dermaseg.training.recipes import Recipe
+from dermaseg.training.run import train_run
 
 __all__ = ["run_cv", "collect_cv", "METRICS"]
 
@@ -51,8 +54,6 @@ def collect_cv(out: Path, k: int) -> dict[str, Any]:
     """Read every finished ``fold_<i>/result.json``; write cv_table.csv and cv_summary.json."""
     import pandas as pd
 
-    from dermaseg.io import write_text
-
     rows = []
     for i in range(k):
         p = out / f"fold_{i}" / "result.json"
@@ -85,10 +86,6 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
     ``limit``: use only the first N images of the dataset; each keeps the fold the full (lesion-grouped)
     splits give it, so every fold trains and validates on its share of those N images.
     """
-    from dermaseg.data.splits import get_or_make_splits
-    from dermaseg.io import write_text
-    from dermaseg.training.run import train_run
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     splits = get_or_make_splits(dataset, splits_path or out / "splits.json", folds=folds, seed=seed)

@@ -10,16 +10,12 @@ on the mask resized to the model frame; training draws a new jitter per (seed, e
 and scoring use one fixed draw per image (seed of the run). The prompt kind is the recipe's ``prompt``
 (``box``, ``point`` or ``box+point``). Scores of these runs are *with ground-truth prompts* and say so.
 
-``skinsam``: the frozen encoder's embeddings (256×64×64) are computed once per image and stored as fp16
-``.npy`` files read back memory-mapped, under ``<cache_dir>/<base model>-<encoder fingerprint>/
-<sha1 of the image file>.npy``; the fingerprint hashes the encoder's weights, so a different encoder never
-reads stale embeddings. The default cache dir is ``$DERMASEG_CACHE`` or ``~/.cache/dermaseg/embeddings``.
+``skinsam``: the frozen encoder's embeddings are computed once per image and kept on disk
+(:class:`~dermaseg.training.caches.EmbeddingCache`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,27 +24,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dermaseg.training.data import EpochSampler, sample_seed
+from dermaseg.training.caches import EmbeddingCache, EpochSampler, sample_seed
 from dermaseg.training.recipes import Recipe
 
-__all__ = ["SamTask", "make_sam_task", "EmbeddingCache", "default_cache_dir", "encoder_fingerprint"]
+__all__ = ["SamTask", "make_sam_task"]
 
 LOW_RES = 256
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("DERMASEG_CACHE")
-    return Path(env).expanduser() / "embeddings" if env else Path.home() / ".cache" / "dermaseg" / "embeddings"
-
-
-def encoder_fingerprint(model) -> str:
-    """sha1 over the image encoder's tensors (names, shapes, bytes) plus the preprocessing settings."""
-    h = hashlib.sha1(f"{model.image_size}:{model.normalization}".encode())
-    for k, v in model.image_encoder.state_dict().items():
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _normalise(model, resized: np.ndarray) -> torch.Tensor:
@@ -63,32 +44,6 @@ def _normalise(model, resized: np.ndarray) -> torch.Tensor:
     out = torch.zeros((3, s, s), dtype=torch.float32)
     out[:, : x.shape[1], : x.shape[2]] = x
     return out
-
-
-class EmbeddingCache:
-    """fp16 image embeddings on disk, one memory-mapped ``.npy`` per image content hash."""
-
-    def __init__(self, model, root: Path | None = None) -> None:
-        base = model.config.get("base", model.config.get("name", "sam"))
-        self.dir = Path(root or default_cache_dir()) / f"{base}-{encoder_fingerprint(model)[:12]}"
-        self.model = model
-
-    @staticmethod
-    def content_key(path: Path) -> str:
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:24]
-
-    def path_for(self, image: Path) -> Path:
-        return self.dir / f"{self.content_key(image)}.npy"
-
-    def load(self, path: Path) -> np.ndarray:
-        return np.load(path, mmap_mode="r")
-
-    def store(self, path: Path, embedding: torch.Tensor) -> None:
-        from dermaseg.io import atomic_path
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, embedding.detach().to(torch.float16).cpu().numpy())
 
 
 class _Items(Dataset):
@@ -123,7 +78,8 @@ class _Items(Dataset):
 
 
 class SamTask:
-    """Data and forward pass for ``skinsam`` (``mode="embedding"``) and ``melseg`` (``mode="image"``)."""
+    """Data and forward pass for ``skinsam`` (``mode="embedding"``) and ``melseg`` (``mode="image"``); a
+    :class:`~dermaseg.training.tasks.TrainingTask`."""
 
     prompt_source = "ground truth (SkinSAM jitter)"
 

@@ -15,7 +15,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dermaseg.errors import DataError, DermasegError
+from dermaseg.data.readers import load_dataset
+from dermaseg.errors import DermasegError
+from dermaseg.io import write_text
+from dermaseg.training.cv import run_cv
+from dermaseg.training.recipes import get_recipe
 
 __all__ = ["GRIDS", "grid_points", "sweep_cli", "write_sweep_table"]
 
@@ -45,8 +49,6 @@ def write_sweep_table(out: Path, points: list[dict[str, Any]], folds: int) -> li
     """Collect every run's cv_summary.json into sweep_table.csv (runs not started are left out)."""
     import pandas as pd
 
-    from dermaseg.io import write_text
-
     rows = []
     for point in points:
         p = out / run_name(point) / "cv_summary.json"
@@ -70,18 +72,11 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
               epochs: int | None = None, model: str | None = None, limit: int | None = None, seed: int = 0,
               format: str = "auto", device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """What ``dermaseg sweep`` runs (module docstring). Returns the table rows."""
-    from dermaseg.data.readers import load_dataset
-    from dermaseg.training.cv import run_cv
-    from dermaseg.training.recipes import get_recipe
-
     if out is None:
         raise DermasegError("--out is required")
     out = Path(out)
     base, points = grid_points(grid)
-    ds = load_dataset(data, format=format)
-    ds.samples = [s for s in ds.samples if s.mask is not None]
-    if not ds.samples:
-        raise DataError(f"{data}: no image with a mask to train on")
+    ds = load_dataset(data, format=format).with_masks()
     out.mkdir(parents=True, exist_ok=True)
     for n, point in enumerate(points, 1):
         recipe = get_recipe(base).with_model(model).override(epochs=epochs, **point)

@@ -1,23 +1,45 @@
 """Tasks adapt the one :class:`~dermaseg.training.trainer.Trainer` to a model family.
 
-A task owns the data side of a run: the training and validation batches, how a batch goes through the
-model (``forward(model, batch) -> (logits B×1×h×w, target B×1×h×w)``), and full-resolution prediction
-for the final scores (``predict(model, samples)`` yields ``(sample, prob H×W)`` at each image's own size).
-:class:`CNNTask` serves ``unet-*`` / ``fpn-*``; the SAM tasks live in ``dermaseg.training.sam_tasks``.
+A task (:class:`TrainingTask`) owns the data side of a run: the training and validation batches and how
+a batch goes through the model (``forward(model, batch) -> (logits B×1×h×w, target B×1×h×w)``), at the
+model's own resolution. The final scores at each image's own resolution are not a task's business: the
+run scores ``best.pt`` through the Predictor and the evaluator (:mod:`dermaseg.training.run`).
+:class:`CNNTask` serves ``unet-*`` / ``fpn-*``; the SAM tasks live in :mod:`dermaseg.training.sam_tasks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from dermaseg.training.data import CachedSegmentationData, EpochSampler, load_cached
+from dermaseg.training.caches import CachedSegmentationData, EpochSampler, load_cached
 from dermaseg.training.recipes import Recipe
+from dermaseg.training.sam_tasks import make_sam_task
 
-__all__ = ["CNNTask", "make_task", "predict_cnn"]
+__all__ = ["TrainingTask", "CNNTask", "make_task", "predict_cnn"]
+
+
+@runtime_checkable
+class TrainingTask(Protocol):
+    """What the :class:`~dermaseg.training.trainer.Trainer` needs of a task."""
+
+    #: the validation samples (empty: no validation; every epoch's checkpoint is then the best)
+    val_samples: Sequence[Any]
+
+    def prepare(self) -> None:
+        """Work done once before the first epoch, outside any epoch's time (e.g. fill a cache)."""
+
+    def train_batches(self, epoch: int) -> Iterable[Any]:
+        """The batches of epoch ``epoch`` (shuffled and augmented from the run's seed and ``epoch``)."""
+
+    def val_batches(self) -> Iterable[Any]:
+        """The validation batches (fixed)."""
+
+    def forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch through ``model`` -> (logits B×1×h×w, target B×1×h×w in {0, 1})."""
 
 
 class CNNTask:
@@ -41,6 +63,9 @@ class CNNTask:
             self.val_data = CachedSegmentationData(vi, vm, eval_transform(self.size, mean, std), random=False)
         else:
             self.val_data = None
+
+    def prepare(self) -> None:
+        """Nothing to do: the images were cached in RAM when the task was made."""
 
     def _loader(self, data, sampler=None, batch_size: int = 1, drop_last: bool = False):
         from torch.utils.data import DataLoader
@@ -98,11 +123,9 @@ def predict_cnn(model, samples: Sequence[Any], device: torch.device | str = "cpu
 
 
 def make_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
-              progress: bool = True, cache_dir=None):
+              progress: bool = True, cache_dir=None) -> TrainingTask:
     """The task for ``recipe.kind``: ``cnn``, ``skinsam`` or ``melseg``."""
     if recipe.kind == "cnn":
         return CNNTask(model, recipe, train, val, seed=seed, workers=workers, device=device, progress=progress)
-    from dermaseg.training import sam_tasks
-
-    return sam_tasks.make_sam_task(model, recipe, train, val, seed=seed, workers=workers, device=device,
+    return make_sam_task(model, recipe, train, val, seed=seed, workers=workers, device=device,
                                    progress=progress, cache_dir=cache_dir)

@@ -30,6 +30,7 @@ import torch
 from dermaseg.errors import DermasegError
 from dermaseg.models.files import write_model_file
 from dermaseg.training.recipes import Recipe
+from dermaseg.training.tasks import TrainingTask
 
 __all__ = ["Trainer", "seed_everything", "HISTORY_COLUMNS"]
 
@@ -53,7 +54,7 @@ def _batch_len(batch) -> int:
 class Trainer:
     """Train ``model`` on ``task`` with ``recipe``; write the run folder ``out``."""
 
-    def __init__(self, model, recipe: Recipe, task, out: str | Path, device: torch.device | str = "cpu",
+    def __init__(self, model, recipe: Recipe, task: TrainingTask, out: str | Path, device: torch.device | str = "cpu",
                  seed: int = 0, progress: bool = True, extra: dict[str, Any] | None = None) -> None:
         self.model, self.recipe, self.task = model, recipe, task
         self.out = Path(out)
@@ -157,7 +158,7 @@ class Trainer:
                 self.scheduler.step()
         improved = (math.isfinite(score) and score > self.best) or (
             not math.isfinite(score) and self.best_epoch == 0)
-        if improved or not getattr(self.task, "val_samples", None):
+        if improved or not self.task.val_samples:
             self.best = score if math.isfinite(score) else self.best
             self.best_epoch = self.epoch
             self.bad_epochs = 0
@@ -248,8 +249,7 @@ class Trainer:
                 print(f"resuming {self.out} after epoch {self.epoch} (best epoch {self.best_epoch})", flush=True)
             if self.recipe.early_stopping is not None and self.bad_epochs >= self.recipe.early_stopping:
                 return self.summary(stopped_early=True)
-        if hasattr(self.task, "prepare"):  # e.g. fill the embedding cache: not part of any epoch's time
-            self.task.prepare()
+        self.task.prepare()  # e.g. fill the embedding cache: not part of any epoch's time
         stopped = False
         while self.epoch < self.recipe.epochs and not stopped:
             seed_everything(self.seed, self.epoch)

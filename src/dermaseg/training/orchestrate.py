@@ -1,0 +1,98 @@
+"""``dermaseg train``: resolve the recipe and the data, then train one run or K folds, and print the result.
+
+Above :mod:`dermaseg.training.run` (one run) and :mod:`dermaseg.training.cv` (K folds of runs): the command
+line's choices are made here and nowhere below.
+
+Validation data of one run: the dataset's own ``val`` split when it has a ``train`` and a ``val`` split
+(ISIC 2017: Training + Validation); otherwise a hold-out of ``recipe.val_fraction`` of the training images,
+grouped by lesion so no lesion is on both sides (:func:`dermaseg.data.splits.holdout`). With ``--folds K``
+(or a recipe with ``folds``) every fold of the grouped splits runs (:func:`dermaseg.training.cv.run_cv`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dermaseg.data.readers import load_dataset
+from dermaseg.data.splits import holdout
+from dermaseg.errors import DermasegError
+from dermaseg.training.cv import run_cv
+from dermaseg.training.recipes import Recipe, get_recipe
+from dermaseg.training.run import train_run
+
+__all__ = ["train_cli", "resolve_recipe", "train_val_split"]
+
+
+def resolve_recipe(recipe: str | Recipe, model: str | None = None, epochs: int | None = None,
+                   lr: float | None = None, batch_size: int | None = None, image_size: int | None = None,
+                   loss: str | None = None, optimizer: str | None = None) -> Recipe:
+    """The named recipe with command-line overrides. ``image_size`` S sets the longest side to S and
+    keeps the recipe's aspect (sides rounded to multiples of 32)."""
+    r = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    size = None
+    if image_size is not None:
+        h, w = r.input_size
+        s = int(image_size)
+        if h <= w:
+            size = (max(32, round(s * h / w / 32) * 32), max(32, round(s / 32) * 32))
+        else:
+            size = (max(32, round(s / 32) * 32), max(32, round(s * w / h / 32) * 32))
+    return r.with_model(model).override(epochs=epochs, lr=lr, batch_size=batch_size, input_size=size,
+                      loss=loss, optimizer=optimizer)
+
+
+def train_val_split(dataset, recipe: Recipe, seed: int = 0) -> tuple[list, list, str]:
+    """(train samples, val samples, how the split was made)."""
+    present = dataset.splits_present
+    if "train" in present and "val" in present:
+        return list(dataset.select("train")), list(dataset.select("val")), "the dataset's own train/val splits"
+    base = list(dataset.select("train")) if "train" in present else [
+        s for s in dataset.samples if s.split != "test"]
+    train, val = holdout(base, recipe.val_fraction, seed)
+    return train, val, f"grouped {round((1 - recipe.val_fraction) * 100)}/{round(recipe.val_fraction * 100)} " \
+                       f"hold-out (seed {seed})"
+
+
+def _print_summary(summary: dict[str, Any], recipe: Recipe) -> None:
+    print(f"run folder: {summary['out']}")
+    print(f"epochs: {summary['epochs']}  best epoch: {summary['best_epoch']}  "
+          f"({summary['seconds']:.0f} s of training)")
+    val = summary.get("val")
+    if val:
+        pm = val["per_image_mean"]
+        pooled = val["pooled"]
+        print(f"validation ({val['n_images']} images, own resolution, threshold {val['threshold']}): "
+              f"per-image Dice {pm['dice']['mean']:.4f}  IoU {pm['iou']['mean']:.4f}  "
+              f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f}  |  pooled Dice "
+              f"{pooled['dice']:.4f}  IoU {pooled['iou']:.4f}")
+    print(f"load it with: dermaseg segment IMAGES --out DIR --model {Path(summary['out']) / 'best.pt'}")
+
+
+def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold: int | None = None,
+              model: str | None = None, epochs: int | None = None, lr: float | None = None,
+              batch_size: int | None = None, image_size: int | None = None, loss: str | None = None,
+              optimizer: str | None = None, limit: int | None = None, workers: int | None = None,
+              seed: int = 0, resume: bool = False, checkpoint: Path | None = None, format: str = "auto",
+              device: str | None = None) -> dict[str, Any]:
+    """What ``dermaseg train`` runs (see the module docstring)."""
+    r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
+                       loss=loss, optimizer=optimizer)
+    ds = load_dataset(data, format=format).with_masks()
+    workers = 0 if workers is None else workers
+    if folds == 1 or (folds is not None and folds < 0):
+        raise DermasegError(f"--folds {folds}: use K >= 2 folds, or 0 for one train/val run")
+    k = folds if folds is not None else r.folds
+    k = None if k == 0 else k
+    if fold is not None and k is None:
+        raise DermasegError("--fold needs --folds K (or a recipe with folds)")
+    if k is not None:
+        return run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers, resume=resume,
+                      checkpoint=checkpoint, device=device, limit=limit)
+    train, val, note = train_val_split(ds, r, seed)
+    if limit is not None:
+        train = train[:limit]
+    summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
+                        checkpoint=checkpoint, device=device)
+    _print_summary(summary, r)
+    return summary
