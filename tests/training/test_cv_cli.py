@@ -40,7 +40,7 @@ def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path
     for i in range(3):
         cfg = json.loads((out / f"fold_{i}" / "config.json").read_text())
         assert cfg["fold"] == i and cfg["n_train"] + cfg["n_val"] == 15
-        ids = [r["id"] for r in csv.DictReader((out / f"fold_{i}" / "val_per_image.csv").open())]
+        ids = [r["id"] for r in csv.DictReader((out / f"fold_{i}" / "per_image.csv").open())]
         assert sorted(ids) == sorted(splits["folds"][i]["val"])
         for x in ids:
             assert fold_of_lesion.setdefault(lesion[x], i) == i, f"lesion {lesion[x]} in two folds"
@@ -70,7 +70,7 @@ def test_limit_subsets_both_sides_of_every_fold(ham, tmp_path, capsys):
     seen = []
     for i in range(3):
         cfg = json.loads((out / f"fold_{i}" / "config.json").read_text())
-        ids = [r["id"] for r in csv.DictReader((out / f"fold_{i}" / "val_per_image.csv").open())]
+        ids = [r["id"] for r in csv.DictReader((out / f"fold_{i}" / "per_image.csv").open())]
         assert set(ids) == set(splits["folds"][i]["val"]) & first9  # its own fold's share of the 9
         assert cfg["n_train"] + cfg["n_val"] == 9
         seen += ids

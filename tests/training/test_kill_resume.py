@@ -61,7 +61,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     done = _epochs_done(killed)
-    assert 1 <= done < 4 and not (killed / "val_metrics.json").exists()
+    assert 1 <= done < 4 and not (killed / "metrics.json").exists()
     # whatever the kill interrupted, the file under the final name is a complete checkpoint
     # (history.csv and last.pt are written one after the other, so their epochs may differ by one)
     assert 1 <= torch.load(killed / "last.pt", weights_only=True)["training"]["epoch"] < 4
@@ -78,4 +78,4 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
     assert [r["train_loss"] for r in rows] == [
         r["train_loss"] for r in csv.DictReader((straight / "history.csv").open())]
-    assert (killed / "val_metrics.json").is_file() and (killed / "best.pt").is_file()
+    assert (killed / "metrics.json").is_file() and (killed / "best.pt").is_file()

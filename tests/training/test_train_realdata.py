@@ -19,5 +19,5 @@ def test_train_smoke_on_real_isic2017(shared_data, tmp_path, capsys):
     assert e.value.code == 0, capsys.readouterr().err
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["format"] == "isic2017" and cfg["n_train"] == 8 and cfg["n_val"] == 150
-    rows = list(csv.DictReader((out / "val_per_image.csv").open()))
+    rows = list(csv.DictReader((out / "per_image.csv").open()))
     assert len(rows) == 150 and {r["label"] for r in rows} <= {"melanoma", "seborrheic_keratosis", "nevus"}

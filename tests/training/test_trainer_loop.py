@@ -33,7 +33,7 @@ def test_one_epoch_writes_the_run_folder(dataset, tmp_path):
     train, val = dataset.samples[:8], dataset.samples[8:]
     out = tmp_path / "run"
     summary = train_run(dataset, tiny(), out, train, val, "test", seed=0, progress=False)
-    for name in ("config.json", "history.csv", "best.pt", "last.pt", "val_metrics.json", "val_per_image.csv"):
+    for name in ("config.json", "history.csv", "best.pt", "last.pt", "metrics.json", "per_image.csv"):
         assert (out / name).is_file(), name
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 1 and rows[0]["epoch"] == "1"
@@ -67,7 +67,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tmp_path
     with pytest.raises(Killed):
         train_run(dataset, recipe, tmp_path / "killed", train, val, "t", seed=3, progress=False)
     monkeypatch.setattr(Trainer, "on_epoch_end", original)
-    assert not (tmp_path / "killed" / "val_metrics.json").exists()
+    assert not (tmp_path / "killed" / "metrics.json").exists()
     train_run(dataset, recipe, tmp_path / "killed", train, val, "t", seed=3, resume=True, progress=False)
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)

@@ -26,7 +26,7 @@ import numpy as np
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
 
-__all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli"]
+__all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli", "evaluation_meta"]
 
 #: Every ``--prompt`` value. ``box``/``point``/``box+point`` are simulated from the ground truth.
 PROMPT_MODES: tuple[str, ...] = ("none", "box", "point", "box+point", "center", "center-box",
@@ -197,21 +197,28 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
                                postprocess=postprocess)
     _check_mode(prompt, predictor)
     result = evaluate(sel, predictor, prompt, seed=seed, limit=limit)
-    meta = {
-        "model": {"name": str(getattr(predictor, "name", model)), "requested": str(model),
-                  "checkpoint": str(checkpoint) if checkpoint else None,
-                  "auto": getattr(predictor, "auto", auto), "tta": getattr(predictor, "tta", tta),
-                  "postprocess": getattr(predictor, "postprocess", postprocess),
-                  "promptable": bool(getattr(predictor, "promptable", False))},
-        "dataset": {"format": getattr(ds, "format", format), "root": str(Path(data).resolve()),
-                    "split": split, "split_resolved": _resolved_split(sel, split),
-                    "count": len(result.rows), "available": len(getattr(sel, "samples", [])),
-                    "limit": limit},
-        "device": str(getattr(predictor, "device", device or "cpu")),
-    }
+    meta = evaluation_meta(predictor, requested=str(model), checkpoint=checkpoint, dataset={
+        "format": getattr(ds, "format", format), "root": str(Path(data).resolve()), "split": split,
+        "split_resolved": _resolved_split(sel, split), "count": len(result.rows),
+        "available": len(getattr(sel, "samples", [])), "limit": limit})
     write_evaluation(result, Path(out), meta, report=report)
     print(_one_line(result, Path(out)))
     return Path(out)
+
+
+def evaluation_meta(predictor: Any, requested: str, dataset: dict[str, Any],
+                    checkpoint: Path | None = None) -> dict[str, Any]:
+    """The ``model``, ``dataset`` and ``device`` entries of metrics.json for ``predictor`` (loaded from
+    ``requested``, a name or a file) on ``dataset`` (format, root, split, count, ...)."""
+    return {
+        "model": {"name": str(getattr(predictor, "name", requested)), "requested": str(requested),
+                  "checkpoint": str(checkpoint) if checkpoint else None,
+                  "auto": getattr(predictor, "auto", None), "tta": getattr(predictor, "tta", None),
+                  "postprocess": getattr(predictor, "postprocess", None),
+                  "promptable": bool(getattr(predictor, "promptable", False))},
+        "dataset": dict(dataset),
+        "device": str(getattr(predictor, "device", "cpu")),
+    }
 
 
 def _resolved_split(sel: Any, split: str) -> str:

@@ -117,7 +117,8 @@ def _write_cases(result: Any, cases_dir: Path) -> list[dict[str, Any]]:
 
 
 def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
-    """The metrics.json document (see the keys below; every aggregate is labelled)."""
+    """The metrics.json document (see the keys below; every aggregate is labelled). ``meta["training"]``,
+    when given, says which training run this is the final validation of."""
     import dermaseg
 
     try:
@@ -128,6 +129,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
         threads = None
     n = len(result.rows)
     pm = result.summary["per_image_mean"]
+    extra = {"training": meta["training"]} if meta.get("training") else {}
     heights = [r["height"] for r in result.rows]
     widths = [r["width"] for r in result.rows]
     return _clean({
@@ -164,6 +166,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
             "device": meta.get("device", "cpu"),
             "threads": threads,
         },
+        **extra,
     })
 
 

@@ -1,8 +1,9 @@
 """``render_report(run_dir)``: a self-contained report.html (and figures/*.png) from a run's saved files.
 
-Reads only what a run wrote — metrics.json, per_image.csv, cases/ (evaluation), history.csv,
-config.json, val_metrics.json, val_per_image.csv, cv_table.csv, cv_summary.json, sweep_table.csv
-(training) — and never recomputes a metric
+Reads only what a run wrote — metrics.json, per_image.csv, cases/ (``dermaseg evaluate``, and the final
+validation of ``dermaseg train``), history.csv, config.json, cv_table.csv, cv_summary.json,
+sweep_table.csv (training; val_metrics.json and val_per_image.csv of run folders written before training
+scored through the evaluator) — and never recomputes a metric
 nor runs a model. The HTML embeds its PNG figures as base64 and its CSS inline and links nothing
 outside itself, so it opens offline and can be mailed as one file.
 """
@@ -239,8 +240,14 @@ def render_report(run_dir: Path) -> Path:
         ds, prompt = m.get("dataset", {}), m.get("prompt", {})
         title = (f"{_model_label(m.get('model', {}))} on {ds.get('format', '?')} "
                  f"{ds.get('split_resolved') or ds.get('split', '')} — prompt {prompt.get('mode', '?')}")
-        parts += [f"<h1>dermaseg evaluation: {_e(title)}</h1>", _meta_section(m),
-                  "<h2>Summary</h2>", _summary_section(m)]
+        if m.get("training"):  # a training run's final validation of best.pt (dermaseg train)
+            parts += [f"<h1>dermaseg training run: {_e(d.name)}</h1>",
+                      f"<p class='note'>Final validation of best.pt: {_e(title)}; scored through the "
+                      "Predictor and the evaluator, as <code>dermaseg evaluate --model best.pt</code> "
+                      "scores.</p>"]
+        else:
+            parts.append(f"<h1>dermaseg evaluation: {_e(title)}</h1>")
+        parts += [_meta_section(m), "<h2>Summary</h2>", _summary_section(m)]
         pooled = m.get("summary", {}).get("pooled", {})
         cases = run["cases"]
         parts.append("<h2>Examples: best, median and worst by Dice (melSeg Fig. 6)</h2>")
@@ -264,7 +271,7 @@ def render_report(run_dir: Path) -> Path:
     else:
         parts.append(f"<h1>dermaseg training run: {_e(d.name)}</h1>")
         vm = run["val_metrics"]
-        if vm and "per_image_mean" in vm:  # the trainer's validation of its best checkpoint
+        if vm and "per_image_mean" in vm:  # a run folder written before training scored through evaluate
             parts.append("<h2>Validation of the best checkpoint (val_metrics.json)</h2>")
             parts.append(_summary_section({"summary": vm, "empty_mask_rule": "as dermaseg.evaluation.metrics"}))
             parts.append(f"<p class='note'>scored at: {_e(vm.get('resolution', '?'))}; "

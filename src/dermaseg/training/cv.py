@@ -1,8 +1,8 @@
 """K-fold cross-validation on the grouped splits of :mod:`dermaseg.data.splits`.
 
 ``OUT/splits.json`` holds the folds (made once, seeded, re-used; no lesion in two folds, asserted), each
-fold trains into ``OUT/fold_<i>/`` (a normal run folder) and is scored on its validation images at their
-own resolution. ``OUT/cv_table.csv`` has one row per finished fold (per-image mean metrics, then pooled
+fold trains into ``OUT/fold_<i>/`` (a normal run folder) and its best checkpoint is scored on its
+validation images as ``dermaseg evaluate`` scores (``fold_<i>/metrics.json``, ``per_image.csv``). ``OUT/cv_table.csv`` has one row per finished fold (per-image mean metrics, then pooled
 ones prefixed ``pooled_``); ``OUT/cv_summary.json`` the mean ± std over folds of every column. A fold
 whose ``result.json`` exists is finished and is skipped, so a killed CV resumes where it stopped.
 """
@@ -20,14 +20,29 @@ from dermaseg.io import write_text
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.run import train_run
 
-__all__ = ["run_cv", "collect_cv", "METRICS"]
+__all__ = ["run_cv", "collect_cv", "fold_validation", "METRICS"]
 
 #: metrics reported per fold (per-image mean and pooled)
 METRICS = ("dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall", "specificity", "hd95")
 
 
-def _fold_row(fold: int, result: dict[str, Any]) -> dict[str, Any]:
-    val = result.get("val") or {}
+def fold_validation(fold_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """A fold's final validation: ``n_images``, ``per_image_mean`` and ``pooled``, read from the fold's
+    metrics.json (written as ``dermaseg evaluate`` writes it); a fold folder from before that file existed
+    is read from its val_metrics.json, else from result.json."""
+    m = _read_json(fold_dir / "metrics.json")
+    if m is not None:
+        s = m.get("summary", {})
+        return {"n_images": s.get("n"), "per_image_mean": s.get("per_image_mean", {}),
+                "pooled": s.get("pooled", {})}
+    return _read_json(fold_dir / "val_metrics.json") or result.get("val") or {}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _fold_row(fold: int, result: dict[str, Any], val: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"fold": fold, "n_train": result.get("n_train"), "n_val": val.get("n_images"),
                            "epochs": result.get("epochs"), "best_epoch": result.get("best_epoch"),
                            "seconds": round(float(result.get("seconds", 0.0)), 1)}
@@ -51,14 +66,15 @@ def _mean_std(values: list[float]) -> dict[str, float | int | None]:
 
 
 def collect_cv(out: Path, k: int) -> dict[str, Any]:
-    """Read every finished ``fold_<i>/result.json``; write cv_table.csv and cv_summary.json."""
+    """Read every finished fold (``fold_<i>/result.json`` and its metrics.json); write cv_table.csv and
+    cv_summary.json."""
     import pandas as pd
 
     rows = []
     for i in range(k):
-        p = out / f"fold_{i}" / "result.json"
-        if p.is_file():
-            rows.append(_fold_row(i, json.loads(p.read_text(encoding="utf-8"))))
+        result = _read_json(out / f"fold_{i}" / "result.json")
+        if result is not None:
+            rows.append(_fold_row(i, result, fold_validation(out / f"fold_{i}", result)))
     if not rows:
         return {"folds": k, "completed": []}
     table = pd.DataFrame(rows)

@@ -54,7 +54,7 @@ def train_val_split(dataset, recipe: Recipe, seed: int = 0) -> tuple[list, list,
                        f"hold-out (seed {seed})"
 
 
-def _print_summary(summary: dict[str, Any], recipe: Recipe) -> None:
+def _print_summary(summary: dict[str, Any]) -> None:
     print(f"run folder: {summary['out']}")
     print(f"epochs: {summary['epochs']}  best epoch: {summary['best_epoch']}  "
           f"({summary['seconds']:.0f} s of training)")
@@ -62,11 +62,12 @@ def _print_summary(summary: dict[str, Any], recipe: Recipe) -> None:
     if val:
         pm = val["per_image_mean"]
         pooled = val["pooled"]
-        print(f"validation ({val['n_images']} images, own resolution, threshold {val['threshold']}): "
-              f"per-image Dice {pm['dice']['mean']:.4f}  IoU {pm['iou']['mean']:.4f}  "
+        print(f"validation of best.pt ({val['n_images']} images, own resolution, prompt {val['prompt_mode']} "
+              f"[source: {val['prompt']}]): per-image Dice {pm['dice']['mean']:.4f}  IoU {pm['iou']['mean']:.4f}  "
               f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f}  |  pooled Dice "
-              f"{pooled['dice']:.4f}  IoU {pooled['iou']:.4f}")
+              f"{pooled['dice']:.4f}  IoU {pooled['iou']:.4f}  -> {Path(summary['out']) / 'metrics.json'}")
     print(f"load it with: dermaseg segment IMAGES --out DIR --model {Path(summary['out']) / 'best.pt'}")
+    print(f"report: dermaseg report {summary['out']}")
 
 
 def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold: int | None = None,
@@ -94,5 +95,5 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
         train = train[:limit]
     summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
                         checkpoint=checkpoint, device=device)
-    _print_summary(summary, r)
+    _print_summary(summary)
     return summary

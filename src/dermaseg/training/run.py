@@ -1,28 +1,41 @@
-"""One training run in one folder: build the model, train it, score its best checkpoint.
+"""One training run in one folder: build the model, train it, then score its best checkpoint.
 
 :func:`train_run` is the unit that :mod:`dermaseg.training.cv` repeats per fold and
-:mod:`dermaseg.training.orchestrate` (``dermaseg train``) runs once. After training, ``best.pt`` is scored on the validation images at their own resolution with
-:func:`dermaseg.evaluation.metrics.image_metrics`: ``val_metrics.json`` (per-image mean ± std and pooled)
-and ``val_per_image.csv`` join the run folder.
+:mod:`dermaseg.training.orchestrate` (``dermaseg train``) runs once.
+
+Final validation (:func:`validate_best`), as nnU-Net's runs its predictor: ``best.pt`` is loaded by the
+same loader as ``dermaseg segment`` / ``evaluate`` (:func:`~dermaseg.inference.predictor.load_predictor`)
+and scored by :func:`~dermaseg.evaluation.evaluate.evaluate` on the validation images at their own
+resolution; ``metrics.json``, ``per_image.csv`` and ``cases/`` join the run folder, written by
+:func:`~dermaseg.evaluation.outputs.write_evaluation`. The numbers are therefore exactly those of
+``dermaseg evaluate --model RUN/best.pt --prompt MODE --seed SEED`` on the same images, where MODE is
+``none`` for a CNN and the recipe's ``prompt`` (simulated from the truth) for a SAM-family recipe.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dermaseg.errors import DataError, DermasegError
-from dermaseg.training.recipes import Recipe
+import torch
 
-__all__ = ["train_run", "build_model", "score_model"]
+from dermaseg.devices import select_device
+from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.evaluate import evaluate, evaluation_meta
+from dermaseg.evaluation.outputs import write_evaluation
+from dermaseg.inference.predictor import load_predictor
+from dermaseg.io import write_text
+from dermaseg.models.registry import create_model
+from dermaseg.training.recipes import Recipe
+from dermaseg.training.tasks import make_task
+from dermaseg.training.trainer import Trainer, seed_everything
+
+__all__ = ["train_run", "build_model", "validate_best", "validation_prompt"]
 
 
 def build_model(recipe: Recipe, checkpoint: Path | None = None):
     """The recipe's model, untrained on top of its pretrained weights (a CNN at ``recipe.input_size``)."""
-    from dermaseg.models.registry import create_model
-
     kw = dict(recipe.model_kwargs)
     if recipe.kind == "cnn":
         kw["input_size"] = list(recipe.input_size)
@@ -31,40 +44,35 @@ def build_model(recipe: Recipe, checkpoint: Path | None = None):
     return create_model(recipe.model, **kw)
 
 
-def score_model(model, task, samples: Sequence[Any], threshold: float, out: Path | None = None
-                ) -> dict[str, Any]:
-    """Score ``model`` on ``samples`` at their own resolution; writes val_metrics.json / val_per_image.csv."""
-    from dermaseg.evaluation.metrics import image_metrics, summarize
-    from dermaseg.io import read_mask, write_text
+def validation_prompt(recipe: Recipe) -> str:
+    """The ``--prompt`` mode of a run's final validation: ``none`` for a CNN, else the recipe's prompt."""
+    return "none" if recipe.kind == "cnn" else recipe.prompt
 
-    rows = []
-    for s, prob in task.predict(model, samples):
-        truth = read_mask(s.mask)
-        m = image_metrics(prob > threshold, truth, hd95=True)
-        rows.append({"id": s.id, "label": s.label, "group": s.group, **m})
-    summary = summarize(rows)
-    result = {"n_images": len(rows), "threshold": threshold, "resolution": "each image's own",
-              "prompt": getattr(task, "prompt_source", "none (automatic)"), **summary}
-    if out is not None and rows:
-        import pandas as pd
 
-        write_text(out / "val_metrics.json", json.dumps(result, indent=2, default=float))
-        write_text(out / "val_per_image.csv", pd.DataFrame(rows).to_csv(index=False))
-    return result
+def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str, seed: int = 0,
+                  device=None, progress: bool = True) -> dict[str, Any]:
+    """Score ``out/best.pt`` on ``val`` through the Predictor and the evaluator (module docstring); write
+    metrics.json, per_image.csv and cases/ into ``out``. Returns the summary: ``n_images``, ``prompt``
+    (its source), ``prompt_mode``, ``seed``, ``per_image_mean`` and ``pooled``."""
+    best = Path(out) / "best.pt"
+    predictor = load_predictor(best, device=None if device is None else str(device))
+    mode = validation_prompt(recipe)
+    result = evaluate(val, predictor, mode, seed=seed, progress=progress)
+    meta = evaluation_meta(predictor, requested=str(best), dataset={
+        "format": dataset.format, "root": str(Path(dataset.root).resolve()), "split": split_note,
+        "count": len(result.rows), "available": len(val), "limit": None})
+    meta["training"] = {"run": str(out), "recipe": recipe.name, "model": recipe.model,
+                        "scored": "best.pt, final validation through the Predictor (as dermaseg evaluate)"}
+    write_evaluation(result, Path(out), meta, report=False)
+    return {"n_images": len(result.rows), "prompt": result.prompt_source, "prompt_mode": mode, "seed": int(seed),
+            "per_image_mean": result.summary["per_image_mean"], "pooled": result.summary["pooled"]}
 
 
 def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_note: str, seed: int = 0,
               workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device=None,
               progress: bool = True, cache_dir: Path | None = None, extra: dict | None = None) -> dict[str, Any]:
-    """Train one run into ``out`` and score its best checkpoint on ``val``; returns the summary."""
-    import torch
-
-    from dermaseg.devices import select_device
-    from dermaseg.io import write_text
-    from dermaseg.models.registry import load_model
-    from dermaseg.training.tasks import make_task
-    from dermaseg.training.trainer import Trainer, seed_everything
-
+    """Train one run into ``out`` and score its best checkpoint on ``val`` (:func:`validate_best`);
+    returns the training summary with the validation summary under ``"val"``."""
     if not train:
         raise DataError(f"{dataset.root}: no training images")
     out = Path(out)
@@ -89,8 +97,6 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
                       extra={"data": str(dataset.root), "split": split_note})
     summary = trainer.fit(resume=resume)
     if val and (out / "best.pt").is_file():
-        best = load_model(out / "best.pt").to(dev)
-        summary["val"] = score_model(best, task, val, recipe.threshold, out)
+        summary["val"] = validate_best(out, val, recipe, dataset, split_note, seed=seed, device=dev,
+                                       progress=progress)
     return summary
-
-

@@ -6,8 +6,10 @@ are the mask in that padded frame at the decoder's 256×256 output resolution; t
 with the decoder's low-resolution logits (as SAM and MedSAM were trained).
 
 Prompts are simulated from the truth with SkinSAM's jitter (:func:`dermaseg.data.prompts.skinsam_prompt`)
-on the mask resized to the model frame; training draws a new jitter per (seed, epoch, image), validation
-and scoring use one fixed draw per image (seed of the run). The prompt kind is the recipe's ``prompt``
+on the mask resized to the model frame; training draws a new jitter per (seed, epoch, image), the
+per-epoch validation one fixed draw per image (seed of the run). The final scores of a run come from the
+Predictor with the prompt simulated at each image's own resolution, as ``dermaseg evaluate --prompt box``
+(:func:`dermaseg.training.run.validate_best`). The prompt kind is the recipe's ``prompt``
 (``box``, ``point`` or ``box+point``). Scores of these runs are *with ground-truth prompts* and say so.
 
 ``skinsam``: the frozen encoder's embeddings are computed once per image and kept on disk
@@ -16,7 +18,7 @@ and scoring use one fixed draw per image (seed of the run). The prompt kind is t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +83,6 @@ class SamTask:
     """Data and forward pass for ``skinsam`` (``mode="embedding"``) and ``melseg`` (``mode="image"``); a
     :class:`~dermaseg.training.tasks.TrainingTask`."""
 
-    prompt_source = "ground truth (SkinSAM jitter)"
-
     def __init__(self, model, recipe: Recipe, train: Sequence[Any], val: Sequence[Any], mode: str,
                  seed: int = 0, workers: int = 0, device="cpu", progress: bool = True,
                  cache_dir: Path | None = None, use_cache: bool = True) -> None:
@@ -111,7 +111,7 @@ class SamTask:
         from dermaseg.models.sam.common import resize_longest
 
         s = self.model.image_size
-        self.images, self.masks, self.targets, self.shapes = [], [], [], []
+        self.images, self.masks, self.targets = [], [], []
         for smp in self.samples:
             rgb = read_image(smp.image)
             truth = read_mask(smp.mask)
@@ -122,7 +122,6 @@ class SamTask:
             padded[:h, :w] = m
             self.targets.append(resize_mask(padded, (LOW_RES, LOW_RES)))
             self.masks.append(m)
-            self.shapes.append(rgb.shape[:2])
             self.images.append(resized)
 
     def prepare(self) -> None:
@@ -179,25 +178,6 @@ class SamTask:
         """-> (low-res logits B×1×256×256, target B×1×256×256)."""
         logits, _ = model.decode(self._embed(model, batch), multimask=False, **self._prompts(batch))
         return logits, batch["target"].to(self.device)
-
-    def predict(self, model, samples: Sequence[Any]) -> Iterator[tuple[Any, np.ndarray]]:
-        """(sample, prob H×W) at each image's own size, with the fixed validation prompt."""
-        import cv2
-
-        model.eval()
-        index = {str(x.image): i for i, x in enumerate(self.samples)}
-        s = model.image_size
-        for smp in samples:
-            j = index[str(smp.image)]
-            item = self.val_data.__class__(self, [j], train=False)[0]
-            batch = {k: (v[None] if isinstance(v, torch.Tensor) else v) for k, v in item.items()}
-            with torch.no_grad():
-                logits, _ = self.forward(model, batch)
-            up = torch.nn.functional.interpolate(logits.float(), size=(s, s), mode="bilinear", align_corners=False)
-            h, w = self.masks[j].shape
-            prob = torch.sigmoid(up[0, 0, :h, :w]).cpu().numpy()
-            H, W = self.shapes[j]
-            yield smp, cv2.resize(prob, (W, H), interpolation=cv2.INTER_LINEAR)
 
 
 def make_sam_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",

@@ -9,17 +9,16 @@ run scores ``best.pt`` through the Predictor and the evaluator (:mod:`dermaseg.t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 import torch
 
 from dermaseg.training.caches import CachedSegmentationData, EpochSampler, load_cached
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.sam_tasks import make_sam_task
 
-__all__ = ["TrainingTask", "CNNTask", "make_task", "predict_cnn"]
+__all__ = ["TrainingTask", "CNNTask", "make_task"]
 
 
 @runtime_checkable
@@ -92,34 +91,6 @@ class CNNTask:
         x = x.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         return model(x), y
-
-    def predict(self, model, samples: Sequence[Any]) -> Iterator[tuple[Any, np.ndarray]]:
-        yield from predict_cnn(model, samples, self.device)
-
-
-def predict_cnn(model, samples: Sequence[Any], device: torch.device | str = "cpu", batch_size: int = 8
-                ) -> Iterator[tuple[Any, np.ndarray]]:
-    """Yield ``(sample, prob float32 H×W)`` at each image's own size: resize to ``input_size``,
-    normalise, forward, sigmoid, bilinear upsampling of the probabilities back to H×W."""
-    import cv2
-
-    from dermaseg.io import read_image
-
-    h, w = model.input_size
-    mean = np.asarray(model.mean, np.float32) * 255
-    std = np.asarray(model.std, np.float32) * 255
-    model.eval()
-    samples = list(samples)
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start:start + batch_size]
-        rgbs = [read_image(s.image) for s in chunk]
-        x = np.stack([(cv2.resize(r, (w, h), interpolation=cv2.INTER_AREA if r.shape[0] >= h
-                                  else cv2.INTER_LINEAR).astype(np.float32) - mean) / std for r in rgbs])
-        with torch.no_grad():
-            logits = model(torch.from_numpy(x.transpose(0, 3, 1, 2)).to(device))
-            probs = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
-        for s, r, p in zip(chunk, rgbs, probs, strict=True):
-            yield s, cv2.resize(p, (r.shape[1], r.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def make_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
