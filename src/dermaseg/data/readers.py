@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dermaseg.data import layouts
 from dermaseg.data.dataset import FORMATS, LABEL_VOCABULARY, Dataset, Problem, Record, Sample
 from dermaseg.errors import DataError
 
@@ -23,15 +24,11 @@ __all__ = ["load_dataset", "detect_format", "Dataset", "Sample", "Record", "Prob
 
 def detect_format(path: str | os.PathLike) -> str | None:
     """The detected layout of a dataset folder (``isic`` when several ISIC years share it), or None."""
-    from dermaseg.data.layouts import detect_format as _detect
-
-    return _detect(Path(path))
+    return layouts.detect_format(Path(path))
 
 
 def load_dataset(path: str | os.PathLike, format: str = "auto") -> Dataset:
     """Read the dataset at ``path`` (a folder, or a ``HAM10000_metadata.csv``) in the given layout."""
-    from dermaseg.data import layouts
-
     p = Path(path).expanduser()
     fmt = (format or "auto").lower()
     if fmt not in ("auto", "isic", *FORMATS):
