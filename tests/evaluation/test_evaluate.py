@@ -16,7 +16,7 @@ from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.evaluate import evaluate
 from dermaseg.evaluation.outputs import CSV_COLUMNS, write_evaluation
-from dermaseg.io import read_mask
+from dermaseg.io import read_image, read_mask
 from tests.evaluation.doubles import BoxFillPredictorDouble, TruthLookupPredictorDouble
 
 
@@ -247,3 +247,23 @@ def test_evaluating_into_a_training_run_keeps_its_files_and_draws_its_curves(fol
     assert "Training curves" in (run / "report.html").read_text()
     assert sorted(p.name for p in run.iterdir()) == ["cases", "figures", "history.csv", "metrics.json",
                                                      "per_image.csv", "report.html"]
+
+
+def test_doubles_and_the_predictor_share_one_interface(folder_ds):
+    from dermaseg.inference.predictor import PredictionLike, Predictor, PredictorLike
+    from dermaseg.models.registry import create_model
+
+    real = Predictor(create_model("unet-tiny", pretrained=False, input_size=(64, 64)), device="cpu")
+    for p in (real, TruthLookupPredictorDouble(folder_ds.samples), BoxFillPredictorDouble()):
+        assert isinstance(p, PredictorLike), type(p).__name__
+        p.set_image(read_image(folder_ds.samples[0].image))
+        assert isinstance(p.predict(box=None, points=None, point_labels=None), PredictionLike)
+
+    class NoName:  # what evaluate cannot use
+        promptable, device = False, "cpu"
+
+        def set_image(self, rgb): ...
+
+        def predict(self, **kw): ...
+
+    assert not isinstance(NoName(), PredictorLike)

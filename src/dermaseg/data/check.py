@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from dermaseg.data.dataset import PROBLEM_KINDS, Problem, Sample
+from dermaseg.data.readers import load_dataset
 
 __all__ = ["CheckReport", "check_dataset", "check_sample"]
 
@@ -193,8 +194,6 @@ def check_sample(s: Sample) -> tuple[tuple[int, int] | None, list[Problem]]:
 def check_dataset(path: str | os.PathLike, format: str = "auto", progress: bool = True,
                   workers: int | None = None) -> CheckReport:
     """Check the dataset at ``path``; see the module docstring for what is checked. Never writes."""
-    from dermaseg.data.readers import load_dataset
-
     t0 = time.perf_counter()
     ds = load_dataset(path, format=format)
     problems = list(ds.problems)

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.data.dataset import Dataset, Sample
+from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DataError
+from dermaseg.io import write_text
 
 __all__ = ["Splits", "make_splits", "get_or_make_splits", "split_from_metadata", "assign_groups", "holdout"]
 
@@ -137,8 +139,6 @@ class Splits:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the JSON atomically; return its path."""
-        from dermaseg.io import write_text
-
         write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return Path(path)
 
@@ -292,8 +292,6 @@ def get_or_make_splits(dataset: Dataset, out: str | os.PathLike, folds: int = 5,
 def split_from_metadata(metadata_csv: str | os.PathLike, folds: int = 5, seed: int = 0,
                         test_fraction: float = 0.0) -> Splits:
     """Splits of a HAM10000 metadata table alone (``HAM10000_metadata.csv``), images not needed."""
-    from dermaseg.data.readers import load_dataset
-
     return make_splits(load_dataset(metadata_csv, format="ham10000"), folds=folds, seed=seed,
                        test_fraction=test_fraction)
 

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.errors import DermasegError
+
 __all__ = ["resize_image", "resize_mask", "interpolation", "train_transform", "eval_transform", "seed_transform",
            "hair_artefacts", "LEVELS"]
 
@@ -130,8 +132,6 @@ def train_transform(size: tuple[int, int], mean: Sequence[float], std: Sequence[
     """The training pipeline for ``level`` in :data:`LEVELS`, output (H, W) = ``size``."""
     A = _albumentations()
     if level not in LEVELS:
-        from dermaseg.errors import DermasegError
-
         raise DermasegError(f"unknown augmentation '{level}'; choose one of {', '.join(LEVELS)}")
     h, w = size
     steps: list[Any] = [A.Resize(h, w)]

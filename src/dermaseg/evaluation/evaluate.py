@@ -23,8 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.data.prompts import Prompt, box_from_mask, make_prompt
+from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
+from dermaseg.evaluation.outputs import write_evaluation
+from dermaseg.inference.predictor import PredictorLike, load_predictor
+from dermaseg.io import read_image, read_mask
 
 __all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli", "evaluation_meta"]
 
@@ -62,7 +67,7 @@ class EvaluationResult:
         return np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).astype(bool)
 
 
-def _check_mode(prompt_mode: str, predictor: Any) -> None:
+def _check_mode(prompt_mode: str, predictor: PredictorLike) -> None:
     if prompt_mode not in PROMPT_MODES:
         raise DermasegError(f"unknown prompt mode {prompt_mode!r}; choose one of: {', '.join(PROMPT_MODES)}")
     if prompt_mode != "none" and not getattr(predictor, "promptable", False):
@@ -94,10 +99,14 @@ def _samples(dataset: Any, limit: int | None) -> list[Any]:
     return samples
 
 
-def evaluate(dataset: Any, predictor: Any, prompt_mode: str = "none", *, seed: int = 0,
+def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", *, seed: int = 0,
              limit: int | None = None, progress: bool = True, with_hd95: bool = True,
-             box_model: Any = None, box_model_name: str = "default") -> EvaluationResult:
+             box_model: PredictorLike | None = None, box_model_name: str = "default") -> EvaluationResult:
     """Score ``predictor`` on every sample of ``dataset`` (a Dataset or an iterable of Samples).
+
+    ``predictor`` is anything with the :class:`~dermaseg.inference.predictor.PredictorLike` interface
+    (``set_image``, ``predict(box=, points=, point_labels=)``, ``promptable``, ``name``, ``device``): the
+    :class:`~dermaseg.inference.predictor.Predictor`, or a test double.
 
     Each image is scored at its original resolution against its own mask. ``seed`` seeds the simulated
     prompts; each image's prompt depends on (seed, image id) only (:func:`dermaseg.data.prompts.rng_for`),
@@ -106,14 +115,9 @@ def evaluate(dataset: Any, predictor: Any, prompt_mode: str = "none", *, seed: i
     its time counts in the per-image seconds. Raises :class:`DermasegError` for an
     unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
     """
-    from dermaseg.data.prompts import Prompt, box_from_mask, make_prompt
-    from dermaseg.io import read_image, read_mask
-
     _check_mode(prompt_mode, predictor)
     samples = _samples(dataset, limit)
     if prompt_mode == "box-from-model" and box_model is None:
-        from dermaseg.inference.predictor import load_predictor
-
         box_model = load_predictor(box_model_name, device=getattr(predictor, "device", None))
     rows: list[dict[str, Any]] = []
     masks: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
@@ -181,9 +185,6 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
                  postprocess: bool = True, report: bool = True, format: str = "auto",
                  device: str | None = None) -> Path:
     """``dermaseg evaluate``: load data and model, score, write ``out/`` atomically. Returns ``out``."""
-    from dermaseg.data.readers import load_dataset
-    from dermaseg.evaluation.outputs import write_evaluation
-
     if out is None:
         raise DermasegError("--out is required")
     if prompt not in PROMPT_MODES:
@@ -191,8 +192,6 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
     ds = load_dataset(Path(data), format=format)
     sel = ds.select(split)
     _samples(sel, limit)  # fail on missing masks before loading a model
-    from dermaseg.inference.predictor import load_predictor
-
     predictor = load_predictor(model=model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
     _check_mode(prompt, predictor)

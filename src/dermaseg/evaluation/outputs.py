@@ -24,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg import __version__
+from dermaseg.errors import DermasegError
 from dermaseg.io import read_image, read_mask, write_png, write_text
+from dermaseg.report.html import render_report
 
 __all__ = ["CSV_COLUMNS", "CASE_MAX_SIDE", "write_evaluation", "select_cases", "build_metrics_json"]
 
@@ -119,8 +122,6 @@ def _write_cases(result: Any, cases_dir: Path) -> list[dict[str, Any]]:
 def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
     """The metrics.json document (see the keys below; every aggregate is labelled). ``meta["training"]``,
     when given, says which training run this is the final validation of."""
-    import dermaseg
-
     try:
         import torch
 
@@ -133,7 +134,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
     heights = [r["height"] for r in result.rows]
     widths = [r["width"] for r in result.rows]
     return _clean({
-        "dermaseg_version": dermaseg.__version__,
+        "dermaseg_version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": meta.get("model", {}),
         "dataset": meta.get("dataset", {}),
@@ -208,8 +209,6 @@ def write_evaluation(result: Any, out: Path, meta: dict[str, Any], report: bool 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not out.is_dir():
-        from dermaseg.errors import DermasegError
-
         raise DermasegError(f"{out}: exists and is not a folder")
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.stage.", dir=out.parent))
     try:
@@ -222,8 +221,6 @@ def write_evaluation(result: Any, out: Path, meta: dict[str, Any], report: bool 
                 shutil.copy2(out / name, stage / name)
                 copied.add(name)
         if report:
-            from dermaseg.report.html import render_report
-
             render_report(stage)
         _move_into(stage, out, skip=copied)
     finally:

@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
 from dermaseg.errors import DermasegError
+from dermaseg.inference.predictor import load_predictor
+from dermaseg.io import IMAGE_EXTENSIONS, read_image, write_png, write_text
+from dermaseg.models.files import looks_like_model_file
+from dermaseg.overlays import draw_overlay
 
 __all__ = ["segment_files", "collect_images", "RESULT_COLUMNS"]
 
@@ -34,8 +39,6 @@ _OUTPUT_SUFFIXES = ("_mask", "_prob", "_overlay")
 def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
     """Files as given plus the image files of each folder (sorted, not recursive). A missing path or
     a folder without images -> DermasegError. Files named like our own outputs are skipped."""
-    from dermaseg.io import IMAGE_EXTENSIONS
-
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -74,12 +77,6 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
     parse, the model loads), so a usage error leaves ``out`` untouched.
     """
     from tqdm import tqdm
-
-    from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
-    from dermaseg.inference.predictor import load_predictor
-    from dermaseg.io import read_image, write_png, write_text
-    from dermaseg.models.files import looks_like_model_file
-    from dermaseg.overlays import draw_overlay
 
     if prompts_csv is not None and (box or point):
         raise DermasegError("use either --prompts CSV or --box/--point, not both")

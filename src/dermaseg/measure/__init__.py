@@ -31,6 +31,11 @@ from typing import Any
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.measure.agreement import agreement as _agreement
+from dermaseg.measure.asymmetry import colour_asymmetry, shape_asymmetry
+from dermaseg.measure.border import band_widths, border_score
+from dermaseg.measure.colour import as_image, colour_context, colour_features
+from dermaseg.measure.geometry import as_mask, geometry
 
 __all__ = [
     "measure",
@@ -114,15 +119,10 @@ def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float
         submodules). Bad arguments (a mask that is not 2-D, an image of another size, a pixel size that
         is not a positive finite number) raise :class:`DermasegError`; an empty mask does not.
     """
-    from dermaseg.measure.asymmetry import shape_asymmetry
-    from dermaseg.measure.geometry import as_mask, geometry
-
     ps = check_pixel_size(pixel_size)
     m = as_mask(mask)
     rgb = None
     if image is not None:
-        from dermaseg.measure.colour import as_image
-
         rgb = as_image(image, m.shape)
     g = geometry(m)
     asym = shape_asymmetry(m, g)
@@ -162,10 +162,6 @@ def _angle(axis: tuple[float, float]) -> float:
 
 
 def _colour_part(rgb: np.ndarray, m: np.ndarray, g: Any, axis: tuple[float, float]) -> dict[str, Any]:
-    from dermaseg.measure.asymmetry import colour_asymmetry
-    from dermaseg.measure.border import band_widths, border_score
-    from dermaseg.measure.colour import colour_context, colour_features
-
     w_n, _ = band_widths(g.equivalent_diameter_px)
     ctx = colour_context(rgb, m, g.equivalent_diameter_px, margin=w_n)
     out = colour_features(ctx)
@@ -202,8 +198,6 @@ def record_to_row(record: dict[str, Any], image: str, columns: tuple[str, ...] =
 def agreement(pred_records: list[dict[str, Any]], truth_records: list[dict[str, Any]]) -> dict[str, Any]:
     """Measurement agreement between predicted and true masks of the same images (see
     :func:`dermaseg.measure.agreement.agreement`)."""
-    from dermaseg.measure.agreement import agreement as _agreement
-
     return _agreement(pred_records, truth_records)
 
 

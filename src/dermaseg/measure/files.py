@@ -22,7 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
+from dermaseg.io import IMAGE_EXTENSIONS, read_image, read_mask, write_text
+from dermaseg.measure import CSV_COLUMNS, check_pixel_size, measure, record_to_row
 
 __all__ = ["MASK_PATTERNS", "find_mask", "collect_images", "measure_files", "measure_dataset", "write_csv"]
 
@@ -34,8 +37,6 @@ _NOT_IMAGES = ("_mask", "_prob", "_overlay", "_segmentation", "_Segmentation")
 def collect_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Image files as given, plus the image files of each folder (sorted, not recursive; files named
     like masks or segment outputs skipped). A missing path or an empty folder -> DermasegError."""
-    from dermaseg.io import IMAGE_EXTENSIONS
-
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -77,9 +78,6 @@ def _unique_stems(paths: list[Path]) -> list[str]:
 
 
 def _measure_pair(image_path: Path, mask_path: Path, pixel_size: float | None) -> dict[str, Any]:
-    from dermaseg.io import read_image, read_mask
-    from dermaseg.measure import measure
-
     rgb = read_image(image_path)
     mask = read_mask(mask_path)
     if mask.shape != rgb.shape[:2]:
@@ -90,9 +88,6 @@ def _measure_pair(image_path: Path, mask_path: Path, pixel_size: float | None) -
 
 def write_csv(path: str | os.PathLike, rows: list[tuple[str, dict[str, Any]]]) -> Path:
     """Write ``(image, record)`` pairs as the measurement CSV, atomically. Returns the path."""
-    from dermaseg.io import write_text
-    from dermaseg.measure import CSV_COLUMNS, record_to_row
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
@@ -119,8 +114,6 @@ def measure_files(images: Sequence[str | os.PathLike], masks: str | os.PathLike,
                   pixel_size: float | None = None) -> Path:
     """Measure each image's mask from ``masks`` (matched by stem) with the image for colour, and write
     the CSV ``out`` (``image`` = the image path as given). Returns ``out``."""
-    from dermaseg.measure import check_pixel_size
-
     ps = check_pixel_size(pixel_size, "--pixel-size")
     out_p = _check_out(out)
     masks_dir = Path(masks)
@@ -141,9 +134,6 @@ def measure_dataset(data: str | os.PathLike, out: str | os.PathLike, pixel_size:
                     format: str = "auto", split: str = "all") -> Path:
     """Measure the truth masks of a dataset (any layout :func:`~dermaseg.data.readers.load_dataset`
     reads) with their images, and write the CSV ``out`` (``image`` = the sample id)."""
-    from dermaseg.data.readers import load_dataset
-    from dermaseg.measure import check_pixel_size
-
     ps = check_pixel_size(pixel_size, "--pixel-size")
     out_p = _check_out(out)
     ds = load_dataset(data, format=format).select(split)

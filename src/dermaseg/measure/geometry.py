@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.io import mask_from_array
 
 __all__ = ["Geometry", "as_mask", "geometry", "principal_axes"]
 
@@ -51,8 +52,6 @@ def as_mask(mask: np.ndarray) -> np.ndarray:
     """A lesion mask as ``bool`` H×W: ``bool`` as given, any other array by the package's mask rule
     (:func:`dermaseg.io.mask_from_array`: a pixel is lesion when it is at least half the mask's own
     maximum, so 0/1 and 0/255 masks both work). Not 2-D -> :class:`DermasegError`."""
-    from dermaseg.io import mask_from_array
-
     a = np.asarray(mask)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.io import write_text
+from dermaseg.report import figures as F
 
 __all__ = ["render_report", "load_run", "SUMMARY_METRICS"]
 
@@ -223,9 +225,6 @@ def render_report(run_dir: Path) -> Path:
     Works for an evaluation folder (metrics.json, per_image.csv, cases/) and a training folder
     (history.csv, cv_table.csv, sweep_table.csv), or both in one. Returns the report's path.
     """
-    from dermaseg.io import write_text
-    from dermaseg.report import figures as F
-
     d = Path(run_dir)
     if not d.is_dir():
         raise DermasegError(f"{d}: no such run folder")

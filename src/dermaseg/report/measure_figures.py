@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dermaseg.report.figures import GREEN, YELLOW, _plt, _save
+from dermaseg.overlays import GREEN, YELLOW
+from dermaseg.report.figures import _plt, _save
 
 __all__ = ["bland_altman_diameter", "asymmetry_scatter"]
 

@@ -26,6 +26,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dermaseg.data.prompts import skinsam_prompt
+from dermaseg.data.transforms import resize_mask
+from dermaseg.errors import DermasegError
+from dermaseg.io import read_image, read_mask
+from dermaseg.models.sam.common import resize_longest
+from dermaseg.models.sam.fast_inference import FastEncoder
 from dermaseg.training.caches import EmbeddingCache, EpochSampler, sample_seed
 from dermaseg.training.recipes import Recipe
 
@@ -59,8 +65,6 @@ class _Items(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from dermaseg.data.prompts import skinsam_prompt
-
         t = self.task
         j = self.indices[i]
         seed = sample_seed(t.seed, self.epoch, j) if self.train else t.seed
@@ -95,8 +99,6 @@ class SamTask:
         self.cache = EmbeddingCache(model, cache_dir) if self.use_cache else None
         self.embeddings: list[np.ndarray] | None = None
         if mode == "embedding":  # the encoder is frozen: embed through the fused inference copy
-            from dermaseg.models.sam.fast_inference import FastEncoder
-
             self._frozen_encoder = FastEncoder(model)
         self._read_all()
         n = len(self.train_samples)
@@ -106,10 +108,6 @@ class SamTask:
 
     # ---- data ----------------------------------------------------------------------------------------
     def _read_all(self) -> None:
-        from dermaseg.data.transforms import resize_mask
-        from dermaseg.io import read_image, read_mask
-        from dermaseg.models.sam.common import resize_longest
-
         s = self.model.image_size
         self.images, self.masks, self.targets = [], [], []
         for smp in self.samples:
@@ -183,8 +181,6 @@ class SamTask:
 def make_sam_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
                   progress: bool = True, cache_dir: Path | None = None, use_cache: bool = True) -> SamTask:
     """The task for a ``skinsam`` or ``melseg`` recipe."""
-    from dermaseg.errors import DermasegError
-
     if recipe.kind not in ("skinsam", "melseg"):
         raise DermasegError(f"recipe '{recipe.name}': kind '{recipe.kind}' is not a SAM task")
     if not hasattr(model, "image_encoder"):

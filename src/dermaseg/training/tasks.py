@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from dermaseg.data.transforms import eval_transform, train_transform
 from dermaseg.training.caches import CachedSegmentationData, EpochSampler, load_cached
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.sam_tasks import make_sam_task
@@ -46,8 +47,6 @@ class CNNTask:
 
     def __init__(self, model, recipe: Recipe, train: Sequence[Any], val: Sequence[Any], seed: int = 0,
                  workers: int = 0, device: torch.device | str = "cpu", progress: bool = True) -> None:
-        from dermaseg.data.transforms import eval_transform, train_transform
-
         self.recipe, self.seed, self.workers = recipe, int(seed), int(workers)
         self.train_samples, self.val_samples = list(train), list(val)
         self.size = tuple(model.input_size)

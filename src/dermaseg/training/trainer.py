@@ -28,7 +28,10 @@ import numpy as np
 import torch
 
 from dermaseg.errors import DermasegError
+from dermaseg.evaluation.metrics import batch_dice_iou
+from dermaseg.io import write_text
 from dermaseg.models.files import write_model_file
+from dermaseg.training.losses import build_loss
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import TrainingTask
 
@@ -75,8 +78,6 @@ class Trainer:
 
     # ---- hooks -------------------------------------------------------------------------------------
     def build_loss(self):
-        from dermaseg.training.losses import build_loss
-
         return build_loss(self.recipe.loss)
 
     def configure_optimizers(self):
@@ -127,8 +128,6 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Validation loss and per-image mean Dice/IoU at the model's resolution (threshold applied)."""
-        from dermaseg.evaluation.metrics import batch_dice_iou
-
         self.model.eval()
         losses, dices, ious, n = 0.0, [], [], 0
         for batch in self.task.val_batches():
@@ -171,8 +170,6 @@ class Trainer:
 
     # ---- files -------------------------------------------------------------------------------------
     def write_history(self) -> None:
-        from dermaseg.io import write_text
-
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
         w.writeheader()

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dermaseg.models.sam.common import SamFamilySegmenter
+
 __all__ = ["FastEncoder", "PreparedImage", "prepare", "decode_prepared", "supports"]
 
 
@@ -56,8 +58,6 @@ class FastEncoder:
     when that applies (see the module docstring); otherwise ``model.encode`` itself."""
 
     def __init__(self, model: nn.Module) -> None:
-        from dermaseg.models.sam.common import SamFamilySegmenter
-
         self.model = model
         # a subclass that overrides encode (melSeg's FPN hooks the encoder's stages) keeps its own path
         self.applies = (isinstance(model, SamFamilySegmenter) and type(model).encode is SamFamilySegmenter.encode
@@ -107,8 +107,6 @@ def _is_ct2x2(m: nn.Module) -> bool:
 def supports(model: nn.Module) -> bool:
     """True when ``model`` decodes as :meth:`SamFamilySegmenter.decode` (not overridden) and its
     ``mask_decoder`` / ``prompt_encoder`` have the upstream SAM structure."""
-    from dermaseg.models.sam.common import SamFamilySegmenter
-
     if not isinstance(model, SamFamilySegmenter) or type(model).decode is not SamFamilySegmenter.decode:
         return False
     dec, pe = getattr(model, "mask_decoder", None), getattr(model, "prompt_encoder", None)
