@@ -1,4 +1,5 @@
-"""The mask rule (io.read_mask) on every encoding, and image conversion (io.read_image)."""
+"""Image and mask reading (the mask rule on every encoding, image conversion), in-memory image checks, and
+atomic writes."""
 
 from __future__ import annotations
 
@@ -77,3 +78,41 @@ def test_exif_orientation_applied(tmp_path):
     out = read_image(tmp_path / "r.jpg")
     assert out.shape == (40, 20, 3)
     assert out[2, 10, 0] > 200 and out[-3, 10, 2] > 200  # red on top after the rotation
+
+
+def test_check_rgb_accepts_images_and_names_what_is_wrong():
+    from dermaseg.errors import DataError
+    from dermaseg.io import check_rgb
+
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    out = check_rgb(gray)
+    assert out.shape == (3, 4, 3) and np.array_equal(out[..., 2], gray)
+    rgba = np.zeros((5, 6, 4), np.uint8)
+    rgba[..., 0] = 7
+    out = check_rgb(rgba[:, ::-1])  # a non-contiguous view comes back contiguous, alpha dropped
+    assert out.shape == (5, 6, 3) and out.flags.c_contiguous and (out[..., 0] == 7).all()
+    with pytest.raises(DataError, match=r"expected an RGB image H×W×3, got an array of shape \(5, 6, 2\)"):
+        check_rgb(np.zeros((5, 6, 2), np.uint8))
+    with pytest.raises(DataError, match="shape"):
+        check_rgb(np.zeros((1, 6, 3), np.uint8))
+    with pytest.raises(DataError, match="uint8 RGB image, got dtype float32"):
+        check_rgb(np.zeros((5, 6, 3), np.float32))
+
+
+def test_atomic_writes_leave_nothing_half_written(tmp_path):
+    from dermaseg.io import atomic_path, write_png, write_text
+
+    write_text(tmp_path / "a" / "t.txt", "hello")
+    assert (tmp_path / "a" / "t.txt").read_text() == "hello"
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "a" / "t.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert (tmp_path / "a" / "t.txt").read_text() == "hello"
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["t.txt"]
+    m = np.zeros((4, 5), bool)
+    m[1, 2] = True
+    write_png(tmp_path / "m.png", m)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "m.png")), m.astype(np.uint8) * 255)
+    with pytest.raises(ValueError, match="uint8 or bool"):
+        write_png(tmp_path / "f.png", np.zeros((2, 2), np.float32))
+    assert not (tmp_path / "f.png").exists()

@@ -107,7 +107,6 @@ def test_cli_data_check_exit_codes(tmp_path, folder):
     assert _tree_hash(root) == before
 
 
-
 def test_cli_wrong_format_one_line_error(tmp_path, capsys):
     root = write_dataset(tmp_path / "h", "ham10000", n=2, size=SIZE)
     with pytest.raises(SystemExit) as exc:

@@ -1,4 +1,5 @@
-"""SkinSAM prompt simulation (statistics over many seeds) and the prompts not taken from the truth."""
+"""The one prompt type: SkinSAM's simulation (statistics over many seeds), the prompts not taken from the
+truth, parsing what a user typed, the check against the image, and the one text."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import pytest
 from dermaseg.data.prompts import (
     SOURCE_CENTRE,
     SOURCE_TRUTH,
+    SOURCE_USER,
     Prompt,
     box_from_mask,
     center_box,
     center_point,
     make_prompt,
     mask_bbox,
+    parse_box,
+    parse_point,
     pixel_scale,
+    read_prompts_csv,
     skinsam_prompt,
     user_prompt,
 )
+from dermaseg.errors import DermasegError
 
 H, W = 192, 256  # ISIC 2017 copy's size: k = 256 / 600
 
@@ -111,3 +117,60 @@ def test_prompts_not_from_truth():
         make_prompt("box", (5, 5))
     with pytest.raises(ValueError, match="unknown prompt kind"):
         make_prompt("boxes", (5, 5))
+
+
+def test_user_input_parsing():
+    assert parse_box("1, 2, 30, 40") == (1.0, 2.0, 30.0, 40.0) and parse_box("1 2 30 40") == (1.0, 2.0, 30.0, 40.0)
+    assert parse_point("5.5,6") == (5.5, 6.0)
+    for text, msg in (("10,20,5", "box must be 4 numbers"), ("30,20,10,40", "x1 > x0"),
+                      ("-1,0,5,5", "must not be negative"), ("1,2,nan,4", "box must be 4 numbers")):
+        with pytest.raises(DermasegError, match=msg):
+            parse_box(text)
+    with pytest.raises(DermasegError, match="--point: point must be 2 numbers"):
+        parse_point("a,b")
+    with pytest.raises(DermasegError, match="p.csv line 3: point coordinates must not be negative"):
+        parse_point("-1,2", where="p.csv line 3")
+
+
+def test_read_prompts_csv(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text("image,x0,y0,x1,y1,px,py\na.png,1,2,30,40,,\nb,,,,,7,8\n")
+    table = read_prompts_csv(p)
+    assert set(table) == {"a.png", "a", "b"}
+    assert table["a"] == user_prompt(box=(1, 2, 30, 40)) and table["a.png"] is table["a"]
+    assert table["b"] == Prompt(points=((7.0, 8.0),), labels=(1,), source=SOURCE_USER)
+    for body, msg in (("image,x0,y0,x1,y1\na.png,1,2,,\n", "line 2: box needs all of"),
+                      ("image,x0,y0,x1,y1\na.png,1,2,3,4\na,1,2,3,4\n", "line 3: image 'a' appears twice"),
+                      ("name,x0\n", "'image' column"), ("image,q\n", "columns x0,y0,x1,y1 and/or px,py")):
+        p.write_text(body)
+        with pytest.raises(DermasegError, match=msg):
+            read_prompts_csv(p)
+    with pytest.raises(DermasegError, match="cannot read prompts CSV"):
+        read_prompts_csv(tmp_path / "absent.csv")
+
+
+def test_for_image_orders_clips_and_checks():
+    p = Prompt(box=(90, 5, -10, 200), points=[(3, 4)], source="user").for_image((50, 80))
+    assert p.box == (0.0, 5.0, 79.0, 49.0)  # ordered, then clipped to [0, W-1] x [0, H-1]
+    assert p.points == ((3.0, 4.0),) and p.labels == (1,) and p.source == "user"
+    assert Prompt(points=[]).for_image((5, 5)).empty and Prompt().for_image((5, 5)) == Prompt()
+    neg = Prompt(points=np.array([[1.0, 2.0], [3.0, 4.0]]), labels=[1, 0]).for_image((9, 9))
+    assert neg.points == ((1.0, 2.0), (3.0, 4.0)) and neg.labels == (1, 0)
+    for bad, msg in ((Prompt(box=(100, 100, 120, 130)), "lies outside the 80x50 image"),
+                     (Prompt(box=(1, 2, 3)), "4 finite numbers"), (Prompt(points=[(1, np.inf)]), "finite"),
+                     (Prompt(points=[(1, 2)], labels=(1, 1)), "1 points but 2 point labels")):
+        with pytest.raises(DermasegError, match=msg):
+            bad.for_image((50, 80))
+
+
+def test_describe_is_the_one_text():
+    p = Prompt(box=(10.04, 12, 80, 90.26), points=((40, 50), (1, 2)), labels=(1, 0), source="user")
+    assert p.describe() == "box 10,12,80,90.3 + point 40,50 + negative point 1,2 [user]"
+    assert p.describe(source=False) == "box 10,12,80,90.3 + point 40,50 + negative point 1,2"
+    assert p.describe(compact=True) == "box=10.0 12.0 80.0 90.3;point=40.0 50.0+;point=1.0 2.0-"
+    assert Prompt(source="none").describe() == "none [none]" and Prompt().describe(compact=True) == "none"
+    assert Prompt.of({"box": (1, 2, 3, 4), "point_labels": None, "source": "model: x"}) == Prompt(
+        box=(1, 2, 3, 4), source="model: x")
+    assert Prompt.of(None) == Prompt() and Prompt.of(p) is p
+    with pytest.raises(TypeError):
+        Prompt.of((1, 2, 3, 4))

@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 from dermaseg.cli import app
 from dermaseg.data.dataset import Dataset, Record, Sample
 from dermaseg.data.readers import load_dataset
-from dermaseg.data.splits import Splits, assign_groups, get_or_make_splits, make_splits, split_from_metadata
+from dermaseg.data.splits import (
+    Splits,
+    assign_groups,
+    get_or_make_splits,
+    holdout,
+    make_splits,
+    split_from_metadata,
+)
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DataError
 
@@ -152,3 +159,11 @@ def test_real_ham10000_five_folds(shared_data, tmp_path):
         assert max(per) - min(per) <= 2, (lab, per)
     sizes = [len(f["val"]) for f in sp.folds]
     assert max(sizes) - min(sizes) <= 5
+
+
+def test_holdout_keeps_groups_together(tmp_path):
+    root = write_dataset(tmp_path / "ham", "ham10000", n=20, size=(32, 32), seed=0)
+    ds = load_dataset(root)
+    train, val = holdout(ds.samples, 0.2, seed=0)
+    assert len(train) + len(val) == 20 and val
+    assert not {s.group for s in train} & {s.group for s in val}

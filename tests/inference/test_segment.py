@@ -11,6 +11,7 @@ from PIL import Image
 from dermaseg.cli import main
 from dermaseg.data.prompts import mask_bbox, parse_box, read_prompts_csv
 from dermaseg.data.synthetic import make_image
+from dermaseg.inference.postprocess import clean_mask
 
 
 def _run(argv, capsys):
@@ -60,7 +61,11 @@ def test_segment_with_prompts_csv(folder, tmp_path, capsys):
         assert 0 < float(r["predicted_quality"]) <= 1.5 and float(r["seconds"]) > 0
         prob = np.asarray(Image.open(out / f"{name}_prob.png"))
         assert prob.shape == truth.shape and prob.dtype == np.uint8
-        assert np.asarray(Image.open(out / f"{name}_overlay.png")).shape == (*truth.shape, 3)
+        assert np.array_equal(pred, clean_mask(prob >= 128))  # the mask is the probability map, thresholded
+        overlay = np.asarray(Image.open(out / f"{name}_overlay.png"))
+        assert overlay.shape == (*truth.shape, 3)
+        yellow = (overlay == (255, 255, 0)).all(-1)
+        assert yellow.any() and not (yellow & ~pred).any()  # the outline lies on the mask's edge
     assert not list(out.glob("*.part*"))
 
 

@@ -161,23 +161,3 @@ def test_cli_report_rerenders(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
     first = (run / "report.html").read_text()
     assert "0.6123 ± 0.1111" in first
-
-
-def test_figure_contours_are_plotted_as_column_row():
-    from dermaseg.overlays import RED
-    from dermaseg.report import figures as F
-
-    class Ax:
-        def __init__(self):
-            self.lines = []
-
-        def plot(self, x, y, **kw):
-            self.lines.append((np.asarray(x), np.asarray(y), kw["color"]))
-
-    mask = np.zeros((20, 50), bool)
-    mask[2:5, 30:45] = True  # a wide block near the top right
-    ax = Ax()
-    F._contours(ax, mask, RED)
-    x, y, colour = ax.lines[0]
-    assert colour == RED
-    assert 29 <= x.min() and x.max() <= 45 and 1 <= y.min() and y.max() <= 5  # x = column, y = row

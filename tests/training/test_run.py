@@ -1,5 +1,6 @@
-"""One run's final validation is `dermaseg evaluate`: the numbers `train` reports equal, to 1e-6, those of
-`dermaseg evaluate --model RUN/best.pt` on the same images (command line end to end, both read from JSON)."""
+"""One run in one folder: its files, resume checks, and its final validation, which is `dermaseg evaluate`:
+the numbers `train` reports equal, to 1e-6, those of `dermaseg evaluate --model RUN/best.pt` on the same
+images (command line end to end, both read from JSON)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ import csv
 import json
 
 import pytest
+import torch
 
 from dermaseg.cli import main
+from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
+from dermaseg.errors import DermasegError
+from dermaseg.models.registry import create_model
+from dermaseg.training.recipes import get_recipe
+from dermaseg.training.run import train_run
+from dermaseg.training.trainer import HISTORY_COLUMNS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -71,3 +79,45 @@ def test_skinsam_train_reports_what_evaluate_measures_with_the_same_box(tmp_path
     m, rows = _assert_same_scores(run, ev)
     assert m["prompt"] == {"mode": "box", "source": "ground truth (SkinSAM jitter)"}
     assert m["model"]["name"] == "skinsam-litemedsam" and all(r["prompt"].startswith("box=") for r in rows)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = write_dataset(tmp_path_factory.mktemp("syn") / "folder", "folder", n=10, size=(64, 64), seed=1)
+    return load_dataset(root)
+
+
+def tiny(epochs=1, **kw):
+    kw.setdefault("model", "unet-tiny")
+    return get_recipe("default").override(input_size=(64, 64), batch_size=4, epochs=epochs, **kw)
+
+
+def test_one_epoch_writes_the_run_folder(dataset, tmp_path):
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    out = tmp_path / "run"
+    summary = train_run(dataset, tiny(), out, train, val, "test", seed=0, progress=False)
+    for name in ("config.json", "history.csv", "best.pt", "last.pt", "metrics.json", "per_image.csv"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 1 and rows[0]["epoch"] == "1"
+    assert 0.0 <= float(rows[0]["val_dice"]) <= 1.0 and float(rows[0]["train_loss"]) > 0
+    # best.pt is a plain model file: create_model(path) rebuilds it with no other argument
+    model = create_model(str(out / "best.pt"))
+    assert model.config["name"] == "unet-tiny" and model.config["threshold"] == 0.5
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "torch_rng", "epoch", "history"} <= set(last["training"])
+    for k, v in model.state_dict().items():  # one epoch: the best checkpoint is the last one's weights
+        assert torch.equal(v, last["state_dict"][k]), k
+    assert model.eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert summary["val"]["n_images"] == metrics["summary"]["n"] == 2
+    assert summary["val"]["per_image_mean"] == metrics["summary"]["per_image_mean"]
+    assert metrics["model"]["requested"] == str(out / "best.pt") and summary["val"]["prompt_mode"] == "none"
+    assert json.loads((out / "config.json").read_text())["n_train"] == 8
+
+
+def test_resume_refuses_different_settings(dataset, tmp_path):
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    train_run(dataset, tiny(), tmp_path / "r", train, val, "t", progress=False)
+    with pytest.raises(DermasegError, match="different settings"):
+        train_run(dataset, tiny(lr=0.5), tmp_path / "r", train, val, "t", resume=True, progress=False)
