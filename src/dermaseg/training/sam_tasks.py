@@ -40,20 +40,6 @@ __all__ = ["SamTask", "make_sam_task"]
 LOW_RES = 256
 
 
-def _normalise(model, resized: np.ndarray) -> torch.Tensor:
-    """Resized RGB uint8 h×w×3 (longest side S) -> 3×S×S float32, as ``model.preprocess`` does."""
-    x = torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))).float()
-    if model.normalization == "minmax":
-        lo, hi = x.min(), x.max()
-        x = (x - lo) / torch.clamp(hi - lo, min=1e-8)
-    else:
-        x = (x - model.pixel_mean.cpu()) / model.pixel_std.cpu()
-    s = model.image_size
-    out = torch.zeros((3, s, s), dtype=torch.float32)
-    out[:, : x.shape[1], : x.shape[2]] = x
-    return out
-
-
 class _Items(Dataset):
     """Per-image tensors for the SAM tasks (see :class:`SamTask`)."""
 
@@ -79,7 +65,7 @@ class _Items(Dataset):
         if t.mode == "embedding" and t.embeddings is not None:
             item["embedding"] = torch.from_numpy(np.array(t.embeddings[j], dtype=np.float32))
         else:
-            item["image"] = _normalise(t.model, t.images[j])
+            item["image"] = t.model.normalise(t.images[j], device="cpu")
         return item
 
 
@@ -134,7 +120,7 @@ class SamTask:
         self.model.image_encoder.eval()
         for i in tqdm(todo, desc="caching image embeddings", disable=not self.progress, leave=False):
             with torch.no_grad():
-                emb = self._frozen_encoder(_normalise(self.model, self.images[i])[None].to(enc_device))
+                emb = self._frozen_encoder(self.model.normalise(self.images[i], device="cpu")[None].to(enc_device))
             self.cache.store(paths[i], emb[0])
         self.embeddings = [self.cache.load(p) for p in paths]
         self.images = [None] * len(self.images)  # embeddings replace the pixels from here on

@@ -89,23 +89,29 @@ class SamFamilySegmenter(PromptableSegmenter):
 
     # ---------------------------------------------------------------- preprocessing
     def preprocess(self, rgb: np.ndarray) -> tuple[torch.Tensor, float]:
-        """RGB uint8 H×W×3 -> (3×S×S float32 tensor on the model's device, scale)."""
+        """RGB uint8 H×W×3 -> (3×S×S float32 tensor on the model's device, scale): :func:`resize_longest`,
+        then :meth:`normalise`."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
         resized, scale = resize_longest(np.ascontiguousarray(rgb, dtype=np.uint8), self.image_size)
-        device = self.pixel_mean.device
+        return self.normalise(resized), scale
+
+    def normalise(self, resized: np.ndarray, device=None) -> torch.Tensor:
+        """An image already resized to longest side S (uint8 h×w×3) -> 3×S×S float32, normalised as the
+        family does (module docstring) and zero-padded bottom-right; on ``device`` (default: the model's)."""
+        device = self.pixel_mean.device if device is None else torch.device(device)
         x = torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))).to(device, torch.float32)
         if self.normalization == "minmax":
             lo, hi = x.min(), x.max()
             x = (x - lo) / torch.clamp(hi - lo, min=1e-8)
         else:
-            x = (x - self.pixel_mean) / self.pixel_std
+            x = (x - self.pixel_mean.to(device)) / self.pixel_std.to(device)
         h, w = x.shape[1:]
         s = self.image_size
         out = torch.zeros((3, s, s), dtype=torch.float32, device=device)
         out[:, :h, :w] = x
-        return out, scale
+        return out
 
     # ---------------------------------------------------------------- networks
     def encode(self, x: torch.Tensor) -> torch.Tensor:
