@@ -188,3 +188,29 @@ def test_import_dermaseg_is_light_and_its_api_lazy():
         assert getattr(dermaseg, name) is not None
     with pytest.raises(AttributeError):
         dermaseg.no_such_name  # noqa: B018
+
+
+#: docs/ARCHITECTURE.md's import layers, lowest first: a module imports only its own layer or lower ones
+LAYERS = (
+    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays"),
+    ("dermaseg.data",),
+    ("dermaseg.models",),
+    ("dermaseg.inference",),
+    ("dermaseg.evaluation", "dermaseg.report", "dermaseg.measure"),
+    ("dermaseg.training",),
+    ("dermaseg.cli", "dermaseg.__main__", "dermaseg.serve"),
+)
+
+
+def _layer(module: str) -> int | None:
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    return None
+
+
+def test_imports_go_down_the_layers():
+    up = [f"{src} ({_layer(src)}) imports {dst} ({_layer(dst)})" for src, dsts in GRAPH.items() for dst in dsts
+          if src != "dermaseg" and dst != "dermaseg" and _layer(dst) > _layer(src)]
+    assert not up, up
+    assert all(_layer(m) is not None for m in MODULES if m != "dermaseg")
