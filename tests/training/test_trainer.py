@@ -89,3 +89,25 @@ def test_early_stopping_stops_when_dice_does_not_improve(dataset, tmp_path):
     summary = trainer.fit()
     assert summary["stopped_early"] and summary["epochs"] == 4 and summary["best_epoch"] == 2
     assert summary["best_dice"] == 0.6
+
+
+def test_resume_needs_a_last_pt_of_the_same_model(dataset, tmp_path):
+    from dermaseg.errors import DermasegError
+    from dermaseg.models.files import save_model
+    from dermaseg.training.tasks import CNNTask
+
+    r = tiny()
+    model = create_model("unet-tiny", input_size=[64, 64])
+    trainer = Trainer(model, r, CNNTask(model, r, dataset.samples[:8], [], progress=False), tmp_path / "t",
+                      progress=False)
+    save_model(model, tmp_path / "best.pt")
+    with pytest.raises(DermasegError, match="no training state: not a last.pt"):
+        trainer.load_checkpoint(tmp_path / "best.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(DermasegError, match="junk.pt: cannot resume from this file"):
+        trainer.load_checkpoint(tmp_path / "junk.pt")
+    other = create_model("fpn-tiny", input_size=[64, 64])
+    Trainer(other, r, CNNTask(other, r, dataset.samples[:8], [], progress=False), tmp_path / "o",
+            progress=False).save_checkpoint(tmp_path / "o" / "last.pt")
+    with pytest.raises(DermasegError, match="was trained as 'fpn-tiny', not 'unet-tiny'"):
+        trainer.load_checkpoint(tmp_path / "o" / "last.pt")

@@ -5,8 +5,8 @@ Hooks (override by passing callables or subclassing sparingly, as nnU-Net's trai
 ``on_epoch_end`` (history.csv, best.pt, last.pt, early stopping), ``save_checkpoint``/``load_checkpoint``.
 
 Run folder (``out``): ``history.csv`` (epoch, train_loss, val_loss, val_dice, val_iou, lr, seconds),
-``best.pt`` (the best epoch by the recipe's ``monitor``, in :func:`dermaseg.models.registry.save_model`'s
-format so ``create_model(path)`` loads it), ``last.pt`` (the same plus optimizer, scheduler, AMP scaler,
+``best.pt`` (the best epoch by the recipe's ``monitor`` on the per-epoch validation at the model's
+resolution, a model file of :mod:`dermaseg.models.files` that ``create_model(path)`` loads), ``last.pt`` (the same plus optimizer, scheduler, AMP scaler,
 RNG states, epoch and history: ``resume=True`` continues from it). Every file is written atomically.
 
 Determinism: every epoch reseeds torch/numpy/random from ``(seed, epoch)`` and the task draws the sample
@@ -30,7 +30,7 @@ import torch
 from dermaseg.errors import DermasegError
 from dermaseg.evaluation.metrics import batch_dice_iou
 from dermaseg.io import write_text
-from dermaseg.models.files import write_model_file
+from dermaseg.models.files import read_model_file, write_model_file
 from dermaseg.training.losses import build_loss
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import TrainingTask
@@ -206,14 +206,16 @@ class Trainer:
         """Restore model, optimizer, scheduler, scaler, RNG, epoch and history from a ``last.pt``."""
         path = Path(path)
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            state = blob["training"]
-        except Exception as e:
-            raise DermasegError(f"{path}: cannot resume from this file ({type(e).__name__}: {e})") from e
-        if blob["config"].get("name") != self.model.config.get("name"):
-            raise DermasegError(f"{path}: was trained as '{blob['config'].get('name')}', not "
+            f = read_model_file(path)
+        except DermasegError as e:
+            raise DermasegError(f"{path}: cannot resume from this file ({e})") from e
+        state = f.training
+        if state is None:
+            raise DermasegError(f"{path}: cannot resume from this file (no training state: not a last.pt)")
+        if f.config.get("name") != self.model.config.get("name"):
+            raise DermasegError(f"{path}: was trained as '{f.config.get('name')}', not "
                                 f"'{self.model.config.get('name')}'")
-        self.model.load_state_dict(blob["state_dict"])
+        self.model.load_state_dict(f.state_dict)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             sched_state = dict(state["scheduler"])
