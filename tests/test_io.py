@@ -116,3 +116,56 @@ def test_atomic_writes_leave_nothing_half_written(tmp_path):
     with pytest.raises(ValueError, match="uint8 or bool"):
         write_png(tmp_path / "f.png", np.zeros((2, 2), np.float32))
     assert not (tmp_path / "f.png").exists()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of ``width`` x ``height`` black pixels, compressed to a few KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("scale", [1.2, 2.5])  # PIL warns between 1x and 2x its limit, raises above
+def test_decompression_bomb_is_a_data_error(tmp_path, monkeypatch, scale):
+    import io
+
+    from dermaseg.errors import DataError
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
+    side = int(100 * scale ** 0.5) + 1
+    p = tmp_path / "bomb.png"
+    p.write_bytes(bomb_png(side, side))
+    for read in (read_image, read_mask):
+        with pytest.raises(DataError, match=r"bomb\.png: .*(exceeds the limit|decompression bomb)"):
+            read(p)
+    with pytest.raises(DataError, match="^upload.png: "):
+        read_image(io.BytesIO(p.read_bytes()), name="upload.png")
+    small = tmp_path / "small.png"
+    small.write_bytes(bomb_png(100, 100))  # at the limit: read as usual
+    assert read_mask(small).shape == (100, 100) and not read_mask(small).any()
+
+
+def test_read_from_file_objects(tmp_path):
+    import io
+
+    from dermaseg.errors import DataError
+
+    a = (np.arange(24, dtype=np.uint8).reshape(2, 4, 3) * 10)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    assert np.array_equal(read_image(io.BytesIO(buf.getvalue())), a)
+    buf = io.BytesIO()
+    Image.fromarray(TRUTH.astype(np.uint8) * 255).save(buf, format="PNG")
+    assert np.array_equal(read_mask(io.BytesIO(buf.getvalue())), TRUTH)
+    with pytest.raises(DataError, match="^x.jpg: cannot read image"):
+        read_image(io.BytesIO(b"not an image"), name="x.jpg")
+    with pytest.raises(DataError, match="^<upload>: cannot read image"):
+        read_image(io.BytesIO(buf.getvalue()[:40]))  # truncated

@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,15 +37,26 @@ __all__ = [
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
-    p = Path(path)
+def _open(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Image.Image:
+    """Open and decode an image file (a path, or a binary file object named ``name`` in messages).
+
+    An image with more pixels than PIL's ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb: PIL only
+    warns below twice that) is refused from its header, before any pixel is decoded."""
+    label = name or (str(Path(source)) if isinstance(source, str | os.PathLike) else "<upload>")
     try:
-        im = Image.open(p)
+        im = Image.open(source if not isinstance(source, str | os.PathLike) else Path(source))
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and im.size[0] * im.size[1] > limit:
+            im.close()
+            raise DataError(f"{label}: image of {im.size[0]}x{im.size[1]} pixels exceeds the limit of "
+                            f"{limit} pixels (a decompression bomb?)")
         im.load()  # forces decoding: truncated files fail here, not later
     except FileNotFoundError as e:
-        raise DataError(f"{p}: no such file") from e
+        raise DataError(f"{label}: no such file") from e
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{label}: {e}") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{p}: cannot read image ({e})") from e
+        raise DataError(f"{label}: cannot read image ({e})") from e
     return im
 
 
@@ -67,12 +79,14 @@ def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.uint8)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB ``uint8``, H×W×3, EXIF orientation applied.
+def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None) -> np.ndarray:
+    """Read an image file (a path or a binary file object) as RGB ``uint8``, H×W×3, EXIF orientation
+    applied.
 
-    Raises :class:`DataError` naming the file when it is missing, unreadable or truncated.
+    Raises :class:`DataError` naming the file (``name`` when given) when it is missing, unreadable,
+    truncated or a decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels).
     """
-    im = _open(path)
+    im = _open(path, name)
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF block: keep the pixels as stored
@@ -107,9 +121,10 @@ def mask_from_array(a: np.ndarray) -> np.ndarray:
     return a >= (top / 2.0)
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a lesion mask as H×W ``bool`` by the module's mask rule (no EXIF rotation: masks carry none)."""
-    im = _open(path)
+def read_mask(path: str | os.PathLike | BinaryIO, name: str | None = None) -> np.ndarray:
+    """Read a lesion mask (a path or a binary file object) as H×W ``bool`` by the module's mask rule (no
+    EXIF rotation: masks carry none). Errors as :func:`read_image`."""
+    im = _open(path, name)
     if im.mode == "P":
         im = im.convert("RGB")
     elif im.mode in ("RGBA", "LA"):

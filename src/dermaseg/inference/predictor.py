@@ -34,7 +34,8 @@ from dermaseg.models.base import PromptableSegmenter
 from dermaseg.models.registry import create_model
 from dermaseg.models.sam.fast_inference import FastEncoder
 
-__all__ = ["Prediction", "Predictor", "PredictorLike", "PredictionLike", "load_predictor", "AUTO_MODES"]
+__all__ = ["Prediction", "Predictor", "PredictorLike", "PredictionLike", "ImageState", "load_predictor",
+           "AUTO_MODES"]
 
 AUTO_MODES = ("cnn", "cnn+sam")
 SAM_NO_PROMPT = "none (SAM's no-prompt output)"
@@ -66,6 +67,40 @@ class Prediction:
             self.quality = float(self.score)
         if not self.flags:
             self.flags = mask_flags(self.mask, self.quality)
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What :meth:`Predictor.set_image` computed for one image, to make current again later with
+    :meth:`Predictor.restore_image` (a server keeps one per open image). Opaque apart from ``rgb``
+    (H×W×3 uint8) and :attr:`nbytes`; valid only for the Predictor that made it."""
+
+    rgb: np.ndarray
+    cache: dict[str, Any]
+    owner: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the image plus every array and tensor of its cached representation."""
+        seen: set[int] = set()
+
+        def size(x: Any) -> int:
+            if x is None or id(x) in seen:
+                return 0
+            seen.add(id(x))
+            if isinstance(x, np.ndarray):
+                return int(x.nbytes)
+            if hasattr(x, "element_size") and hasattr(x, "nelement"):  # torch.Tensor
+                return int(x.element_size() * x.nelement())
+            if isinstance(x, dict):
+                return sum(size(v) for v in x.values())
+            if isinstance(x, list | tuple):
+                return sum(size(v) for v in x)
+            if hasattr(x, "__dataclass_fields__"):
+                return sum(size(getattr(x, f)) for f in x.__dataclass_fields__)
+            return 0
+
+        return size(self.rgb) + size(self.cache)
 
 
 @runtime_checkable
@@ -147,6 +182,19 @@ class Predictor:
     @property
     def is_image_set(self) -> bool:
         return self._rgb is not None
+
+    @property
+    def image_state(self) -> ImageState:
+        """The current image and its cached representation (after :meth:`set_image`)."""
+        if self._rgb is None:
+            raise DermasegError("call set_image(rgb) before reading image_state")
+        return ImageState(self._rgb, self._cache, id(self))
+
+    def restore_image(self, state: ImageState) -> None:
+        """Make a state from :attr:`image_state` current again, without recomputing anything."""
+        if not isinstance(state, ImageState) or state.owner != id(self):
+            raise DermasegError("restore_image needs an image_state made by this Predictor")
+        self._rgb, self._cache = state.rgb, state.cache
 
     def set_image(self, rgb: np.ndarray) -> None:
         """Cache an RGB uint8 H×W×3 image and its expensive representation (computed once, here)."""
