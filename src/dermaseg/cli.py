@@ -202,6 +202,26 @@ def measure_cmd(
     typer.echo(f"wrote {path}")
 
 
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (anything but loopback: "
+                             "reachable by others, with no authentication)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free port)."),
+    model: str = typer.Option("default", "--model", help="Automatic model: name or saved model file."),
+    sam: str = typer.Option("litemedsam", "--sam", help="Prompted SAM-family model, or 'none'."),
+    max_upload_mb: float = typer.Option(50, "--max-upload-mb", help="Largest upload accepted (413 above)."),
+    cache_mb: float = typer.Option(2048, "--cache-mb", help="Memory for images and SAM embeddings; least "
+                                   "recently used images are evicted beyond it and recomputed on use."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Serve the browser app (segment, correct, measure) and the REST API at http://HOST:PORT/."""
+    from dermaseg.serve.run import serve
+
+    serve(host=host, port=port, model=model, sam=None if sam.lower() == "none" else sam,
+          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads)
+
+
 @app.command("report")
 def report_cmd(run_dir: Path = typer.Argument(..., help="An evaluate or train output folder.")) -> None:
     """Re-render report.html and the figures from a run's saved JSON/CSV."""

@@ -55,7 +55,9 @@ def _open(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Imag
         raise DataError(f"{label}: no such file") from e
     except Image.DecompressionBombError as e:
         raise DataError(f"{label}: {e}") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError as e:  # PIL's message repeats the path: keep ours path-free when named
+        raise DataError(f"{label}: cannot read image (not an image format PIL recognises)") from e
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{label}: cannot read image ({e})") from e
     return im
 

@@ -1,0 +1,157 @@
+"""``create_app``: the FastAPI application behind ``dermaseg serve`` (browser app at ``/``, API at ``/api``).
+
+Tests build it in-process (``fastapi.testclient.TestClient(create_app(...))``); the command line runs it
+with uvicorn (:func:`dermaseg.serve.run.serve`). The interactive API documentation at ``/docs`` (Swagger
+UI) and ``/redoc`` is served from files shipped by the ``fastapi-offline`` package, so it works without
+a network; the schema is at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from dermaseg import __version__
+from dermaseg.errors import DermasegError
+
+__all__ = ["create_app", "BodyLimit", "STATIC_DIR"]
+
+log = logging.getLogger("dermaseg.serve")
+STATIC_DIR = Path(__file__).parent / "static"
+#: room for the multipart envelope and small form fields on top of the file itself
+ENVELOPE_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over ``max_bytes`` with 413, from its Content-Length
+    header when it has one, else while it streams in (the body is never read whole first)."""
+
+    def __init__(self, app, max_bytes: int, label: str) -> None:
+        self.app, self.max_bytes, self.label = app, int(max_bytes), label
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(send)
+        seen = 0
+        too_big = False
+
+        async def limited():
+            nonlocal seen, too_big
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    from fastapi import HTTPException
+
+                    raise HTTPException(413, self._message())
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except Exception:
+            if too_big:  # raised where the app could not turn it into a response
+                return await self._refuse(send)
+            raise
+
+    def _message(self) -> str:
+        return f"upload too large: the limit is {self.label} (dermaseg serve --max-upload-mb)"
+
+    async def _refuse(self, send) -> None:
+        import json
+
+        body = json.dumps({"detail": self._message()}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
+    """FastAPI's validation errors -> (status, one line). Unreadable JSON is a 400."""
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            why = (e.get("ctx") or {}).get("error", "")
+            return 400, f"invalid JSON body{': ' + str(why) if why else ''}"
+    parts = []
+    for e in errors:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "form"))
+        parts.append(f"{loc or 'request'}: {e.get('msg', 'invalid')}")
+    return 422, "; ".join(parts)
+
+
+def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
+               cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
+               device: str | None = None, threads: int | None = None, prefetch_sam: bool = True):
+    """The FastAPI app.
+
+    Args:
+        model: the automatic model: a registry name or model file (see ``dermaseg models``) or a ready
+            :class:`~dermaseg.inference.predictor.Predictor`.
+        sam: the prompted SAM-family model, likewise, or None for none (prompts are then refused).
+        max_upload_mb: largest request body accepted (413 above it, checked while it streams in).
+        cache_mb: memory for decoded images, masks and SAM embeddings; least recently used images are
+            evicted beyond it and recomputed when used again.
+        max_images, ttl_s: at most this many open images; an image idle this long is deleted.
+        device, threads: passed to :func:`~dermaseg.inference.predictor.load_predictor`.
+        prefetch_sam: compute each upload's SAM embedding in the background (else on its first prompt).
+    """
+    from fastapi import HTTPException
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from fastapi_offline import FastAPIOffline
+
+    from dermaseg.serve.api import router
+    from dermaseg.serve.engine import Engine
+    from dermaseg.serve.store import ImageStore, NotFound
+
+    engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam)
+    store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        engine.close()
+        store.close()
+
+    app = FastAPIOffline(title="dermaseg", version=__version__, lifespan=lifespan,
+                         description="Segment, correct and measure skin lesions. Masks are base64 PNG, "
+                                     "0/255, at the image's own size; coordinates are input pixels.")
+    app.state.store, app.state.engine = store, engine
+    app.state.max_upload_bytes = int(float(max_upload_mb) * 2**20)
+    app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=app.state.max_upload_bytes + ENVELOPE_BYTES,
+                       label=f"{max_upload_mb:g} MB")
+
+    @app.exception_handler(DermasegError)
+    async def dermaseg_error(request, exc: DermasegError):
+        return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc: RequestValidationError):
+        status, msg = _validation_message(list(exc.errors()))
+        return JSONResponse({"detail": msg}, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    return app

@@ -1,0 +1,141 @@
+"""The server's models: the automatic Predictor and the prompted (SAM-family) Predictor, each used by one
+thread at a time behind its own lock (torch on a CPU gains nothing from two concurrent calls), and a
+background worker that computes SAM embeddings of new uploads so that prompts are instant afterwards.
+
+Every mask the server returns comes from these two :class:`~dermaseg.inference.predictor.Predictor`
+objects. Lock order, everywhere: an entry's lock, then a model's lock (no deadlock).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from dermaseg.errors import DermasegError
+from dermaseg.serve.store import Entry, ImageStore
+
+__all__ = ["Engine", "check_points"]
+
+log = logging.getLogger("dermaseg.serve")
+
+
+def _predictor(model: Any, device: str | None, threads: int | None):
+    """A Predictor from a registry name / model file, or a ready Predictor as is."""
+    from dermaseg.inference.predictor import Predictor, load_predictor
+
+    if model is None or isinstance(model, Predictor):
+        return model
+    return load_predictor(model, device=device, threads=threads)
+
+
+def check_points(points, width: int, height: int) -> None:
+    """Points (x, y) in input pixels must lie on the image (0..W-1, 0..H-1, within half a pixel)."""
+    for x, y in points or ():
+        if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
+            raise DermasegError(f"point ({x:g}, {y:g}) lies outside the {width}x{height} image")
+
+
+class Engine:
+    """The automatic model, the prompted model and the embedding worker of one server."""
+
+    def __init__(self, model: Any = "default", sam: Any = "litemedsam", device: str | None = None,
+                 threads: int | None = None, prefetch: bool = True) -> None:
+        self.auto = _predictor(model, device, threads)
+        self.sam = _predictor(sam, device, threads)
+        if self.sam is not None and not self.sam.promptable:
+            raise DermasegError(f"--sam {self.sam.name}: not a SAM-family model (see `dermaseg models`)")
+        self.auto_lock = threading.Lock()
+        self.sam_lock = threading.Lock()
+        self.prefetch = bool(prefetch and self.sam is not None)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def describe(self) -> dict:
+        """Names and kinds of the two models (``GET /api/models``)."""
+        def info(p) -> dict | None:
+            if p is None:
+                return None
+            return {"name": p.name, "kind": "sam" if p.promptable else "cnn", "auto": p.auto,
+                    "device": str(p.device)}
+
+        return {"automatic": info(self.auto), "prompted": info(self.sam)}
+
+    # ------------------------------------------------------------- automatic
+    def automatic(self, rgb: np.ndarray):
+        """The automatic Prediction of an RGB image (no prompt)."""
+        with self.auto_lock:
+            try:
+                self.auto.set_image(rgb)
+                return self.auto.predict()
+            finally:
+                self.auto.reset_image()
+
+    # ------------------------------------------------------------- prompted
+    def _require_sam(self) -> None:
+        if self.sam is None:
+            raise DermasegError("this server runs without a prompted model (started with --sam none)")
+
+    def embed(self, entry: Entry) -> None:
+        """Make sure ``entry`` has its SAM state (computing it if needed). Hold ``entry.lock``."""
+        self._require_sam()
+        if entry.sam_state is not None:
+            return
+        entry.load()
+        with self.sam_lock:
+            try:
+                self.sam.set_image(entry.rgb)
+                entry.sam_state = self.sam.image_state
+            finally:
+                self.sam.reset_image()
+        entry.sam = "ready"
+
+    def prompt(self, entry: Entry, box=None, points=None, labels=None, rgb: np.ndarray | None = None):
+        """The prompted Prediction on ``entry`` (its cached embedding, computed first if missing), or on
+        ``rgb`` alone when ``entry`` is None (one-shot). Hold ``entry.lock``."""
+        self._require_sam()
+        if entry is not None:
+            self.embed(entry)
+        with self.sam_lock:
+            try:
+                if entry is None:
+                    self.sam.set_image(rgb)
+                else:
+                    self.sam.restore_image(entry.sam_state)
+                return self.sam.predict(box=box, points=points, point_labels=labels)
+            finally:
+                self.sam.reset_image()
+
+    # ------------------------------------------------------------- background
+    def schedule_embedding(self, store: ImageStore, image_id: str) -> None:
+        """Queue the SAM embedding of a new upload (one worker thread, first come first served)."""
+        if not self.prefetch:
+            return
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dermaseg-embed")
+            self._pool.submit(self._embed_job, store, image_id)
+
+    def _embed_job(self, store: ImageStore, image_id: str) -> None:
+        entry = store.peek(image_id)
+        if entry is None:
+            return
+        try:
+            with entry.lock:
+                if store.peek(image_id) is None or entry.sam_state is not None:
+                    return
+                self.embed(entry)
+            store.settle(keep=None)
+        except Exception:  # an upload deleted meanwhile, or a model failure: the next prompt retries
+            log.exception("background embedding of %s failed", image_id)
+            entry.sam = "evicted" if entry.sam != "ready" else entry.sam
+
+    def close(self) -> None:
+        """Stop the worker (queued embeddings are dropped; a running one finishes)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None

@@ -1,0 +1,430 @@
+// dermaseg in the browser: open images, refine the automatic mask with SAM prompts, correct it with a
+// brush, measure it, export it. All segmentation is done by the server's Predictor; the page keeps each
+// image's mask (Uint8Array, 1 = lesion) with its undo history and syncs edits back with PUT .../mask.
+import { api } from "./api.js";
+import { area, maskFromB64, maskToPng, paintStroke } from "./mask.js";
+import { exportOverlayPng, exportRecordFiles, measurementsCsv, download, stem } from "./export.js";
+import { renderMeasurements, renderAuto } from "./panels.js";
+import { Viewer } from "./view.js";
+import { zipStore } from "./zip.js";
+
+const $ = (id) => document.getElementById(id);
+const S = {
+  images: [], current: -1, tool: "box", mode: "outline", opacity: 0.45, brush: 12, showMask: true,
+  defaultPixelSize: null, lastLatency: null, latencies: [], busy: 0,
+};
+const viewer = new Viewer($("canvas"));
+const UI = { dragBox: null, ruler: [], rulerEnd: null, cursor: null, painting: null, boxStart: null };
+const cur = () => S.images[S.current] || null;
+let keySeq = 0;
+
+// ------------------------------------------------------------------ messages
+function toast(msg, kind = "error") {
+  const box = $("toasts");
+  const el = document.createElement("div");
+  el.className = `toast ${kind}`;
+  el.setAttribute("role", kind === "error" ? "alert" : "status");
+  el.textContent = msg;
+  const x = document.createElement("button");
+  x.className = "toast-close"; x.textContent = "×"; x.title = "Dismiss"; x.onclick = () => el.remove();
+  el.appendChild(x);
+  box.appendChild(el);
+  setTimeout(() => el.remove(), kind === "error" ? 10000 : 4000);
+}
+const fail = (e) => toast(e && e.message ? e.message : String(e));
+
+// ------------------------------------------------------------------ drawing
+let frame = 0;
+function draw() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    const rec = cur();
+    viewer.render({
+      mask: rec && rec.mask, maskVersion: rec ? `${rec.key}:${rec.maskVersion}` : "", mode: S.mode,
+      opacity: S.opacity, showMask: S.showMask, prompts: rec && rec.prompts, dragBox: UI.dragBox,
+      ruler: UI.ruler, rulerEnd: UI.rulerEnd, cursor: UI.cursor,
+    });
+  });
+}
+
+// ------------------------------------------------------------------ opening images
+async function openFiles(files) {
+  const list = [...files].filter((f) => f && f.size !== undefined);
+  for (const file of list) {
+    S.images.push({ key: ++keySeq, name: file.name, file, status: "uploading", maskVersion: 0, predictSeq: 0,
+      prompts: { box: null, points: [], labels: [] }, undo: [], redo: [], pixelSize: S.defaultPixelSize,
+      pixelSource: S.defaultPixelSize ? "session" : null, kind: "auto", sync: Promise.resolve() });
+  }
+  renderList();
+  for (const rec of S.images.filter((r) => r.status === "uploading" && r.file)) await uploadOne(rec);
+}
+
+async function uploadOne(rec) {
+  try {
+    const r = await api.upload(rec.file, rec.pixelSize);
+    Object.assign(rec, { id: r.id, width: r.width, height: r.height, sam: r.sam, measurements: r.auto.measurements });
+    const mask = await maskFromB64(r.auto.mask, r.width, r.height);
+    rec.auto = { mask, quality: r.auto.predicted_quality, flags: r.auto.flags, source: r.auto.source };
+    rec.mask = mask.slice();
+    const png = await api.imagePng(r.id);
+    rec.bitmap = await createImageBitmap(png);
+    rec.thumb = URL.createObjectURL(png);
+    rec.status = "ready"; rec.file = null;
+    if (S.current < 0 || !cur() || cur().status !== "ready") select(S.images.indexOf(rec));
+  } catch (e) {
+    rec.status = "error"; rec.error = e.message; rec.file = null;
+    toast(`${rec.name}: ${e.message}`);
+  }
+  renderList(); updatePanels(); pollSam();
+}
+
+let polling = null;
+function pollSam() {
+  if (polling) return;
+  polling = setInterval(async () => {
+    const pending = S.images.filter((r) => r.status === "ready" && r.sam === "pending");
+    if (!pending.length) { clearInterval(polling); polling = null; return; }
+    for (const rec of pending) {
+      try { const i = await api.info(rec.id); rec.sam = i.sam; } catch (e) { rec.sam = "unknown"; }
+    }
+    renderList(); updatePanels();
+  }, 1000);
+}
+
+function select(i) {
+  if (i < 0 || i >= S.images.length) return;
+  S.current = i;
+  UI.ruler = []; UI.rulerEnd = null; UI.dragBox = null;
+  const rec = cur();
+  viewer.setImage(rec.status === "ready" ? rec : null);
+  document.body.dataset.current = rec.id || "";
+  renderList(); updatePanels(); draw();
+}
+
+function step(d) {
+  if (!S.images.length) return;
+  select((Math.max(0, S.current) + d + S.images.length) % S.images.length);
+}
+
+async function removeImage(rec) {
+  if (rec.id) { try { await api.remove(rec.id); } catch (e) { if (e.status !== 404) return fail(e); } }
+  const i = S.images.indexOf(rec);
+  S.images.splice(i, 1);
+  if (rec.thumb) URL.revokeObjectURL(rec.thumb);
+  if (S.current >= S.images.length) S.current = S.images.length - 1;
+  if (S.current >= 0) select(S.current); else { viewer.setImage(null); renderList(); updatePanels(); draw(); }
+}
+
+// ------------------------------------------------------------------ history and sync
+const clonePrompts = (p) => ({ box: p.box ? [...p.box] : null, points: p.points.map((q) => [...q]), labels: [...p.labels] });
+const snapshot = (rec) => ({ mask: rec.mask.slice(), prompts: clonePrompts(rec.prompts), kind: rec.kind });
+function pushUndo(rec) { rec.undo.push(snapshot(rec)); if (rec.undo.length > 50) rec.undo.shift(); rec.redo = []; }
+function restore(rec, snap) { rec.mask = snap.mask; rec.prompts = snap.prompts; rec.kind = snap.kind; rec.maskVersion++; }
+
+function syncMask(rec) {
+  const job = async () => {
+    const blob = await maskToPng(rec.mask, rec.width, rec.height);
+    const r = await api.putMask(rec.id, blob, rec.pixelSize);
+    rec.measurements = r.measurements;
+    if (rec === cur()) updatePanels();
+  };
+  rec.sync = rec.sync.then(job).catch(fail);
+  return rec.sync;
+}
+
+function undo() {
+  const rec = cur(); if (!rec || !rec.undo.length) return;
+  rec.predictSeq++;
+  rec.redo.push(snapshot(rec)); restore(rec, rec.undo.pop());
+  draw(); updatePanels(); syncMask(rec);
+}
+function redo() {
+  const rec = cur(); if (!rec || !rec.redo.length) return;
+  rec.predictSeq++;
+  rec.undo.push(snapshot(rec)); restore(rec, rec.redo.pop());
+  draw(); updatePanels(); syncMask(rec);
+}
+function resetAuto() {
+  const rec = cur(); if (!rec || !rec.auto) return;
+  pushUndo(rec); rec.predictSeq++;
+  rec.mask = rec.auto.mask.slice(); rec.prompts = { box: null, points: [], labels: [] }; rec.kind = "auto"; rec.maskVersion++;
+  draw(); updatePanels(); syncMask(rec);
+}
+
+// ------------------------------------------------------------------ prompts
+async function runPrompt(rec, t0) {
+  const seq = ++rec.predictSeq;
+  S.busy++; updateStatus();
+  try {
+    await rec.sync;  // an edit still being saved must reach the server before this prompt's mask
+    const p = rec.prompts;
+    const r = await api.predict(rec.id, { box: p.box, points: p.points, labels: p.labels }, rec.pixelSize);
+    if (seq !== rec.predictSeq) return;
+    const m = await maskFromB64(r.mask, rec.width, rec.height);
+    if (seq !== rec.predictSeq) return;
+    Object.assign(rec, { mask: m, kind: "prompt", score: r.score, measurements: r.measurements, sam: "ready" });
+    rec.maskVersion++;
+    draw();
+    requestAnimationFrame(() => {
+      const ms = performance.now() - t0;
+      S.lastLatency = ms; S.latencies.push(ms);
+      try { performance.measure("dermaseg:prompt-to-mask", { start: t0, end: performance.now() }); } catch (_) { /* old browser */ }
+      updateStatus();
+    });
+    updatePanels();
+  } catch (e) {
+    if (seq === rec.predictSeq && rec.undo.length) { restore(rec, rec.undo.pop()); draw(); }
+    fail(e);
+  } finally { S.busy--; updateStatus(); }
+}
+
+const inside = (rec, p) => p.x >= 0 && p.y >= 0 && p.x <= rec.width - 1 && p.y <= rec.height - 1;
+const clampPt = (rec, p) => ({ x: Math.min(rec.width - 1, Math.max(0, p.x)), y: Math.min(rec.height - 1, Math.max(0, p.y)) });
+const round1 = (v) => Math.round(v * 10) / 10;
+
+function addPoint(rec, p, label, t0) {
+  if (!inside(rec, p)) return;
+  pushUndo(rec);
+  rec.prompts.points.push([round1(p.x), round1(p.y)]); rec.prompts.labels.push(label);
+  draw(); runPrompt(rec, t0);
+}
+
+// ------------------------------------------------------------------ pointer tools
+const canvas = $("canvas");
+canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+canvas.addEventListener("pointerdown", (ev) => {
+  const rec = cur(); if (!rec || rec.status !== "ready") return;
+  const p = viewer.toImage(ev), t0 = ev.timeStamp || performance.now();
+  canvas.setPointerCapture(ev.pointerId);
+  if (S.tool === "box") { if (inside(rec, p)) UI.boxStart = p; }
+  else if (S.tool === "pos" || S.tool === "neg") {
+    const negative = S.tool === "neg" || ev.button === 2 || ev.shiftKey || ev.altKey;
+    addPoint(rec, p, negative ? 0 : 1, t0);
+  } else if (S.tool === "brush" || S.tool === "eraser") {
+    pushUndo(rec); rec.predictSeq++;
+    const erase = S.tool === "eraser" || ev.button === 2;
+    UI.painting = { last: p, erase, r: viewer.cssToImage(S.brush / 2) };
+    paintStroke(rec.mask, rec.width, rec.height, p.x, p.y, p.x, p.y, UI.painting.r, erase ? 0 : 1);
+    rec.maskVersion++; draw();
+  } else if (S.tool === "ruler") {
+    if (!inside(rec, p)) return;
+    if (UI.ruler.length !== 1) UI.ruler = [p]; else { UI.ruler.push(p); rulerDone(rec); }
+    draw();
+  }
+});
+canvas.addEventListener("pointermove", (ev) => {
+  const rec = cur(); if (!rec || rec.status !== "ready") return;
+  const p = viewer.toImage(ev);
+  $("cursor-pos").textContent = inside(rec, p) ? `x ${Math.round(p.x)}, y ${Math.round(p.y)}` : "";
+  if (S.tool === "brush" || S.tool === "eraser") UI.cursor = { ...p, r: viewer.cssToImage(S.brush / 2), erase: S.tool === "eraser" };
+  else UI.cursor = null;
+  if (UI.boxStart) {
+    const q = clampPt(rec, p), s = UI.boxStart;
+    UI.dragBox = [Math.min(s.x, q.x), Math.min(s.y, q.y), Math.max(s.x, q.x), Math.max(s.y, q.y)];
+  } else if (UI.painting) {
+    const P = UI.painting;
+    paintStroke(rec.mask, rec.width, rec.height, P.last.x, P.last.y, p.x, p.y, P.r, P.erase ? 0 : 1);
+    P.last = p; rec.maskVersion++;
+  } else if (S.tool === "ruler" && UI.ruler.length === 1) UI.rulerEnd = clampPt(rec, p);
+  draw();
+});
+const endPointer = (ev) => {
+  const rec = cur(); if (!rec) return;
+  if (UI.boxStart) {
+    const b = UI.dragBox; UI.boxStart = null; UI.dragBox = null;
+    if (b && b[2] - b[0] >= 2 && b[3] - b[1] >= 2) {
+      pushUndo(rec); rec.prompts.box = b.map(round1); draw(); runPrompt(rec, ev.timeStamp || performance.now());
+    } else draw();
+  } else if (UI.painting) {
+    UI.painting = null; rec.kind = "edit"; updatePanels(); syncMask(rec);
+  }
+};
+canvas.addEventListener("pointerup", endPointer);
+canvas.addEventListener("pointercancel", endPointer);
+canvas.addEventListener("pointerleave", () => { UI.cursor = null; $("cursor-pos").textContent = ""; draw(); });
+
+// ------------------------------------------------------------------ scale (pixel size)
+function rulerDone(rec) {
+  const [a, b] = UI.ruler;
+  const px = Math.hypot(b.x - a.x, b.y - a.y);
+  UI.rulerEnd = null;
+  $("ruler-px").textContent = `${px.toFixed(1)} px`;
+  $("ruler-form").hidden = false;
+  $("ruler-mm").focus(); $("ruler-mm").select();
+  UI.rulerPx = px;
+}
+function setPixelSize(rec, v, source) {
+  if (!(v > 0) || !Number.isFinite(v)) return toast("pixel size must be a positive number of millimetres");
+  rec.pixelSize = v; rec.pixelSource = source; S.defaultPixelSize = v;
+  api.measurements(rec.id, v).then((m) => { rec.measurements = m; updatePanels(); }).catch(fail);
+  updatePanels();
+}
+$("ruler-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const rec = cur(); const mm = parseFloat($("ruler-mm").value);
+  if (!rec || !UI.rulerPx) return;
+  if (!(mm > 0)) return toast("type the ruler segment's length in millimetres");
+  setPixelSize(rec, mm / UI.rulerPx, `ruler: ${mm} mm over ${UI.rulerPx.toFixed(1)} px`);
+  $("ruler-form").hidden = true;
+});
+$("pixel-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const rec = cur(); if (!rec || rec.status !== "ready") return;
+  const v = $("pixel-size").value.trim();
+  if (v === "") { rec.pixelSize = null; rec.pixelSource = null; api.measurements(rec.id).then((m) => { rec.measurements = m; updatePanels(); }).catch(fail); return; }
+  setPixelSize(rec, parseFloat(v), "typed");
+});
+
+// ------------------------------------------------------------------ panels
+function renderList() {
+  const ul = $("image-list");
+  ul.replaceChildren();
+  S.images.forEach((rec, i) => {
+    const li = document.createElement("li");
+    li.className = `item ${i === S.current ? "current" : ""} ${rec.status}`;
+    li.dataset.status = rec.status; li.dataset.sam = rec.sam || "";
+    li.title = rec.error || rec.name;
+    const th = document.createElement(rec.thumb ? "img" : "div");
+    th.className = "thumb"; if (rec.thumb) { th.src = rec.thumb; th.alt = ""; }
+    const txt = document.createElement("div"); txt.className = "item-text";
+    const nm = document.createElement("div"); nm.className = "item-name"; nm.textContent = rec.name;
+    const st = document.createElement("div"); st.className = "item-state";
+    st.textContent = rec.status === "uploading" ? "segmenting…" : rec.status === "error" ? rec.error
+      : `${rec.width}×${rec.height} · ${samLabel(rec.sam, true)}`;
+    txt.append(nm, st);
+    const del = document.createElement("button");
+    del.className = "item-del"; del.textContent = "×"; del.title = "Close this image (deletes it on the server)";
+    del.onclick = (e) => { e.stopPropagation(); removeImage(rec); };
+    li.append(th, txt, del);
+    li.onclick = () => select(i);
+    ul.appendChild(li);
+  });
+  $("empty-hint").hidden = S.images.length > 0;
+  $("count").textContent = S.images.length ? `${S.images.length} image${S.images.length > 1 ? "s" : ""}` : "";
+}
+
+function samLabel(sam, short) {
+  return { pending: short ? "prompts: preparing…" : "preparing prompts (embedding)…", ready: short ? "prompts ready" : "ready: prompts are instant",
+    evicted: short ? "prompts: on demand" : "embedding evicted: recomputed on the next prompt",
+    unavailable: short ? "no prompt model" : "this server has no prompt model" }[sam] || sam || "";
+}
+
+function updateStatus() {
+  const rec = cur();
+  const parts = [];
+  if (rec && rec.status === "ready") {
+    parts.push(`${rec.width}×${rec.height} px`, { auto: "automatic mask", prompt: "prompted mask", edit: "edited mask" }[rec.kind]);
+    parts.push(`area ${area(rec.mask).toLocaleString()} px`);
+  }
+  if (S.busy) parts.push("segmenting…");
+  if (S.lastLatency != null) parts.push(`last prompt → mask ${Math.round(S.lastLatency)} ms`);
+  $("status").textContent = parts.join(" · ");
+}
+
+function updatePanels() {
+  const rec = cur();
+  const ready = !!rec && rec.status === "ready";
+  document.body.classList.toggle("has-image", ready);
+  $("image-title").textContent = rec ? rec.name : "No image";
+  $("sam-state").textContent = ready ? samLabel(rec.sam) : "";
+  $("sam-state").dataset.state = ready ? rec.sam : "";
+  renderAuto($("auto-panel"), ready ? rec : null);
+  renderMeasurements($("measure-table"), ready ? rec.measurements : undefined, ready ? rec.pixelSize : null);
+  $("pixel-size").value = ready && rec.pixelSize ? Number(rec.pixelSize.toPrecision(4)) : "";
+  $("pixel-source").textContent = ready && rec.pixelSize ? `(${rec.pixelSource})` : "not set: measurements in pixels only";
+  $("undo").disabled = !ready || !rec.undo.length; $("redo").disabled = !ready || !rec.redo.length;
+  for (const b of document.querySelectorAll("[data-needs-image]")) b.disabled = !ready;
+  $("undo").disabled = !ready || !rec.undo.length; $("redo").disabled = !ready || !rec.redo.length;
+  $("export-session").disabled = !S.images.some((r) => r.status === "ready");
+  updateStatus();
+}
+
+// ------------------------------------------------------------------ tools, view options, keys
+function setTool(t) {
+  S.tool = t;
+  for (const b of document.querySelectorAll("[data-tool]")) b.setAttribute("aria-pressed", String(b.dataset.tool === t));
+  canvas.dataset.tool = t;
+  if (t !== "ruler") { UI.ruler = []; UI.rulerEnd = null; $("ruler-form").hidden = true; }
+  $("hint").textContent = {
+    box: "Drag a box around the lesion.", pos: "Click on the lesion (Shift/right-click: background).",
+    neg: "Click on skin that is not lesion.", brush: "Paint lesion; [ and ] change the size.",
+    eraser: "Erase lesion; [ and ] change the size.", ruler: "Click both ends of a ruler segment of known length.",
+  }[t];
+  UI.cursor = null; draw();
+}
+for (const b of document.querySelectorAll("[data-tool]")) b.addEventListener("click", () => setTool(b.dataset.tool));
+$("brush-size").addEventListener("input", (e) => { S.brush = +e.target.value; $("brush-size-val").textContent = `${S.brush} px`; });
+$("opacity").addEventListener("input", (e) => { S.opacity = +e.target.value / 100; draw(); });
+$("mode").addEventListener("click", toggleMode);
+function toggleMode() {
+  S.mode = S.mode === "outline" ? "fill" : "outline";
+  $("mode").textContent = S.mode === "outline" ? "Outline" : "Fill";
+  $("mode").setAttribute("aria-pressed", String(S.mode === "fill"));
+  draw();
+}
+$("show-mask").addEventListener("change", (e) => { S.showMask = e.target.checked; draw(); });
+$("undo").onclick = undo; $("redo").onclick = redo; $("reset").onclick = resetAuto;
+$("prev").onclick = () => step(-1); $("next").onclick = () => step(1);
+function brushBy(d) { const el = $("brush-size"); el.value = String(Math.min(+el.max, Math.max(+el.min, S.brush + d))); el.dispatchEvent(new Event("input")); }
+
+document.addEventListener("keydown", (e) => {
+  const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName) && e.target.type !== "range" && e.target.type !== "checkbox";
+  if (typing) { if (e.key === "Escape") e.target.blur(); return; }
+  const k = e.key.toLowerCase(), mod = e.ctrlKey || e.metaKey;
+  if (mod && k === "z") { e.preventDefault(); return e.shiftKey ? redo() : undo(); }
+  if (mod && k === "y") { e.preventDefault(); return redo(); }
+  if (mod || e.altKey) return;
+  const tools = { b: "box", p: "pos", n: "neg", d: "brush", e: "eraser", r: "ruler" };
+  if (tools[k]) return setTool(tools[k]);
+  const acts = { a: resetAuto, o: toggleMode, "[": () => brushBy(-2), "]": () => brushBy(2), arrowleft: () => step(-1),
+    arrowright: () => step(1), pageup: () => step(-1), pagedown: () => step(1), "?": () => $("shortcuts").scrollIntoView({ block: "nearest" }),
+    escape: () => { UI.boxStart = null; UI.dragBox = null; UI.ruler = []; UI.rulerEnd = null; draw(); },
+    h: () => { $("show-mask").checked = !$("show-mask").checked; $("show-mask").dispatchEvent(new Event("change")); } };
+  if (acts[k]) { e.preventDefault(); acts[k](); }
+});
+
+// ------------------------------------------------------------------ export
+async function withRec(fn) { const rec = cur(); if (!rec || rec.status !== "ready") return; try { await rec.sync; await fn(rec); } catch (e) { fail(e); } }
+$("export-mask").onclick = () => withRec(async (rec) => download(await api.maskPng(rec.id), `${stem(rec.name)}_mask.png`));
+$("export-overlay").onclick = () => withRec(async (rec) => download(await exportOverlayPng(rec, S.mode, S.opacity), `${stem(rec.name)}_overlay.png`));
+$("export-json").onclick = () => withRec(async (rec) => {
+  const f = (await exportRecordFiles(rec, S, { json: true })).find((x) => x.name.endsWith(".json"));
+  download(new Blob([f.data], { type: "application/json" }), f.name);
+});
+$("export-csv").onclick = () => withRec(async (rec) => download(new Blob([measurementsCsv([rec])], { type: "text/csv" }), `${stem(rec.name)}_measurements.csv`));
+$("export-session").onclick = async () => {
+  try {
+    const recs = S.images.filter((r) => r.status === "ready");
+    const files = [];
+    for (const rec of recs) { await rec.sync; files.push(...(await exportRecordFiles(rec, S, { json: true, mask: true, overlay: true }))); }
+    files.push({ name: "measurements.csv", data: new TextEncoder().encode(measurementsCsv(recs)) });
+    download(zipStore(files), "dermaseg_session.zip");
+  } catch (e) { fail(e); }
+};
+
+// ------------------------------------------------------------------ files in, start
+$("file-input").addEventListener("change", (e) => { openFiles(e.target.files); e.target.value = ""; });
+window.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
+window.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.body.classList.remove("dragging"); });
+window.addEventListener("drop", (e) => { e.preventDefault(); document.body.classList.remove("dragging"); openFiles(e.dataTransfer.files); });
+new ResizeObserver(() => { viewer.resize(); draw(); }).observe($("stage"));
+
+api.models().then((m) => {
+  const a = m.automatic, p = m.prompted;
+  $("models").textContent = `automatic: ${a ? a.name : "—"} · prompts: ${p ? p.name : "none"}`;
+  if (!p) for (const t of ["box", "pos", "neg"]) document.querySelector(`[data-tool=${t}]`).disabled = true;
+  if (!p) setTool("brush");
+}).catch(fail);
+setTool("box"); renderList(); updatePanels();
+
+// for tests and benchmarks: state and image -> client coordinates
+window.dermaseg = {
+  state: S,
+  toClient(x, y) {
+    const r = canvas.getBoundingClientRect(), k = r.width / canvas.width;
+    const [cx, cy] = viewer.toCanvas(x, y);
+    return { x: r.left + cx * k, y: r.top + cy * k };
+  },
+  area: () => (cur() && cur().mask ? area(cur().mask) : null),
+};

@@ -1,0 +1,83 @@
+// Exports: the mask (the server's PNG, 0/255 at the image's size), the overlay (drawn here at the image's
+// size), and measurements as JSON / CSV, per image and for a whole session.
+import { api } from "./api.js";
+
+export const stem = (name) => (name || "image").replace(/\.[^.]+$/, "").replace(/[^\w.-]+/g, "_") || "image";
+
+export function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url; a.download = name; a.style.display = "none";
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30000);
+}
+
+// the image with the lesion in yellow: an outline (fill mode adds the tinted area), at full resolution
+export async function exportOverlayPng(rec, mode, opacity) {
+  const { width: W, height: H, mask } = rec;
+  const c = new OffscreenCanvas(W, H);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(rec.bitmap, 0, 0);
+  const img = ctx.getImageData(0, 0, W, H);
+  const d = img.data;
+  const t = Math.max(1, Math.round(Math.max(W, H) / 400));  // outline half-width in pixels
+  const edge = new Uint8Array(W * H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const k = y * W + x, v = mask[k];
+    if ((x + 1 < W && mask[k + 1] !== v) || (y + 1 < H && mask[k + W] !== v) || (v && (x === 0 || y === 0 || x === W - 1 || y === H - 1))) edge[k] = 1;
+  }
+  const thick = new Uint8Array(W * H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (edge[y * W + x]) {
+    for (let yy = Math.max(0, y - t + 1); yy <= Math.min(H - 1, y + t); yy++)
+      for (let xx = Math.max(0, x - t + 1); xx <= Math.min(W - 1, x + t); xx++) thick[yy * W + xx] = 1;
+  }
+  const a = mode === "fill" ? opacity : 0;
+  for (let k = 0, p = 0; k < mask.length; k++, p += 4) {
+    if (thick[k]) { d[p] = 255; d[p + 1] = 212; d[p + 2] = 0; }
+    else if (mask[k] && a > 0) { d[p] = d[p] * (1 - a) + 255 * a; d[p + 1] = d[p + 1] * (1 - a) + 212 * a; d[p + 2] = d[p + 2] * (1 - a); }
+  }
+  ctx.putImageData(img, 0, 0);
+  return c.convertToBlob({ type: "image/png" });
+}
+
+export function recordJson(rec) {
+  return {
+    image: rec.name, width: rec.width, height: rec.height, pixel_size_mm: rec.pixelSize || null,
+    pixel_size_source: rec.pixelSource || null, mask: { auto: "automatic", prompt: "prompted (SAM)", edit: "edited" }[rec.kind],
+    prompt: rec.kind === "prompt" ? rec.prompts : null,
+    automatic: rec.auto ? { predicted_quality: rec.auto.quality, flags: rec.auto.flags, source: rec.auto.source } : null,
+    measurements: rec.measurements || null,
+  };
+}
+
+const cell = (v) => {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) v = v.join(";");
+  else if (typeof v === "object") v = JSON.stringify(v);
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+// one row per image: image, pixel size, mask kind, automatic quality/flags, then every measurement
+export function measurementsCsv(recs) {
+  const keys = [];
+  for (const r of recs) for (const k of Object.keys(r.measurements || {})) if (!keys.includes(k)) keys.push(k);
+  const head = ["image", "width", "height", "pixel_size_mm", "mask", "predicted_quality", "flags", ...keys];
+  const rows = recs.map((r) => {
+    const j = recordJson(r);
+    return [j.image, j.width, j.height, j.pixel_size_mm, j.mask, j.automatic && j.automatic.predicted_quality,
+      j.automatic && j.automatic.flags, ...keys.map((k) => (r.measurements || {})[k])].map(cell).join(",");
+  });
+  return [head.join(","), ...rows].join("\n") + "\n";
+}
+
+// files for one image in a session export (names made unique by the caller's list order)
+export async function exportRecordFiles(rec, S, what) {
+  const s = stem(rec.name);
+  const out = [];
+  const bytes = async (blob) => new Uint8Array(await blob.arrayBuffer());
+  if (what.mask) out.push({ name: `${s}_mask.png`, data: await bytes(await api.maskPng(rec.id)) });
+  if (what.overlay) out.push({ name: `${s}_overlay.png`, data: await bytes(await exportOverlayPng(rec, S.mode, S.opacity)) });
+  if (what.json) out.push({ name: `${s}_measurements.json`, data: new TextEncoder().encode(JSON.stringify(recordJson(rec), null, 2)) });
+  return out;
+}

@@ -1,0 +1,133 @@
+// The image viewer: the image fitted to the canvas, the mask as a fill or an outline at display
+// resolution, and the prompts (box, lesion/background points), the ruler and the brush cursor on top.
+
+const LESION = [255, 212, 0];           // yellow, as dermaseg segment's overlays
+const BOX = "#00c8ff";
+const POS = "#16a34a", NEG = "#dc2626";
+
+export class Viewer {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.img = null;
+    this.scale = 1; this.ox = 0; this.oy = 0;
+    this._overlay = null; this._overlayKey = "";
+  }
+
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const r = this.canvas.getBoundingClientRect();
+    const w = Math.max(1, Math.round(r.width * dpr)), h = Math.max(1, Math.round(r.height * dpr));
+    if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
+    this.fit();
+  }
+
+  fit() {
+    if (!this.img) return;
+    const { width: W, height: H } = this.img;
+    const pad = 8 * (window.devicePixelRatio || 1);
+    this.scale = Math.min((this.canvas.width - 2 * pad) / W, (this.canvas.height - 2 * pad) / H);
+    this.ox = Math.round((this.canvas.width - W * this.scale) / 2);
+    this.oy = Math.round((this.canvas.height - H * this.scale) / 2);
+    this._overlayKey = "";
+  }
+
+  setImage(img) { this.img = img; this.fit(); }
+
+  // client (CSS) coordinates of an event -> image pixel coordinates (float, may be outside the image)
+  toImage(ev) {
+    const r = this.canvas.getBoundingClientRect();
+    const dpr = this.canvas.width / r.width;
+    return { x: ((ev.clientX - r.left) * dpr - this.ox) / this.scale, y: ((ev.clientY - r.top) * dpr - this.oy) / this.scale };
+  }
+
+  // image pixels -> canvas pixels
+  toCanvas(x, y) { return [this.ox + x * this.scale, this.oy + y * this.scale]; }
+
+  // CSS pixels -> image pixels (brush radius)
+  cssToImage(px) {
+    const r = this.canvas.getBoundingClientRect();
+    return (px * (this.canvas.width / r.width)) / this.scale;
+  }
+
+  overlay(mask, version, mode, opacity) {
+    const { width: W, height: H } = this.img;
+    const dw = Math.max(1, Math.round(W * this.scale)), dh = Math.max(1, Math.round(H * this.scale));
+    const key = `${version}|${mode}|${opacity}|${dw}x${dh}`;
+    if (this._overlay && key === this._overlayKey) return this._overlay;
+    const xs = new Int32Array(dw), ys = new Int32Array(dh);
+    for (let i = 0; i < dw; i++) xs[i] = Math.min(W - 1, Math.floor(((i + 0.5) * W) / dw));
+    for (let j = 0; j < dh; j++) ys[j] = Math.min(H - 1, Math.floor(((j + 0.5) * H) / dh)) * W;
+    const dm = new Uint8Array(dw * dh);
+    for (let j = 0, k = 0; j < dh; j++) { const row = ys[j]; for (let i = 0; i < dw; i++, k++) dm[k] = mask[row + xs[i]]; }
+    const c = this._overlayCanvas && this._overlayCanvas.width === dw && this._overlayCanvas.height === dh
+      ? this._overlayCanvas : (this._overlayCanvas = new OffscreenCanvas(dw, dh));
+    const ctx = c.getContext("2d");
+    const id = ctx.createImageData(dw, dh);
+    const d = id.data;
+    const a = Math.round(255 * opacity);
+    if (mode === "fill") {
+      for (let k = 0, p = 0; k < dm.length; k++, p += 4) if (dm[k]) { d[p] = LESION[0]; d[p + 1] = LESION[1]; d[p + 2] = LESION[2]; d[p + 3] = a; }
+    } else {  // outline: both pixels of every lesion/background transition (a 2 px line), and the frame
+      const e = new Uint8Array(dm.length);
+      for (let j = 0, k = 0; j < dh; j++) for (let i = 0; i < dw; i++, k++) {
+        const v = dm[k];
+        if (i + 1 < dw && dm[k + 1] !== v) { e[k] = 1; e[k + 1] = 1; }
+        if (j + 1 < dh && dm[k + dw] !== v) { e[k] = 1; e[k + dw] = 1; }
+        if (v && (i === 0 || j === 0 || i === dw - 1 || j === dh - 1)) e[k] = 1;
+      }
+      const oa = Math.max(a, 200);
+      for (let k = 0, p = 0; k < e.length; k++, p += 4) if (e[k]) { d[p] = LESION[0]; d[p + 1] = LESION[1]; d[p + 2] = LESION[2]; d[p + 3] = oa; }
+    }
+    ctx.putImageData(id, 0, 0);
+    this._overlay = c; this._overlayKey = key;
+    return c;
+  }
+
+  render(s) {
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    if (!this.img || !this.img.bitmap) return;
+    const { width: W, height: H } = this.img;
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(this.img.bitmap, this.ox, this.oy, W * this.scale, H * this.scale);
+    if (s.mask && s.showMask) ctx.drawImage(this.overlay(s.mask, s.maskVersion, s.mode, s.opacity), this.ox, this.oy);
+    const dpr = window.devicePixelRatio || 1;
+    const box = s.dragBox || (s.prompts && s.prompts.box);
+    if (box) {
+      const [x0, y0] = this.toCanvas(box[0], box[1]), [x1, y1] = this.toCanvas(box[2], box[3]);
+      ctx.lineWidth = 2 * dpr; ctx.strokeStyle = BOX; ctx.setLineDash(s.dragBox ? [6 * dpr, 4 * dpr] : []);
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0); ctx.setLineDash([]);
+    }
+    if (s.prompts) s.prompts.points.forEach((p, i) => this._point(p, s.prompts.labels[i], dpr));
+    if (s.ruler && s.ruler.length) this._ruler(s.ruler, s.rulerEnd, dpr);
+    if (s.cursor) {
+      const [cx, cy] = this.toCanvas(s.cursor.x, s.cursor.y);
+      ctx.beginPath(); ctx.arc(cx, cy, s.cursor.r * this.scale, 0, 2 * Math.PI);
+      ctx.lineWidth = 1.5 * dpr; ctx.strokeStyle = s.cursor.erase ? "#f87171" : "#ffffff"; ctx.stroke();
+    }
+  }
+
+  _point(p, label, dpr) {
+    const ctx = this.ctx;
+    const [x, y] = this.toCanvas(p[0], p[1]);
+    const r = 7 * dpr;
+    ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fillStyle = label ? POS : NEG; ctx.fill();
+    ctx.lineWidth = 2 * dpr; ctx.strokeStyle = "#fff"; ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x - r * 0.55, y); ctx.lineTo(x + r * 0.55, y);
+    if (label) { ctx.moveTo(x, y - r * 0.55); ctx.lineTo(x, y + r * 0.55); }
+    ctx.stroke();
+  }
+
+  _ruler(pts, end, dpr) {
+    const ctx = this.ctx;
+    const a = pts[0], b = pts[1] || end;
+    const [ax, ay] = this.toCanvas(a.x, a.y);
+    ctx.lineWidth = 2 * dpr; ctx.strokeStyle = "#f0abfc"; ctx.fillStyle = "#f0abfc";
+    if (b) { const [bx, by] = this.toCanvas(b.x, b.y); ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke(); ctx.beginPath(); ctx.arc(bx, by, 4 * dpr, 0, 2 * Math.PI); ctx.fill(); }
+    ctx.beginPath(); ctx.arc(ax, ay, 4 * dpr, 0, 2 * Math.PI); ctx.fill();
+  }
+}
