@@ -58,6 +58,8 @@ def parse_numbers(text: str | None, field: str, group: int | None = None) -> lis
         except ValueError:
             raise DermasegError(f"{field}: cannot read numbers from '{s}'") from None
         val = val if group else val[0]
+    if isinstance(val, int | float):  # "0": one label
+        val = [val]
     if not isinstance(val, list):
         raise DermasegError(f"{field}: expected a list of numbers, got '{s}'")
     if group and val and not isinstance(val[0], list):
