@@ -77,6 +77,11 @@ def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
+@router.get("/stats", summary="Open images and the memory they hold against the cache cap")
+def stats(request: Request) -> dict[str, Any]:
+    return _store(request).stats()
+
+
 @router.get("/models", summary="The automatic and the prompted model this server runs")
 def models(request: Request) -> dict[str, Any]:
     return _engine(request).describe()
@@ -122,7 +127,7 @@ def get_image(request: Request, image_id: str) -> Response:
 
 
 @router.get("/images/{image_id}/measurements", summary="Measurements of the current mask")
-def get_measurements(request: Request, image_id: str, pixel_size: PixelSize = None) -> dict[str, Any]:
+def get_measurements(request: Request, image_id: str, pixel_size: PixelSize = None) -> dict[str, Any] | None:
     return service.measurements(_store(request), image_id, pixel_size)
 
 

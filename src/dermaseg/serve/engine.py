@@ -1,26 +1,83 @@
 """The server's models: the automatic Predictor and the prompted (SAM-family) Predictor, each used by one
-thread at a time behind its own lock (torch on a CPU gains nothing from two concurrent calls), and a
+request at a time behind its own lock (torch on a CPU gains nothing from two concurrent calls), and a
 background worker that computes SAM embeddings of new uploads so that prompts are instant afterwards.
 
 Every mask the server returns comes from these two :class:`~dermaseg.inference.predictor.Predictor`
-objects. Lock order, everywhere: an entry's lock, then a model's lock (no deadlock).
+objects. Lock order, everywhere: an entry's lock, then a model's lock (no deadlock). A prompt waiting for
+the SAM model goes before queued background embeddings (:class:`PriorityLock`). The model calls
+themselves run on one dedicated thread per model, whichever request thread asked: torch and its
+libraries keep per-thread pools and scratch memory, which would otherwise grow with the server's
+request threads.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import numpy as np
 
 from dermaseg.errors import DermasegError
 from dermaseg.serve.store import Entry, ImageStore
 
-__all__ = ["Engine", "check_points"]
+__all__ = ["Engine", "PriorityLock", "check_points"]
 
 log = logging.getLogger("dermaseg.serve")
+T = TypeVar("T")
+
+
+class PriorityLock:
+    """A mutex where :meth:`urgent` holders (a user waiting for a prompt) go before :meth:`background`
+    ones (prefetching embeddings): background work starts only while no urgent caller waits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._urgent = 0
+
+    @contextmanager
+    def urgent(self) -> Iterator[None]:
+        with self._cv:
+            self._urgent += 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            with self._cv:
+                self._urgent -= 1
+                self._cv.notify_all()
+
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._urgent == 0)
+            self._lock.acquire()
+            with self._cv:
+                if self._urgent == 0:
+                    break
+            self._lock.release()  # an urgent caller arrived meanwhile: let it go first
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+class _ComputeThread:
+    """Runs callables on one dedicated thread, one at a time (callers serialise with their own lock)."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        return self._pool.submit(fn, *args, **kw).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _predictor(model: Any, device: str | None, threads: int | None):
@@ -49,7 +106,9 @@ class Engine:
         if self.sam is not None and not self.sam.promptable:
             raise DermasegError(f"--sam {self.sam.name}: not a SAM-family model (see `dermaseg models`)")
         self.auto_lock = threading.Lock()
-        self.sam_lock = threading.Lock()
+        self.sam_lock = PriorityLock()
+        self._auto_thread = _ComputeThread("dermaseg-auto")
+        self._sam_thread = _ComputeThread("dermaseg-sam") if self.sam is not None else None
         self.prefetch = bool(prefetch and self.sam is not None)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -67,30 +126,36 @@ class Engine:
     # ------------------------------------------------------------- automatic
     def automatic(self, rgb: np.ndarray):
         """The automatic Prediction of an RGB image (no prompt)."""
-        with self.auto_lock:
+        def run():
             try:
                 self.auto.set_image(rgb)
                 return self.auto.predict()
             finally:
                 self.auto.reset_image()
 
+        with self.auto_lock:
+            return self._auto_thread.run(run)
+
     # ------------------------------------------------------------- prompted
     def _require_sam(self) -> None:
         if self.sam is None:
             raise DermasegError("this server runs without a prompted model (started with --sam none)")
 
-    def embed(self, entry: Entry) -> None:
+    def _embed_now(self, rgb: np.ndarray):
+        try:
+            self.sam.set_image(rgb)
+            return self.sam.image_state
+        finally:
+            self.sam.reset_image()
+
+    def embed(self, entry: Entry, background: bool = False) -> None:
         """Make sure ``entry`` has its SAM state (computing it if needed). Hold ``entry.lock``."""
         self._require_sam()
         if entry.sam_state is not None:
             return
         entry.load()
-        with self.sam_lock:
-            try:
-                self.sam.set_image(entry.rgb)
-                entry.sam_state = self.sam.image_state
-            finally:
-                self.sam.reset_image()
+        with self.sam_lock.background() if background else self.sam_lock.urgent():
+            entry.sam_state = self._sam_thread.run(self._embed_now, entry.rgb)
         entry.sam = "ready"
 
     def prompt(self, entry: Entry, box=None, points=None, labels=None, rgb: np.ndarray | None = None):
@@ -99,15 +164,20 @@ class Engine:
         self._require_sam()
         if entry is not None:
             self.embed(entry)
-        with self.sam_lock:
+        state = None if entry is None else entry.sam_state
+
+        def run():
             try:
-                if entry is None:
+                if state is None:
                     self.sam.set_image(rgb)
                 else:
-                    self.sam.restore_image(entry.sam_state)
+                    self.sam.restore_image(state)
                 return self.sam.predict(box=box, points=points, point_labels=labels)
             finally:
                 self.sam.reset_image()
+
+        with self.sam_lock.urgent():
+            return self._sam_thread.run(run)
 
     # ------------------------------------------------------------- background
     def schedule_embedding(self, store: ImageStore, image_id: str) -> None:
@@ -127,14 +197,18 @@ class Engine:
             with entry.lock:
                 if store.peek(image_id) is None or entry.sam_state is not None:
                     return
-                self.embed(entry)
+                if not entry.resident:  # pushed out of the cache while queued: compute it when prompted
+                    entry.sam = "evicted"
+                    return
+                self.embed(entry, background=True)
             store.settle(keep=None)
         except Exception:  # an upload deleted meanwhile, or a model failure: the next prompt retries
             log.exception("background embedding of %s failed", image_id)
             entry.sam = "evicted" if entry.sam != "ready" else entry.sam
 
     def close(self) -> None:
-        """Stop the worker (queued embeddings are dropped; a running one finishes)."""
+        """Stop the background worker (queued embeddings are dropped; a running one finishes). The model
+        threads stay: an app restarted in the same process (tests) uses them again."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)

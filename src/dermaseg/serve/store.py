@@ -153,6 +153,7 @@ class ImageStore:
         self._lock = threading.RLock()
         self._dir: Path | None = None
         self.evictions = 0
+        self.peak_bytes = 0  # most held at once, measured before evicting (entries in use included)
 
     # ------------------------------------------------------------- folder
     @property
@@ -209,6 +210,13 @@ class ImageStore:
             e.evict()
             e.remove_files()
 
+    def stats(self) -> dict:
+        """Open images, bytes held now and at most, the cap, evictions so far."""
+        with self._lock:
+            return {"images": len(self._entries), "resident": sum(e.resident for e in self._entries.values()),
+                    "cache_bytes": self.nbytes, "peak_bytes": self.peak_bytes, "cap_bytes": self.cache_bytes,
+                    "evictions": self.evictions}
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -227,6 +235,7 @@ class ImageStore:
         and an entry busy in another thread is skipped (it is settled when its request ends)."""
         with self._lock:
             total = sum(e.nbytes for e in self._entries.values())
+            self.peak_bytes = max(self.peak_bytes, total)
             if total <= self.cache_bytes:
                 return
             order = [e for e in self._entries.values() if e is not keep and e.resident]

@@ -43,7 +43,7 @@ function draw() {
     viewer.render({
       mask: rec && rec.mask, maskVersion: rec ? `${rec.key}:${rec.maskVersion}` : "", mode: S.mode,
       opacity: S.opacity, showMask: S.showMask, prompts: rec && rec.prompts, dragBox: UI.dragBox,
-      ruler: UI.ruler, rulerEnd: UI.rulerEnd, cursor: UI.cursor,
+      ruler: UI.ruler, rulerEnd: UI.rulerEnd, cursor: UI.cursor, savedRuler: rec && !UI.ruler.length ? rec.ruler : null,
     });
   });
 }
@@ -266,7 +266,10 @@ $("ruler-form").addEventListener("submit", (e) => {
   if (!rec || !UI.rulerPx) return;
   if (!(mm > 0)) return toast("type the ruler segment's length in millimetres");
   setPixelSize(rec, mm / UI.rulerPx, `ruler: ${mm} mm over ${UI.rulerPx.toFixed(1)} px`);
+  rec.ruler = { a: UI.ruler[0], b: UI.ruler[1], label: `${mm} mm` };
+  UI.ruler = []; UI.rulerEnd = null;
   $("ruler-form").hidden = true;
+  draw();
 });
 $("pixel-form").addEventListener("submit", (e) => {
   e.preventDefault();

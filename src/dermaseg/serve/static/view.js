@@ -103,6 +103,7 @@ export class Viewer {
     }
     if (s.prompts) s.prompts.points.forEach((p, i) => this._point(p, s.prompts.labels[i], dpr));
     if (s.ruler && s.ruler.length) this._ruler(s.ruler, s.rulerEnd, dpr);
+    else if (s.savedRuler) this._ruler([s.savedRuler.a, s.savedRuler.b], null, dpr, s.savedRuler.label);
     if (s.cursor) {
       const [cx, cy] = this.toCanvas(s.cursor.x, s.cursor.y);
       ctx.beginPath(); ctx.arc(cx, cy, s.cursor.r * this.scale, 0, 2 * Math.PI);
@@ -122,12 +123,23 @@ export class Viewer {
     ctx.stroke();
   }
 
-  _ruler(pts, end, dpr) {
+  _ruler(pts, end, dpr, label) {
     const ctx = this.ctx;
     const a = pts[0], b = pts[1] || end;
     const [ax, ay] = this.toCanvas(a.x, a.y);
-    ctx.lineWidth = 2 * dpr; ctx.strokeStyle = "#f0abfc"; ctx.fillStyle = "#f0abfc";
-    if (b) { const [bx, by] = this.toCanvas(b.x, b.y); ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke(); ctx.beginPath(); ctx.arc(bx, by, 4 * dpr, 0, 2 * Math.PI); ctx.fill(); }
+    ctx.lineWidth = 2 * dpr; ctx.strokeStyle = "#e879f9"; ctx.fillStyle = "#e879f9";
+    if (b) {
+      const [bx, by] = this.toCanvas(b.x, b.y);
+      ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke();
+      ctx.beginPath(); ctx.arc(bx, by, 4 * dpr, 0, 2 * Math.PI); ctx.fill();
+      if (label) {
+        ctx.font = `600 ${12 * dpr}px system-ui, sans-serif`;
+        const w = ctx.measureText(label).width, mx = (ax + bx) / 2, my = (ay + by) / 2 - 10 * dpr;
+        ctx.fillStyle = "rgba(20, 20, 28, .75)"; ctx.fillRect(mx - w / 2 - 4 * dpr, my - 10 * dpr, w + 8 * dpr, 16 * dpr);
+        ctx.fillStyle = "#fff"; ctx.textAlign = "center"; ctx.fillText(label, mx, my + 2 * dpr); ctx.textAlign = "start";
+        ctx.fillStyle = "#e879f9";
+      }
+    }
     ctx.beginPath(); ctx.arc(ax, ay, 4 * dpr, 0, 2 * Math.PI); ctx.fill();
   }
 }
