@@ -14,6 +14,7 @@ import pytest
 from dermaseg.data.prompts import mask_bbox
 from dermaseg.data.synthetic import make_image
 from dermaseg.inference.predictor import Predictor
+from dermaseg.measure import measure
 
 from .conftest import b64_mask, png_bytes, png_mask
 
@@ -46,7 +47,7 @@ def _box(truth, pad=4):
 def test_upload_gives_the_automatic_predictors_mask(make_client, auto_predictor, images):
     client = make_client()
     rgb, truth = images[0]
-    body = _upload(client, rgb)
+    body = _upload(client, rgb, pixel_size="0.05")
     auto_predictor.set_image(rgb)
     want = auto_predictor.predict()
     assert (body["width"], body["height"]) == (128, 96) and len(body["id"]) == 32
@@ -54,6 +55,8 @@ def test_upload_gives_the_automatic_predictors_mask(make_client, auto_predictor,
     assert got.shape == (96, 128) and np.array_equal(got, want.mask)
     assert body["auto"]["predicted_quality"] == want.quality and body["auto"]["flags"] == list(want.flags)
     assert body["auto"]["area_px"] == int(want.mask.sum()) > 0
+    assert body["auto"]["measurements"] == measure(want.mask, image=rgb, pixel_size=0.05)
+    assert body["auto"]["measurements"]["area_mm2"] == pytest.approx(want.mask.sum() * 0.05**2)
     # the current mask is the automatic one, and the decoded image comes back as is
     assert np.array_equal(png_mask(client.get(f"/api/images/{body['id']}/mask.png").content), want.mask)
     from io import BytesIO
@@ -73,8 +76,9 @@ def test_predict_equals_predictor_for_box_and_points(make_client, ref, images):
     prompts = [{"box": _box(truth)},
                {"points": [[float(cx), float(cy)], [2.0, 3.0]], "labels": [1, 0]},
                {"box": _box(truth, 8), "points": [[float(cx), float(cy)]]}]
-    for p in prompts:
-        r = client.post(f"/api/images/{iid}/predict", json=p)
+    for i, p in enumerate(prompts):
+        ps = [None, 0.02, 0.1][i]
+        r = client.post(f"/api/images/{iid}/predict", json={**p, "pixel_size": ps})
         assert r.status_code == 200, r.text
         body = r.json()
         want = ref.predict(box=p.get("box"), points=p.get("points"), point_labels=p.get("labels"))
@@ -82,9 +86,11 @@ def test_predict_equals_predictor_for_box_and_points(make_client, ref, images):
         assert np.array_equal(got, want.mask), p
         assert body["score"] == pytest.approx(want.score, abs=0) and body["area_px"] == int(want.mask.sum())
         assert body["flags"] == list(want.flags)
+        assert body["measurements"] == measure(want.mask, image=rgb, pixel_size=ps)
         # the prompt's mask became the image's current mask
         assert np.array_equal(png_mask(client.get(f"/api/images/{iid}/mask.png").content), want.mask)
     assert client.get(f"/api/images/{iid}").json()["mask_kind"] == "prompt"
+    assert client.post(f"/api/images/{iid}/predict", json={**prompts[0], "measure": False}).json()["measurements"] is None
     # the box lands on the lesion (a real model, not noise)
     got = b64_mask(client.post(f"/api/images/{iid}/predict", json=prompts[0]).json()["mask"])
     assert 2 * (got & truth).sum() / (got.sum() + truth.sum()) > 0.8
@@ -109,6 +115,10 @@ def test_segment_one_shot_equals_predictor(make_client, auto_predictor, ref, ima
         assert np.array_equal(b64_mask(body["mask"]), want.mask)
         assert body["predicted_quality"] == pytest.approx(want.quality, abs=0) and body["flags"] == list(want.flags)
         assert (body["width"], body["height"]) == (80, 112)
+        assert body["measurements"] == measure(want.mask, image=rgb)
+    r = client.post("/api/segment", files=files, data={"pixel_size": "0.25"})
+    auto_predictor.set_image(rgb)
+    assert r.json()["measurements"] == measure(auto_predictor.predict().mask, image=rgb, pixel_size=0.25)
     assert len(client.app.state.store) == 0  # one shot: nothing kept
 
 
@@ -117,10 +127,14 @@ def test_edited_mask_round_trips_bit_exact(make_client, images):
     rgb, _ = images[0]
     iid = _upload(client, rgb)["id"]
     edited = np.random.default_rng(0).random((96, 128)) > 0.5
-    r = client.put(f"/api/images/{iid}/mask", content=png_bytes(edited.astype(np.uint8) * 255),
+    r = client.put(f"/api/images/{iid}/mask?pixel_size=0.03", content=png_bytes(edited.astype(np.uint8) * 255),
                    headers={"content-type": "image/png"})
     assert r.status_code == 200, r.text
     assert r.json()["area_px"] == int(edited.sum())
+    assert r.json()["measurements"] == measure(edited, image=rgb, pixel_size=0.03)
+    for ps in (None, 0.07):  # measurements of the stored mask, with and without a pixel size
+        q = "" if ps is None else f"?pixel_size={ps}"
+        assert client.get(f"/api/images/{iid}/measurements{q}").json() == measure(edited, image=rgb, pixel_size=ps)
     assert np.array_equal(png_mask(client.get(f"/api/images/{iid}/mask.png").content), edited)
     # the page sends RGBA PNGs from a canvas: read by the same mask rule
     rgba = np.zeros((96, 128, 4), np.uint8)

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "dermaseg" / "assets" / "samples" / "ISIC_0012099.jpg"
-RULER_ENDS = ((202.0, 136.0), (132.0, 169.0))  # two ends of the ruler printed in the sample image
+RULER_ENDS = ((202.0, 137.0), (123.0, 177.0))  # 8 ticks (mm) of the ruler printed in the sample image
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,8 @@ def _get(url: str) -> bytes:
         return r.read()
 
 
-def _shot(page, name: str, tmp: Path) -> None:
-    page.screenshot(path=str(tmp / name))
+def _shot(page, name: str, tmp: Path, full_page: bool = False) -> None:
+    page.screenshot(path=str(tmp / name), full_page=full_page)
     out = os.environ.get("DERMASEG_SCREENSHOTS")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -200,7 +200,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     ps = page.evaluate("() => { const S = window.dermaseg.state; return S.images[S.current].pixelSize; }")
     (x0, y0), (x1, y1) = RULER_ENDS
     assert ps == pytest.approx(8 / np.hypot(x1 - x0, y1 - y0), rel=0.02)
-    page.wait_for_timeout(500)
+    page.wait_for_function("() => document.querySelector('#measure-table td[data-key=area_px]').textContent.includes('mm²')")
     page.keyboard.press("Escape")
     page.keyboard.press("b")
     _shot(page, "serve_app.png", tmp_path)
@@ -221,6 +221,9 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
         page.click("#export-json")
     rec = json.loads(Path(dl.value.path()).read_text())
     assert rec["image"] == "ISIC_0012099.jpg" and rec["pixel_size_mm"] == pytest.approx(ps)
+    m = rec["measurements"]  # the library's measurements of the exported mask, in mm after calibration
+    assert m["area_px"] == int(before.sum()) and m["area_mm2"] == pytest.approx(before.sum() * ps**2)
+    assert m["diameter_mm"] == pytest.approx(m["diameter_px"] * ps) and m["n_colours"] >= 1
     with page.expect_download() as dl:
         page.click("#export-csv")
     csv_text = Path(dl.value.path()).read_text()
@@ -239,7 +242,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     # tablet width, then a bad upload: its error is shown in the page, the app keeps working
     page.set_viewport_size({"width": 768, "height": 1024})
     page.wait_for_timeout(300)
-    _shot(page, "serve_tablet.png", tmp_path)
+    _shot(page, "serve_tablet.png", tmp_path, full_page=True)
     bad = tmp_path / "notes.jpg"
     bad.write_text("not an image")
     page.set_input_files("#file-input", [str(bad)])

@@ -33,6 +33,8 @@ class PromptIn(BaseModel):
         default_factory=list, description="[[x, y], ...]")
     labels: list[Literal[0, 1]] | None = Field(None, description="1 lesion, 0 background; all 1 when omitted")
     pixel_size: float | None = Field(None, gt=0, allow_inf_nan=False, description="mm per pixel")
+    measure: bool = Field(True, description="false: measurements null (fetch them separately, e.g. after "
+                                            "drawing the mask)")
 
 
 def _store(request: Request):
@@ -101,7 +103,7 @@ def info(request: Request, image_id: str) -> dict[str, Any]:
 @router.post("/images/{image_id}/predict", summary="Segment from a box and/or points (cached embedding)")
 def predict(request: Request, image_id: str, prompt: PromptIn) -> dict[str, Any]:
     return service.predict(_store(request), _engine(request), image_id, box=prompt.box, points=prompt.points,
-                           labels=prompt.labels, pixel_size=prompt.pixel_size)
+                           labels=prompt.labels, pixel_size=prompt.pixel_size, with_measurements=prompt.measure)
 
 
 @router.put("/images/{image_id}/mask", summary="Store an edited mask (PNG body, the image's size)",
@@ -127,7 +129,7 @@ def get_image(request: Request, image_id: str) -> Response:
 
 
 @router.get("/images/{image_id}/measurements", summary="Measurements of the current mask")
-def get_measurements(request: Request, image_id: str, pixel_size: PixelSize = None) -> dict[str, Any] | None:
+def get_measurements(request: Request, image_id: str, pixel_size: PixelSize = None) -> dict[str, Any]:
     return service.measurements(_store(request), image_id, pixel_size)
 
 

@@ -113,6 +113,11 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     from dermaseg.serve.store import ImageStore, NotFound
 
     engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam)
+    import numpy as np
+
+    from dermaseg.measure import measure
+
+    measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
     store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
 
     @asynccontextmanager

@@ -9,7 +9,6 @@ one channel, at the image's own width × height.
 from __future__ import annotations
 
 import base64
-import math
 import shutil
 from typing import Any, BinaryIO
 
@@ -36,19 +35,15 @@ def mask_b64(mask: np.ndarray) -> str:
 
 
 def _pixel_size(pixel_size: float | None) -> float | None:
-    if pixel_size is None:
-        return None
-    v = float(pixel_size)
-    if not math.isfinite(v) or v <= 0:
-        raise DermasegError(f"pixel_size must be a positive number of millimetres, got {pixel_size!r}")
-    return v
+    from dermaseg.measure import check_pixel_size
+
+    return check_pixel_size(pixel_size, "pixel_size")
 
 
 def _measure(mask: np.ndarray, rgb: np.ndarray | None, pixel_size: float | None) -> dict[str, Any]:
-    try:  # TEMPORARY until dermaseg.measure lands on main (measure-13)
-        from dermaseg.measure import measure
-    except ImportError:
-        return None
+    """:func:`dermaseg.measure.measure` of a mask with its image (colour and border features included)."""
+    from dermaseg.measure import measure
+
     return measure(mask, image=rgb, pixel_size=_pixel_size(pixel_size))
 
 
@@ -97,8 +92,10 @@ def image_info(entry: Entry) -> dict[str, Any]:
 
 
 def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=None, labels=None,
-            pixel_size: float | None = None) -> dict[str, Any]:
-    """Segment an open image from a prompt (input pixels); the result becomes its current mask."""
+            pixel_size: float | None = None, with_measurements: bool = True) -> dict[str, Any]:
+    """Segment an open image from a prompt (input pixels); the result becomes its current mask.
+    ``with_measurements=False`` leaves ``measurements`` None (the page draws the mask first, then asks
+    for them: on a large image they cost more than the prompt)."""
     entry = store.get(image_id)
     if box is None and not points:
         raise DermasegError("give a box and/or points (for the automatic mask, PUT it back or re-upload)")
@@ -108,7 +105,7 @@ def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=N
         entry.set_mask(pred.mask, "prompt")
         body = {"mask": mask_b64(pred.mask), "score": pred.score, "area_px": int(pred.mask.sum()),
                 "predicted_quality": pred.quality, "flags": list(pred.flags),
-                "measurements": _measure(pred.mask, entry.rgb, pixel_size)}
+                "measurements": _measure(pred.mask, entry.rgb, pixel_size) if with_measurements else None}
     _finish(store, entry)
     return body
 

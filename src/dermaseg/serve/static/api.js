@@ -34,8 +34,9 @@ export const api = {
     return call("POST", "/api/images", { body: form });
   },
   info: (id) => call("GET", `/api/images/${id}`),
-  predict: (id, prompt, pixelSize) =>
-    call("POST", `/api/images/${id}/predict`, { json: { ...prompt, pixel_size: pixelSize || null } }),
+  // measure: false -> the mask alone (fastest to draw); fetch measurements() afterwards
+  predict: (id, prompt, pixelSize, measure = true) =>
+    call("POST", `/api/images/${id}/predict`, { json: { ...prompt, pixel_size: pixelSize || null, measure } }),
   putMask: (id, pngBlob, pixelSize) =>
     call("PUT", `/api/images/${id}/mask${q(pixelSize)}`, { body: pngBlob, headers: { "Content-Type": "image/png" } }),
   maskPng: (id) => call("GET", `/api/images/${id}/mask.png`),

@@ -52,9 +52,9 @@ function draw() {
 async function openFiles(files) {
   const list = [...files].filter((f) => f && f.size !== undefined);
   for (const file of list) {
-    S.images.push({ key: ++keySeq, name: file.name, file, status: "uploading", maskVersion: 0, predictSeq: 0,
+    S.images.push({ key: ++keySeq, name: file.name, file, status: "uploading", maskVersion: 0, predictSeq: 0, measureSeq: 0,
       prompts: { box: null, points: [], labels: [] }, undo: [], redo: [], pixelSize: S.defaultPixelSize,
-      pixelSource: S.defaultPixelSize ? "session" : null, kind: "auto", sync: Promise.resolve() });
+      pixelSource: S.defaultPixelSize ? "session" : null, kind: "auto", sync: Promise.resolve(), measuring: Promise.resolve() });
   }
   renderList();
   for (const rec of S.images.filter((r) => r.status === "uploading" && r.file)) await uploadOne(rec);
@@ -122,12 +122,25 @@ const snapshot = (rec) => ({ mask: rec.mask.slice(), prompts: clonePrompts(rec.p
 function pushUndo(rec) { rec.undo.push(snapshot(rec)); if (rec.undo.length > 50) rec.undo.shift(); rec.redo = []; }
 function restore(rec, snap) { rec.mask = snap.mask; rec.prompts = snap.prompts; rec.kind = snap.kind; rec.maskVersion++; }
 
+// the latest request for an image's measurements wins (responses may arrive out of order)
+function showMeasurements(rec, token, m) {
+  if (token !== rec.measureSeq) return;
+  rec.measurements = m;
+  if (rec === cur()) updatePanels();
+}
+function refreshMeasurements(rec) {
+  const token = ++rec.measureSeq;
+  // after any pending edit reached the server; not on rec.sync, so the next prompt does not wait for it
+  rec.measuring = rec.sync.then(() => api.measurements(rec.id, rec.pixelSize)).then((m) => showMeasurements(rec, token, m)).catch(fail);
+  return rec.measuring;
+}
+
 function syncMask(rec) {
   const job = async () => {
+    const token = ++rec.measureSeq;
     const blob = await maskToPng(rec.mask, rec.width, rec.height);
     const r = await api.putMask(rec.id, blob, rec.pixelSize);
-    rec.measurements = r.measurements;
-    if (rec === cur()) updatePanels();
+    showMeasurements(rec, token, r.measurements);
   };
   rec.sync = rec.sync.then(job).catch(fail);
   return rec.sync;
@@ -159,13 +172,14 @@ async function runPrompt(rec, t0) {
   try {
     await rec.sync;  // an edit still being saved must reach the server before this prompt's mask
     const p = rec.prompts;
-    const r = await api.predict(rec.id, { box: p.box, points: p.points, labels: p.labels }, rec.pixelSize);
+    const r = await api.predict(rec.id, { box: p.box, points: p.points, labels: p.labels }, rec.pixelSize, false);
     if (seq !== rec.predictSeq) return;
     const m = await maskFromB64(r.mask, rec.width, rec.height);
     if (seq !== rec.predictSeq) return;
-    Object.assign(rec, { mask: m, kind: "prompt", score: r.score, measurements: r.measurements, sam: "ready" });
+    Object.assign(rec, { mask: m, kind: "prompt", score: r.score, sam: "ready" });
     rec.maskVersion++;
     draw();
+    refreshMeasurements(rec);  // after the mask is on screen
     requestAnimationFrame(() => {
       const ms = performance.now() - t0;
       S.lastLatency = ms; S.latencies.push(ms);
@@ -257,7 +271,7 @@ function rulerDone(rec) {
 function setPixelSize(rec, v, source) {
   if (!(v > 0) || !Number.isFinite(v)) return toast("pixel size must be a positive number of millimetres");
   rec.pixelSize = v; rec.pixelSource = source; S.defaultPixelSize = v;
-  api.measurements(rec.id, v).then((m) => { rec.measurements = m; updatePanels(); }).catch(fail);
+  refreshMeasurements(rec);
   updatePanels();
 }
 $("ruler-form").addEventListener("submit", (e) => {
@@ -275,7 +289,7 @@ $("pixel-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const rec = cur(); if (!rec || rec.status !== "ready") return;
   const v = $("pixel-size").value.trim();
-  if (v === "") { rec.pixelSize = null; rec.pixelSource = null; api.measurements(rec.id).then((m) => { rec.measurements = m; updatePanels(); }).catch(fail); return; }
+  if (v === "") { rec.pixelSize = null; rec.pixelSource = null; refreshMeasurements(rec); return; }
   setPixelSize(rec, parseFloat(v), "typed");
 });
 
@@ -388,7 +402,8 @@ document.addEventListener("keydown", (e) => {
 });
 
 // ------------------------------------------------------------------ export
-async function withRec(fn) { const rec = cur(); if (!rec || rec.status !== "ready") return; try { await rec.sync; await fn(rec); } catch (e) { fail(e); } }
+const settled = async (rec) => { await rec.sync; await rec.measuring; };
+async function withRec(fn) { const rec = cur(); if (!rec || rec.status !== "ready") return; try { await settled(rec); await fn(rec); } catch (e) { fail(e); } }
 $("export-mask").onclick = () => withRec(async (rec) => download(await api.maskPng(rec.id), `${stem(rec.name)}_mask.png`));
 $("export-overlay").onclick = () => withRec(async (rec) => download(await exportOverlayPng(rec, S.mode, S.opacity), `${stem(rec.name)}_overlay.png`));
 $("export-json").onclick = () => withRec(async (rec) => {
@@ -400,7 +415,7 @@ $("export-session").onclick = async () => {
   try {
     const recs = S.images.filter((r) => r.status === "ready");
     const files = [];
-    for (const rec of recs) { await rec.sync; files.push(...(await exportRecordFiles(rec, S, { json: true, mask: true, overlay: true }))); }
+    for (const rec of recs) { await settled(rec); files.push(...(await exportRecordFiles(rec, S, { json: true, mask: true, overlay: true }))); }
     files.push({ name: "measurements.csv", data: new TextEncoder().encode(measurementsCsv(recs)) });
     download(zipStore(files), "dermaseg_session.zip");
   } catch (e) { fail(e); }

@@ -34,34 +34,54 @@ const PAIRS = [
   ["Perimeter", "perimeter_px", "perimeter_mm", "px", "mm"],
   ["Diameter (max.)", "diameter_px", "diameter_mm", "px", "mm"],
 ];
-const SINGLE = { asymmetry: "Asymmetry", asymmetry_axes: "Asymmetric axes", compactness: "Compactness", solidity: "Solidity",
-  colours: "Colours", n_colours: "Number of colours" };
+const SINGLE = { asymmetry: "Asymmetry", asymmetry_axes: "Asymmetric axes (A)", border_score: "Border score (B)",
+  n_colours: "Colours (C)", colours: "Colour names", diameter_over_6mm: "Diameter > 6 mm (D)", compactness: "Compactness",
+  solidity: "Solidity" };
 
+const fmtValue = (v) => (Array.isArray(v) ? (v.length ? v.map((x) => num(x)).join(", ") : "none")
+  : typeof v === "boolean" ? (v ? "yes" : "no") : v !== null && typeof v === "object" ? JSON.stringify(v) : num(v));
+
+function row(tbody, k, v, key) {
+  const r = document.createElement("tr");
+  const th = document.createElement("th"); th.scope = "row"; th.textContent = k;
+  const td = document.createElement("td"); td.textContent = v; if (key) td.dataset.key = key;
+  r.append(th, td); tbody.appendChild(r);
+}
+
+let extraOpen = false;
+
+// the measurements of the current mask: the ABCD summary first, every other value under "More"
 export function renderMeasurements(el, m, pixelSize) {
   el.replaceChildren();
-  const tr = (k, v, key) => {
-    const r = document.createElement("tr");
-    const th = document.createElement("th"); th.scope = "row"; th.textContent = k;
-    const td = document.createElement("td"); td.textContent = v; if (key) td.dataset.key = key;
-    r.append(th, td); el.appendChild(r);
-  };
-  if (m === undefined) { tr("—", "open an image"); return; }
-  if (m === null) { tr("—", "measurements are not available on this server"); return; }
+  const main = document.createElement("table"); main.className = "measure";
+  const tb = document.createElement("tbody"); main.appendChild(tb); el.appendChild(main);
+  if (m === undefined) { row(tb, "—", "open an image"); return; }
+  if (m === null) { row(tb, "—", "not available"); return; }
   const used = new Set();
   for (const [label, px, mm, u1, u2] of PAIRS) {
     if (!(px in m)) continue;
     used.add(px); used.add(mm);
-    const mmText = m[mm] === null || m[mm] === undefined ? (pixelSize ? "—" : "") : ` · ${num(m[mm])} ${u2}`;
-    tr(label, `${num(m[px])} ${u1}${mmText}`, px);
+    const mmText = m[mm] === null || m[mm] === undefined ? "" : ` · ${num(m[mm])} ${u2}`;
+    row(tb, label, `${num(m[px])} ${u1}${mmText}`, px);
   }
   for (const [k, label] of Object.entries(SINGLE)) {
     if (!(k in m)) continue;
     used.add(k);
-    const v = m[k];
-    tr(label, Array.isArray(v) ? (v.length ? v.join(", ") : "none") : num(v), k);
+    if (k === "diameter_over_6mm" && m[k] === null) continue;
+    row(tb, label, fmtValue(m[k]), k);
   }
-  for (const [k, v] of Object.entries(m)) {
-    if (used.has(k)) continue;
-    tr(k.replace(/_/g, " "), Array.isArray(v) ? v.map((x) => num(x)).join(", ") : typeof v === "object" && v !== null ? JSON.stringify(v) : num(v), k);
+  if (!pixelSize) {
+    const p = document.createElement("p"); p.className = "muted small"; p.textContent = "Set a pixel size (Scale) for millimetres.";
+    el.appendChild(p);
   }
+  const rest = Object.entries(m).filter(([k]) => !used.has(k));
+  if (!rest.length) return;
+  const det = document.createElement("details");
+  det.open = extraOpen;
+  det.addEventListener("toggle", () => { extraOpen = det.open; });
+  const sum = document.createElement("summary"); sum.textContent = `All measurements (${rest.length} more)`;
+  const t2 = document.createElement("table"); t2.className = "measure extra";
+  const tb2 = document.createElement("tbody"); t2.appendChild(tb2);
+  for (const [k, v] of rest) row(tb2, k.replace(/_/g, " "), fmtValue(v), k);
+  det.append(sum, t2); el.appendChild(det);
 }
