@@ -83,14 +83,13 @@ def _get(url: str) -> bytes:
         return r.read()
 
 
-def _shot(page, name: str, tmp: Path, full_page: bool = False) -> None:
+def _shot(page, name: str, tmp: Path, full_page: bool = False, readme: bool = False) -> None:
+    """A screenshot in ``tmp``; README's (``readme``) also to $DERMASEG_SCREENSHOTS (RGB, optimised)."""
     page.screenshot(path=str(tmp / name), full_page=full_page)
     out = os.environ.get("DERMASEG_SCREENSHOTS")
-    if out:
+    if out and readme:
         Path(out).mkdir(parents=True, exist_ok=True)
-        im = Image.open(tmp / name).convert("RGB")
-        im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-            Path(out) / name, optimize=True)
+        Image.open(tmp / name).convert("RGB").save(Path(out) / name, optimize=True)
 
 
 def _page_mask(page) -> np.ndarray:
@@ -203,7 +202,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     page.wait_for_function("() => document.querySelector('#measure-table td[data-key=area_px]').textContent.includes('mm²')")
     page.keyboard.press("Escape")
     page.keyboard.press("b")
-    _shot(page, "serve_app.png", tmp_path)
+    _shot(page, "serve_app.png", tmp_path, readme=True)
 
     # exports: the mask PNG equals the server's current mask, 0/255 at the image's size
     with page.expect_download() as dl:
