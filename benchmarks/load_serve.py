@@ -82,8 +82,36 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
 
 
-def make_cases(n: int, threads: int) -> list[dict]:
-    """n distinct synthetic images with what the Predictor gives for each request (the reference)."""
+def make_cases(n: int, threads: int, cache: str | None = None) -> list[dict]:
+    """n distinct synthetic images with what the Predictor gives for each request (the reference);
+    ``cache``: an .npz file keeping the reference masks between runs (recomputed when absent)."""
+    if cache and Path(cache).is_file():
+        z = np.load(cache)
+        if int(z["n"]) == n:
+            return _cases_from(n, {k: z[k] for k in ("predict", "predict2", "segment")})
+    cases = _make_cases(n, threads)
+    if cache:
+        np.savez_compressed(cache, n=n, **{k: np.stack([c[k] for c in cases]) for k in ("predict", "predict2", "segment")})
+    return cases
+
+
+def _cases_from(n: int, masks: dict) -> list[dict]:
+    from dermaseg.data.prompts import mask_bbox
+    from dermaseg.data.synthetic import make_image
+
+    cases = []
+    for i in range(n):
+        rgb, truth = make_image(192, 256, seed=1000 + i)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="PNG")
+        x0, y0, x1, y1 = mask_bbox(truth)
+        cy, cx = np.argwhere(truth).mean(0)
+        cases.append({"png": buf.getvalue(), "truth": truth, "box": [x0 - 5, y0 - 5, x1 + 5, y1 + 5],
+                      "point": [[float(cx), float(cy)]], **{k: v[i] for k, v in masks.items()}})
+    return cases
+
+
+def _make_cases(n: int, threads: int) -> list[dict]:
     import torch
 
     from dermaseg.data.prompts import mask_bbox
@@ -155,10 +183,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads in the server")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per request")
     ap.add_argument("--max-seconds", type=float, default=900, help="bound on the whole load phase")
+    ap.add_argument("--reference-cache", default=None, help="an .npz file to keep the reference masks in")
     args = ap.parse_args()
 
     print(f"computing the Predictor's masks for {args.clients + 1} images (the reference)...", flush=True)
-    cases = make_cases(args.clients + 1, args.threads)
+    cases = make_cases(args.clients + 1, args.threads, args.reference_cache)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "dermaseg", "serve", "--host", "127.0.0.1", "--port", "0",
                              "--cache-mb", str(args.cache_mb), "--threads", str(args.threads)],

@@ -163,10 +163,9 @@ class Engine:
         ``rgb`` alone when ``entry`` is None (one-shot). Hold ``entry.lock``."""
         self._require_sam()
         if entry is not None:
-            self.embed(entry)
-        state = None if entry is None else entry.sam_state
+            entry.load()
 
-        def run():
+        def run(state):
             try:
                 if state is None:
                     self.sam.set_image(rgb)
@@ -176,8 +175,13 @@ class Engine:
             finally:
                 self.sam.reset_image()
 
+        # embedding (when missing) and prompt under one hold of the model: a computed embedding is used at
+        # once, instead of waiting in memory, uncounted-for eviction, while other prompts take their turn
         with self.sam_lock.urgent():
-            return self._sam_thread.run(run)
+            if entry is not None and entry.sam_state is None:
+                entry.sam_state = self._sam_thread.run(self._embed_now, entry.rgb)
+                entry.sam = "ready"
+            return self._sam_thread.run(run, None if entry is None else entry.sam_state)
 
     # ------------------------------------------------------------- background
     def schedule_embedding(self, store: ImageStore, image_id: str) -> None:

@@ -30,7 +30,27 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["Entry", "ImageStore", "NotFound", "encode_png", "decode_mask_png"]
+__all__ = ["Entry", "ImageStore", "NotFound", "encode_png", "decode_mask_png", "release_memory"]
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``; elsewhere nothing). Evicted images
+    and embeddings are freed in whichever thread's malloc arena held them, and glibc keeps such pages
+    mapped: without this, the process's RSS grows past the cache cap under concurrent load."""
+    global _trim
+    if _trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim: Any = None
 
 
 class NotFound(DermasegError):
@@ -83,6 +103,7 @@ class Entry:
     mask: np.ndarray | None = None
     sam_state: Any = None
     mask_spilled: bool = False
+    deleted: bool = False
 
     @property
     def upload(self) -> Path:
@@ -118,6 +139,8 @@ class Entry:
         """Restore what eviction dropped (image decoded again, masks read back). Hold ``lock``."""
         from dermaseg.io import read_image, read_mask
 
+        if self.deleted:  # deleted by another request while this one waited for the lock
+            raise NotFound(f"image {self.id}: no such image (deleted)")
         if self.rgb is None:
             self.rgb = read_image(self.upload, name=self.name)
         if self.auto_mask is None:
@@ -187,7 +210,8 @@ class ImageStore:
         self.settle(entry)
 
     def get(self, image_id: str) -> Entry:
-        """The entry for ``image_id`` (marked as just used), or :class:`NotFound`."""
+        """The entry for ``image_id`` (marked as just used), or :class:`NotFound`. Expires idle entries."""
+        self.expire()
         with self._lock:
             e = self._entries.get(image_id)
             if e is None:
@@ -207,8 +231,10 @@ class ImageStore:
         if e is None:
             raise NotFound(f"image {image_id}: no such image (never uploaded, deleted or expired)")
         with e.lock:
+            e.deleted = True
             e.evict()
             e.remove_files()
+        release_memory()
 
     def stats(self) -> dict:
         """Open images, bytes held now and at most, the cap, evictions so far."""
@@ -241,6 +267,7 @@ class ImageStore:
             order = [e for e in self._entries.values() if e is not keep and e.resident]
             if keep is not None and keep.resident:
                 order.append(keep)
+            freed = 0
             for e in order:
                 if total <= self.cache_bytes:
                     break
@@ -250,14 +277,22 @@ class ImageStore:
                     total -= e.nbytes
                     e.evict()
                     self.evictions += 1
+                    freed += 1
                 finally:
                     e.lock.release()
+        if freed:
+            release_memory()
 
     def expire(self, now: float | None = None) -> list[str]:
-        """Delete entries idle for more than ``ttl_s``; returns their ids."""
+        """Delete entries idle for more than ``ttl_s``; returns their ids. Cheap when none is: the table
+        is in order of last use, so the scan stops at the first recent entry."""
         now = time.monotonic() if now is None else now
+        old = []
         with self._lock:
-            old = [i for i, e in self._entries.items() if now - e.last_used > self.ttl_s]
+            for i, e in self._entries.items():
+                if now - e.last_used <= self.ttl_s:
+                    break
+                old.append(i)
         for i in old:
             try:
                 self.delete(i)

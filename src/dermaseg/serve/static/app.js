@@ -74,7 +74,7 @@ async function uploadOne(rec) {
     if (S.current < 0 || !cur() || cur().status !== "ready") select(S.images.indexOf(rec));
   } catch (e) {
     rec.status = "error"; rec.error = e.message; rec.file = null;
-    toast(`${rec.name}: ${e.message}`);
+    toast(e.message.startsWith(rec.name) ? e.message : `${rec.name}: ${e.message}`);
   }
   renderList(); updatePanels(); pollSam();
 }

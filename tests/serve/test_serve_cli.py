@@ -1,0 +1,44 @@
+"""``dermaseg serve``: prints its URL, warns when not bound to loopback, one-line error for a busy port."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from dermaseg.cli import main
+from dermaseg.serve import run
+
+
+@pytest.mark.parametrize("host,loop", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.8.0.2", True),
+                                       ("0.0.0.0", False), ("192.168.1.10", False), ("example.org", False)])
+def test_is_loopback(host, loop):
+    assert run.is_loopback(host) is loop
+
+
+def test_warns_without_loopback_and_prints_url(monkeypatch, capsys):
+    import uvicorn
+
+    served = []
+    # never listen beyond loopback in a test: the socket is bound to 127.0.0.1 whatever --host says
+    monkeypatch.setattr(run, "bind", lambda host, port: socket.create_server(("127.0.0.1", 0)))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: served.append((self.config.app, sockets)))
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--host", "0.0.0.0", "--port", "0", "--sam", "none", "--cache-mb", "64"])
+    assert e.value.code == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("warning: listening on 0.0.0.0: dermaseg serve has no authentication")
+    assert "dermaseg serve: http://127.0.0.1:" in out
+    app, sockets = served[0]
+    assert app.state.engine.sam is None and app.state.store.cache_bytes == 64 * 2**20
+    sockets[0].close()
+
+
+def test_busy_port_is_a_one_line_error(capsys):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            main(["serve", "--port", str(port), "--sam", "none"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --host 127.0.0.1 --port {port}: cannot listen there") and err.count("\n") == 1
