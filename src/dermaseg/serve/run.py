@@ -40,7 +40,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam
           max_upload_mb: float = 50, cache_mb: float = 2048, device: str | None = None,
           threads: int | None = None, log_level: str = "warning") -> None:
     """Serve the app and the API on ``host:port`` (blocks). Prints the URL once the socket listens."""
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
+        import uvicorn
+    except ImportError as e:
+        raise DermasegError(f"dermaseg serve needs {e.name}: pip install 'dermaseg[serve]'") from e
 
     from dermaseg.serve.app import create_app
 
