@@ -3,10 +3,9 @@
 // image's mask (Uint8Array, 1 = lesion) with its undo history and syncs edits back with PUT .../mask.
 import { api } from "./api.js";
 import { area, maskFromB64, maskToPng, paintStroke } from "./mask.js";
-import { exportOverlayPng, exportRecordFiles, measurementsCsv, download, stem } from "./export.js";
+import { wireExports } from "./export.js";
 import { renderMeasurements, renderAuto } from "./panels.js";
 import { Viewer } from "./view.js";
-import { zipStore } from "./zip.js";
 
 const $ = (id) => document.getElementById(id);
 const S = {
@@ -402,24 +401,7 @@ document.addEventListener("keydown", (e) => {
 });
 
 // ------------------------------------------------------------------ export
-const settled = async (rec) => { await rec.sync; await rec.measuring; };
-async function withRec(fn) { const rec = cur(); if (!rec || rec.status !== "ready") return; try { await settled(rec); await fn(rec); } catch (e) { fail(e); } }
-$("export-mask").onclick = () => withRec(async (rec) => download(await api.maskPng(rec.id), `${stem(rec.name)}_mask.png`));
-$("export-overlay").onclick = () => withRec(async (rec) => download(await exportOverlayPng(rec, S.mode, S.opacity), `${stem(rec.name)}_overlay.png`));
-$("export-json").onclick = () => withRec(async (rec) => {
-  const f = (await exportRecordFiles(rec, S, { json: true })).find((x) => x.name.endsWith(".json"));
-  download(new Blob([f.data], { type: "application/json" }), f.name);
-});
-$("export-csv").onclick = () => withRec(async (rec) => download(new Blob([measurementsCsv([rec])], { type: "text/csv" }), `${stem(rec.name)}_measurements.csv`));
-$("export-session").onclick = async () => {
-  try {
-    const recs = S.images.filter((r) => r.status === "ready");
-    const files = [];
-    for (const rec of recs) { await settled(rec); files.push(...(await exportRecordFiles(rec, S, { json: true, mask: true, overlay: true }))); }
-    files.push({ name: "measurements.csv", data: new TextEncoder().encode(measurementsCsv(recs)) });
-    download(zipStore(files), "dermaseg_session.zip");
-  } catch (e) { fail(e); }
-};
+wireExports({ cur, images: () => S.images, view: () => ({ mode: S.mode, opacity: S.opacity }), fail });
 
 // ------------------------------------------------------------------ files in, start
 $("file-input").addEventListener("change", (e) => { openFiles(e.target.files); e.target.value = ""; });

@@ -1,6 +1,7 @@
 // Exports: the mask (the server's PNG, 0/255 at the image's size), the overlay (drawn here at the image's
 // size), and measurements as JSON / CSV, per image and for a whole session.
 import { api } from "./api.js";
+import { zipStore } from "./zip.js";
 
 export const stem = (name) => (name || "image").replace(/\.[^.]+$/, "").replace(/[^\w.-]+/g, "_") || "image";
 
@@ -72,12 +73,42 @@ export function measurementsCsv(recs) {
 }
 
 // files for one image in a session export (names made unique by the caller's list order)
-export async function exportRecordFiles(rec, S, what) {
+export async function exportRecordFiles(rec, view, what) {
   const s = stem(rec.name);
   const out = [];
   const bytes = async (blob) => new Uint8Array(await blob.arrayBuffer());
   if (what.mask) out.push({ name: `${s}_mask.png`, data: await bytes(await api.maskPng(rec.id)) });
-  if (what.overlay) out.push({ name: `${s}_overlay.png`, data: await bytes(await exportOverlayPng(rec, S.mode, S.opacity)) });
+  if (what.overlay) out.push({ name: `${s}_overlay.png`, data: await bytes(await exportOverlayPng(rec, view.mode, view.opacity)) });
   if (what.json) out.push({ name: `${s}_measurements.json`, data: new TextEncoder().encode(JSON.stringify(recordJson(rec), null, 2)) });
   return out;
+}
+
+// the export buttons; ctx: {cur() -> current record, images() -> all records, view() -> {mode, opacity}, fail(e)}
+export function wireExports(ctx) {
+  const $ = (id) => document.getElementById(id);
+  const settled = async (rec) => { await rec.sync; await rec.measuring; };  // edits saved, measurements fresh
+  const withRec = async (fn) => {
+    const rec = ctx.cur(); if (!rec || rec.status !== "ready") return;
+    try { await settled(rec); await fn(rec); } catch (e) { ctx.fail(e); }
+  };
+  $("export-mask").onclick = () => withRec(async (rec) => download(await api.maskPng(rec.id), `${stem(rec.name)}_mask.png`));
+  $("export-overlay").onclick = () => withRec(async (rec) => {
+    const v = ctx.view();
+    download(await exportOverlayPng(rec, v.mode, v.opacity), `${stem(rec.name)}_overlay.png`);
+  });
+  $("export-json").onclick = () => withRec(async (rec) => {
+    const f = (await exportRecordFiles(rec, ctx.view(), { json: true }))[0];
+    download(new Blob([f.data], { type: "application/json" }), f.name);
+  });
+  $("export-csv").onclick = () => withRec(async (rec) =>
+    download(new Blob([measurementsCsv([rec])], { type: "text/csv" }), `${stem(rec.name)}_measurements.csv`));
+  $("export-session").onclick = async () => {
+    try {
+      const recs = ctx.images().filter((r) => r.status === "ready");
+      const files = [];
+      for (const rec of recs) { await settled(rec); files.push(...(await exportRecordFiles(rec, ctx.view(), { json: true, mask: true, overlay: true }))); }
+      files.push({ name: "measurements.csv", data: new TextEncoder().encode(measurementsCsv(recs)) });
+      download(zipStore(files), "dermaseg_session.zip");
+    } catch (e) { ctx.fail(e); }
+  };
 }
