@@ -216,6 +216,11 @@ def serve_cmd(
     device: Optional[str] = DeviceOpt,
 ) -> None:
     """Serve the browser app (segment, correct, measure) and the REST API at http://HOST:PORT/."""
+    import importlib.util
+
+    for mod in ("fastapi", "fastapi_offline", "uvicorn", "multipart"):
+        if importlib.util.find_spec(mod) is None:
+            raise DermasegError(f"dermaseg serve needs {mod}: pip install 'dermaseg[serve]'")
     from dermaseg.serve.run import serve
 
     serve(host=host, port=port, model=model, sam=None if sam.lower() == "none" else sam,

@@ -14,7 +14,7 @@ from PIL import Image
 
 from dermaseg.data.synthetic import make_image
 
-from ..data.test_image_mask_rules import bomb_png
+from ..test_io import bomb_png
 from .conftest import LiveServer, png_bytes
 
 

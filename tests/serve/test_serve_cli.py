@@ -42,3 +42,19 @@ def test_busy_port_is_a_one_line_error(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --host 127.0.0.1 --port {port}: cannot listen there") and err.count("\n") == 1
+
+
+def test_missing_serve_extra_is_one_line_and_exit_2(monkeypatch, capsys):
+    import importlib.util
+
+    import pytest
+
+    from dermaseg.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--port", "0"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: dermaseg serve needs uvicorn: pip install 'dermaseg[serve]'"]

@@ -9,16 +9,4 @@ bounded LRU of open images and their private temporary folder), ``run`` (the com
 
 from __future__ import annotations
 
-__all__ = ["create_app", "serve"]
-
-
-def __getattr__(name: str):  # lazy: importing dermaseg.serve does not import FastAPI or torch
-    if name == "create_app":
-        from dermaseg.serve.app import create_app
-
-        return create_app
-    if name == "serve":
-        from dermaseg.serve.run import serve
-
-        return serve
-    raise AttributeError(name)
+__all__: list[str] = []  # import dermaseg.serve.app.create_app / dermaseg.serve.run.serve

@@ -13,8 +13,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dermaseg import __version__
 from dermaseg.errors import DermasegError
+from dermaseg.measure import measure
+from dermaseg.serve.api import router
+from dermaseg.serve.engine import Engine
+from dermaseg.serve.store import ImageStore, NotFound
 
 __all__ = ["create_app", "BodyLimit", "STATIC_DIR"]
 
@@ -108,15 +114,7 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     from fastapi.staticfiles import StaticFiles
     from fastapi_offline import FastAPIOffline
 
-    from dermaseg.serve.api import router
-    from dermaseg.serve.engine import Engine
-    from dermaseg.serve.store import ImageStore, NotFound
-
     engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam)
-    import numpy as np
-
-    from dermaseg.measure import measure
-
     measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
     store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.inference.predictor import Predictor, load_predictor
 from dermaseg.serve.store import Entry, ImageStore
 
 __all__ = ["Engine", "PriorityLock", "check_points"]
@@ -82,8 +83,6 @@ class _ComputeThread:
 
 def _predictor(model: Any, device: str | None, threads: int | None):
     """A Predictor from a registry name / model file, or a ready Predictor as is."""
-    from dermaseg.inference.predictor import Predictor, load_predictor
-
     if model is None or isinstance(model, Predictor):
         return model
     return load_predictor(model, device=device, threads=threads)

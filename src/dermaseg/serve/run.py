@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.serve.app import create_app
 
 __all__ = ["serve", "is_loopback", "bind"]
 
@@ -40,14 +41,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam
           max_upload_mb: float = 50, cache_mb: float = 2048, device: str | None = None,
           threads: int | None = None, log_level: str = "warning") -> None:
     """Serve the app and the API on ``host:port`` (blocks). Prints the URL once the socket listens."""
-    try:
-        import fastapi  # noqa: F401
-        import fastapi_offline  # noqa: F401
-        import uvicorn
-    except ImportError as e:
-        raise DermasegError(f"dermaseg serve needs {e.name}: pip install 'dermaseg[serve]'") from e
-
-    from dermaseg.serve.app import create_app
+    import uvicorn
 
     if max_upload_mb <= 0 or cache_mb <= 0:
         raise DermasegError("--max-upload-mb and --cache-mb must be positive")

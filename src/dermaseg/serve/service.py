@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.io import read_image
+from dermaseg.measure import check_pixel_size, measure
 from dermaseg.serve.engine import Engine, check_points
 from dermaseg.serve.store import Entry, ImageStore, decode_mask_png, encode_png
 
@@ -35,15 +37,11 @@ def mask_b64(mask: np.ndarray) -> str:
 
 
 def _pixel_size(pixel_size: float | None) -> float | None:
-    from dermaseg.measure import check_pixel_size
-
     return check_pixel_size(pixel_size, "pixel_size")
 
 
 def _measure(mask: np.ndarray, rgb: np.ndarray | None, pixel_size: float | None) -> dict[str, Any]:
     """:func:`dermaseg.measure.measure` of a mask with its image (colour and border features included)."""
-    from dermaseg.measure import measure
-
     return measure(mask, image=rgb, pixel_size=_pixel_size(pixel_size))
 
 
@@ -55,8 +53,6 @@ def _finish(store: ImageStore, entry: Entry) -> None:
 def add_image(store: ImageStore, engine: Engine, fileobj: BinaryIO, filename: str | None,
               pixel_size: float | None = None) -> dict[str, Any]:
     """Keep an upload in the store, segment it automatically, queue its SAM embedding (HTTP 201 body)."""
-    from dermaseg.io import read_image
-
     ps = _pixel_size(pixel_size)
     entry = store.new_entry(display_name(filename))
     try:
@@ -166,8 +162,6 @@ def delete_image(store: ImageStore, image_id: str) -> dict[str, Any]:
 def segment_once(engine: Engine, fileobj: BinaryIO, filename: str | None, box=None, points=None,
                  labels=None, pixel_size: float | None = None) -> dict[str, Any]:
     """Segment one upload without keeping it: automatic without a prompt, else the prompted model."""
-    from dermaseg.io import read_image
-
     ps = _pixel_size(pixel_size)
     rgb = read_image(fileobj, name=display_name(filename))
     h, w = rgb.shape[:2]

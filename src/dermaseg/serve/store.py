@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.io import read_image, read_mask
 
 __all__ = ["Entry", "ImageStore", "NotFound", "encode_png", "decode_mask_png", "release_memory"]
 
@@ -75,8 +76,6 @@ def encode_png(a: np.ndarray) -> bytes:
 def decode_mask_png(data: bytes, name: str = "mask") -> np.ndarray:
     """PNG (or any image) bytes -> bool H×W by dermaseg's mask rule (:func:`dermaseg.io.read_mask`)."""
     import io
-
-    from dermaseg.io import read_mask
 
     return read_mask(io.BytesIO(data), name=name)
 
@@ -137,8 +136,6 @@ class Entry:
 
     def load(self) -> None:
         """Restore what eviction dropped (image decoded again, masks read back). Hold ``lock``."""
-        from dermaseg.io import read_image, read_mask
-
         if self.deleted:  # deleted by another request while this one waited for the lock
             raise NotFound(f"image {self.id}: no such image (deleted)")
         if self.rgb is None:
