@@ -1,19 +1,27 @@
 """Mask post-processing of the Predictor.
 
-``clean_mask`` keeps the largest 8-connected component and fills its holes, as the top ISIC 2018
-entries did: a dermoscopic image shows one lesion, and lesions have no holes. It changes only the
-binary mask; the probability map is the network's, untouched.
+``clean_mask`` keeps one 8-connected component and fills its holes, as the top ISIC 2018 entries did: a
+dermoscopic image shows one lesion, and lesions have no holes. Which component: the largest by area
+(``rule="area"``), or the one holding the most probability mass Σp (``rule="mass"``, needs the map), so a
+large but hesitant blob (a shadow, a vignetted corner) loses to a smaller confident lesion. It changes only
+the binary mask; the probability map is the network's, untouched.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["largest_component", "fill_holes", "clean_mask"]
+from dermaseg.errors import DermasegError
+
+__all__ = ["RULES", "largest_component", "fill_holes", "clean_mask"]
+
+#: component-selection rules of :func:`clean_mask`
+RULES = ("area", "mass")
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of a bool H×W mask (an empty mask stays empty)."""
+def largest_component(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The largest 8-connected component of a bool H×W mask (an empty mask stays empty); with ``weights``
+    (H×W, e.g. the probability map) the component with the largest sum of weights. Ties: the first."""
     import cv2
 
     m = np.asarray(mask, dtype=bool)
@@ -22,7 +30,11 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
     if n <= 2:
         return m.copy()
-    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if weights is None:
+        best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    else:
+        sums = np.bincount(labels.ravel(), weights=np.asarray(weights, np.float64).ravel(), minlength=n)
+        best = 1 + int(np.argmax(sums[1:]))
     return labels == best
 
 
@@ -34,6 +46,12 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return binary_fill_holes(m) if m.any() else m.copy()
 
 
-def clean_mask(mask: np.ndarray) -> np.ndarray:
-    """Largest component, then hole filling: bool H×W -> bool H×W."""
-    return fill_holes(largest_component(mask))
+def clean_mask(mask: np.ndarray, prob: np.ndarray | None = None, rule: str = "area") -> np.ndarray:
+    """One component (``rule`` "area": the largest; "mass": the largest Σ ``prob``), then hole filling:
+    bool H×W -> bool H×W."""
+    if rule not in RULES:
+        raise DermasegError(f"unknown post-processing rule '{rule}'; choose one of {', '.join(RULES)}")
+    if rule == "mass" and prob is None:
+        raise ValueError("clean_mask(rule='mass') needs the probability map")
+    return fill_holes(largest_component(mask, prob if rule == "mass" else None))
+

@@ -1,0 +1,155 @@
+"""Choose the automatic pipeline's threshold and post-processing rule, and fit its quality model, on
+out-of-fold (OOF) predictions of a cross-validation run — never on the validation set.
+
+Usage:
+  python scripts/calibrate_default.py CV_DIR --data DATA --out calibration.json [--tables DIR]
+
+CV_DIR is a ``dermaseg train --folds 5`` folder (``splits.json``, ``fold_<i>/best.pt``). Every training
+image is predicted by the fold model that did not train on it, at its own resolution, through the
+Predictor (the one path to a mask; post-processing off, so the raw probability map comes back). Then:
+
+1. every (threshold, rule) of the grid is scored by per-image mean Jaccard over all OOF images; the best
+   is chosen (ties: the threshold nearest 0.5, then rule "area"). The grid's table is written with the
+   per-fold means of the chosen setting (the CV table).
+2. the quality model (:mod:`dermaseg.inference.quality`) is fitted on the OOF features and Jaccards of the
+   chosen setting; its Spearman correlation and its AUROC for Jaccard < 0.65 are reported both in-sample
+   and fold-wise out-of-sample (fitted on four folds' OOF images, scored on the fifth).
+
+The JSON written holds the threshold, the rule, the quality model and those figures;
+``scripts/bundle_default_model.py --calibration`` puts them into the bundled model's config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dermaseg.data.readers import load_dataset
+from dermaseg.data.splits import Splits
+from dermaseg.evaluation.metrics import image_metrics
+from dermaseg.inference.flags import FAILURE_JACCARD
+from dermaseg.inference.postprocess import RULES, clean_mask
+from dermaseg.inference.predictor import load_predictor
+from dermaseg.inference.quality import auroc, fit_quality, quality_features, spearman
+from dermaseg.io import read_image, read_mask
+
+THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+
+
+def oof_predictions(cv_dir: Path, data: Path) -> list[dict]:
+    """[{id, label, fold, prob (float16 H×W), truth (bool H×W)}] for every image of every fold's val."""
+    ds = load_dataset(data)
+    by_id = {s.id: s for s in ds.samples}
+    splits = Splits.load(cv_dir / "splits.json")
+    out = []
+    for i, fold in enumerate(splits.folds):
+        model = cv_dir / f"fold_{i}" / "best.pt"
+        pred = load_predictor(str(model), postprocess=False, device="cpu")
+        t0 = time.perf_counter()
+        for sid in fold["val"]:
+            s = by_id[sid]
+            rgb = read_image(s.image)
+            pred.set_image(rgb)
+            p = pred.predict().prob
+            out.append({"id": sid, "label": s.label or "", "fold": i, "prob": p.astype(np.float16),
+                        "truth": read_mask(s.mask), "model_size": tuple(pred.model.input_size)})
+        print(f"fold {i}: {len(fold['val'])} OOF images predicted in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr, flush=True)
+    return out
+
+
+def jaccards(items: list[dict], threshold: float, rule: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    js, masks = [], []
+    for it in items:
+        p = it["prob"].astype(np.float32)
+        m = clean_mask(p > threshold, p, rule)
+        js.append(image_metrics(m, it["truth"], hd95=False)["iou"])
+        masks.append(m)
+    return np.asarray(js), masks
+
+
+def _finite(o):
+    """JSON-safe copy: NaN/inf -> None."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_finite(v) for v in o]
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
+    return o
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cv_dir", type=Path)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--tables", type=Path, default=None, help="folder for grid.csv, cv_table.csv, oof.csv")
+    args = ap.parse_args(argv)
+    cache = args.cv_dir / "oof_probs.npz"
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=True)
+        items = list(z["items"])
+    else:
+        items = oof_predictions(args.cv_dir, args.data)
+        np.savez(cache, items=np.array(items, dtype=object))
+    folds = np.array([it["fold"] for it in items])
+    grid = []
+    for rule in RULES:
+        for t in THRESHOLDS:
+            j, _ = jaccards(items, t, rule)
+            grid.append({"rule": rule, "threshold": t, "jaccard": float(j.mean()),
+                         "thresholded_jaccard": float(np.where(j < FAILURE_JACCARD, 0, j).mean()),
+                         "failures": int((j < FAILURE_JACCARD).sum())})
+            print(f"{rule:4s} t={t:.2f}: OOF Jaccard {j.mean():.4f}  thr. J "
+                  f"{grid[-1]['thresholded_jaccard']:.4f}", file=sys.stderr, flush=True)
+    best = max(grid, key=lambda g: (round(g["jaccard"], 4), -abs(g["threshold"] - 0.5), g["rule"] == "area"))
+    t, rule = best["threshold"], best["rule"]
+    j, masks = jaccards(items, t, rule)
+    size = tuple(items[0].get("model_size") or items[0]["prob"].shape)
+    feats = np.stack([quality_features(it["prob"].astype(np.float32), m, size)
+                      for it, m in zip(items, masks, strict=True)])
+    fail = j < FAILURE_JACCARD
+    model = fit_quality(feats, j, size=size)
+    q_in = model.predict(feats)
+    q_oof = np.zeros_like(j)
+    for f in np.unique(folds):
+        held = folds == f
+        q_oof[held] = fit_quality(feats[~held], j[~held]).predict(feats[held])
+    cv_rows = []
+    for f in np.unique(folds):
+        sel = folds == f
+        jf = j[sel]
+        cv_rows.append({"fold": int(f), "n": int(sel.sum()), "jaccard": float(jf.mean()),
+                        "thresholded_jaccard": float(np.where(jf < FAILURE_JACCARD, 0, jf).mean()),
+                        "dice": float(np.mean(2 * jf / (1 + jf)))})
+    result = {
+        "cv_dir": str(args.cv_dir), "n_images": len(items), "threshold": t, "postprocess_rule": rule,
+        "selection": "per-image mean Jaccard of out-of-fold predictions",
+        "grid": grid, "cv_table": cv_rows,
+        "quality": model.to_dict(),
+        "quality_oof": {"spearman_in_sample": spearman(q_in, j), "auroc_in_sample": auroc(-q_in, fail),
+                        "spearman_fold_held_out": spearman(q_oof, j), "auroc_fold_held_out": auroc(-q_oof, fail),
+                        "failures": int(fail.sum())},
+    }
+    args.out.write_text(json.dumps(_finite(result), indent=2) + "\n")
+    if args.tables:
+        import pandas as pd
+
+        args.tables.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(grid).to_csv(args.tables / "grid.csv", index=False, float_format="%.4f")
+        pd.DataFrame(cv_rows).to_csv(args.tables / "cv_table.csv", index=False, float_format="%.4f")
+        pd.DataFrame({"id": [it["id"] for it in items], "label": [it["label"] for it in items], "fold": folds,
+                      "jaccard": j, "quality_fold_held_out": q_oof}).to_csv(
+            args.tables / "oof.csv", index=False, float_format="%.4f")
+    print(json.dumps({k: result[k] for k in ("threshold", "postprocess_rule", "quality_oof")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
