@@ -44,7 +44,8 @@ class EvaluationResult:
     """Everything one evaluation produced, before it is written anywhere.
 
     ``rows``: one dict per image (id, label, group, height, width, every metric of
-    :func:`~dermaseg.evaluation.metrics.image_metrics`, score, pred_area, truth_area, prompt, seconds).
+    :func:`~dermaseg.evaluation.metrics.image_metrics`, score, predicted_quality, flag, pred_area, truth_area,
+    prompt, seconds).
     ``masks``: predicted H×W masks packed with ``np.packbits`` (id -> (packed, shape)), kept so the
     report's example panels can be drawn later without the model. ``prompts``: id -> prompt dict.
     """
@@ -157,7 +158,10 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
                                "height": truth.shape[0], "width": truth.shape[1]}
         row.update(m)
         score = getattr(pred, "score", None)
-        row.update({"score": "" if score is None else float(score), "pred_area": int(mask.sum()),
+        quality = getattr(pred, "quality", None)
+        row.update({"score": "" if score is None else float(score),
+                    "predicted_quality": "" if quality is None else float(quality),
+                    "flag": ";".join(getattr(pred, "flags", ()) or ()), "pred_area": int(mask.sum()),
                     "truth_area": int(truth.sum()), "prompt": used_text, "seconds": dt})
         rows.append(row)
         masks[s.id] = (np.packbits(mask.ravel()), mask.shape)

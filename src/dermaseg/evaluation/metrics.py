@@ -35,6 +35,10 @@ Aggregation:
 - :func:`by_group` gives per-group (e.g. diagnosis) mean, variance (ddof=0, SkinSAM Table 1
   "mean(variance)"), std and n.
 
+:func:`quality_summary` says how well the predicted quality (``Prediction.quality``, an estimate of each
+image's Jaccard) ranks the images: Spearman correlation with the true IoU, and the AUROC of low predicted
+quality for detecting a failed segmentation (IoU below the ISIC threshold 0.65).
+
 :func:`batch_dice_iou` is the torch helper the trainer uses on B×H×W (or B×1×H×W) bool tensors,
 with the same empty-mask rule.
 """
@@ -47,6 +51,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from dermaseg.inference.quality import auroc, spearman
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -292,3 +298,26 @@ def batch_dice_iou(pred: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tenso
         dice = torch.where(dden > 0, 2 * tp / dden.clamp(min=1), torch.where(agree, one, zero))
         iou = torch.where(iden > 0, tp / iden.clamp(min=1), torch.where(agree, one, zero))
     return dice.float(), iou.float()
+
+
+def quality_summary(rows: Sequence[dict[str, Any]], failure: float = 0.65) -> dict[str, Any] | None:
+    """How well ``predicted_quality`` matches the true ``iou`` over ``rows`` (None when no row has one).
+
+    Returns n, the Spearman correlation, the AUROC of ``-predicted_quality`` for detecting IoU < ``failure``
+    (0.5 = chance, 1 = every failure ranked below every success), the mean absolute error, and the counts of
+    true failures, images flagged as predicted failures, and flagged images that truly failed.
+    """
+    pairs = [(float(r["predicted_quality"]), float(r["iou"])) for r in rows
+             if r.get("predicted_quality") not in (None, "")]
+    if not pairs:
+        return None
+    q = np.array([p[0] for p in pairs])
+    j = np.array([p[1] for p in pairs])
+    fail = j < failure
+    flagged = q < failure
+    return {"n": len(pairs), "spearman": spearman(q, j) if len(pairs) > 2 else None,
+            "auroc_failure": auroc(-q, fail), "failure_iou": failure,
+            "mean_absolute_error": float(np.abs(q - j).mean()), "true_failures": int(fail.sum()),
+            "flagged": int(flagged.sum()), "flagged_and_failed": int((flagged & fail).sum()),
+            "note": "predicted_quality estimates each image's IoU (Jaccard); AUROC of low predicted quality "
+                    "for detecting IoU < failure_iou"}

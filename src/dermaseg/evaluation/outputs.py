@@ -26,6 +26,7 @@ import numpy as np
 
 from dermaseg import __version__
 from dermaseg.errors import DermasegError
+from dermaseg.evaluation.metrics import quality_summary
 from dermaseg.io import read_image, read_mask, write_png, write_text
 from dermaseg.report.html import render_report
 
@@ -33,7 +34,8 @@ __all__ = ["CSV_COLUMNS", "CASE_MAX_SIDE", "write_evaluation", "select_cases", "
 
 CSV_COLUMNS: tuple[str, ...] = (
     "id", "label", "group", "height", "width", "dice", "iou", "thresholded_jaccard", "accuracy",
-    "precision", "recall", "specificity", "hd95", "tp", "fp", "fn", "tn", "score", "pred_area",
+    "precision", "recall", "specificity", "hd95", "tp", "fp", "fn", "tn", "score", "predicted_quality",
+    "flag", "pred_area",
     "truth_area", "prompt", "seconds",
 )
 CASE_MAX_SIDE = 800
@@ -155,6 +157,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
             "per_image_mean": pm.get("thresholded_jaccard", {}).get("mean"),
             "images_below_threshold": sum(1 for r in result.rows if r["thresholded_jaccard"] == 0.0),
         },
+        "predicted_quality": quality_summary(result.rows),
         "per_diagnosis": result.per_diagnosis,
         "per_diagnosis_note": "mean, population variance (ddof=0), std and n per diagnosis (SkinSAM Table 1)",
         "empty_mask_rule": "0/0 ratios score 1 when prediction and truth are identical, else 0; HD95 is 0 "

@@ -27,7 +27,8 @@ from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
 from dermaseg.inference.cnn_steps import cnn_probs
 from dermaseg.inference.flags import mask_flags
-from dermaseg.inference.postprocess import clean_mask
+from dermaseg.inference.postprocess import RULES, clean_mask
+from dermaseg.inference.quality import QualityModel
 from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
 from dermaseg.io import check_rgb
 from dermaseg.models.base import PromptableSegmenter
@@ -139,14 +140,19 @@ class Predictor:
         auto: automatic mode for a CNN model, ``"cnn"`` (default) or ``"cnn+sam"``.
         refiner: the SAM-family model for ``"cnn+sam"`` (built as ``litemedsam`` when None).
         tta: average the CNN over identity + horizontal + vertical flips.
-        postprocess: keep the largest component and fill holes in the binary mask.
+        postprocess: keep one component and fill holes in the binary mask.
         threshold: probability above which a pixel is lesion.
         threads: torch CPU threads (None leaves torch's setting).
+        postprocess_rule: which component post-processing keeps: ``"area"`` (the largest) or ``"mass"``
+            (the most probability); :func:`dermaseg.inference.postprocess.clean_mask`.
+        quality: a :class:`~dermaseg.inference.quality.QualityModel` giving a CNN's automatic masks their
+            predicted quality (estimated Jaccard); None: no estimate (``Prediction.quality`` None).
     """
 
     def __init__(self, model, device: str | None = None, *, auto: str | None = None, refiner=None,
                  tta: bool = False, postprocess: bool = True, threshold: float = 0.5,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, postprocess_rule: str = "area",
+                 quality: QualityModel | None = None) -> None:
         import torch
 
         if threads:
@@ -171,6 +177,11 @@ class Predictor:
         self.tta = bool(tta)
         self.postprocess = bool(postprocess)
         self.threshold = float(threshold)
+        if postprocess_rule not in RULES:
+            raise DermasegError(f"unknown post-processing rule '{postprocess_rule}'; choose one of "
+                                f"{', '.join(RULES)}")
+        self.postprocess_rule = postprocess_rule
+        self.quality = quality
         self.reset_image()
 
     # ---------------------------------------------------------------- state
@@ -260,7 +271,7 @@ class Predictor:
 
     def _binarize(self, prob: np.ndarray) -> np.ndarray:
         mask = prob > self.threshold
-        return clean_mask(mask) if self.postprocess else mask
+        return clean_mask(mask, prob, self.postprocess_rule) if self.postprocess else mask
 
     def _finish_sam(self, model, emb: Embedding, prompt: Prompt, multimask: bool | None) -> Prediction:
         p = prompt.for_image(emb.size)
@@ -276,7 +287,8 @@ class Predictor:
     def _finish_cnn(self, prob: np.ndarray, rgb: np.ndarray, cache: dict, multimask: bool | None) -> Prediction:
         mask = self._binarize(prob)
         if self.auto != "cnn+sam":
-            return Prediction(prob=prob, mask=mask, source=f"auto: {self.name}")
+            quality = None if self.quality is None else self.quality(prob, mask)
+            return Prediction(prob=prob, mask=mask, source=f"auto: {self.name}", quality=quality)
         box = mask_bbox(mask)
         if box is None:
             return Prediction(prob=prob, mask=mask, source=f"auto: {self.name} (empty, not refined)")
@@ -296,7 +308,9 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
 
     ``checkpoint`` goes to SAM ViT models. ``auto="cnn+sam"`` with a SAM-family ``model`` uses the
     bundled ``default`` CNN for the box and ``model`` to refine it. ``tta=None`` takes the model's
-    ``config["tta"]`` (False when absent); ``auto=None`` takes ``config["auto"]`` for CNN models.
+    ``config["tta"]`` (False when absent); ``auto=None`` takes ``config["auto"]`` for CNN models. The
+    threshold, the post-processing rule and the quality model come from the model's config
+    (``threshold``, ``postprocess_rule``, ``quality``; the bundled model's were chosen out of fold).
     """
     if auto is not None and auto not in AUTO_MODES:
         raise DermasegError(f"unknown automatic mode '{auto}'; choose one of {', '.join(AUTO_MODES)}")
@@ -321,6 +335,9 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
             ref = build(refiner)
     if tta is None:
         tta = bool(net.config.get("tta", False))
+    quality = net.config.get("quality")
     return Predictor(net, device=device, auto=None if isinstance(net, PromptableSegmenter) else auto,
                      refiner=ref, tta=tta, postprocess=postprocess, threads=threads,
-                     threshold=float(net.config.get("threshold", 0.5)))
+                     threshold=float(net.config.get("threshold", 0.5)),
+                     postprocess_rule=str(net.config.get("postprocess_rule", "area")),
+                     quality=QualityModel.from_dict(quality) if quality else None)

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.errors import WeightsError
+
 __all__ = ["FEATURES", "quality_features", "QualityModel", "fit_quality", "spearman",
            "auroc"]
 
@@ -118,8 +120,6 @@ class QualityModel:
     def from_dict(cls, d: dict[str, Any]) -> QualityModel:
         feats = tuple(d.get("features", FEATURES))
         if feats != FEATURES:
-            from dermaseg.errors import WeightsError
-
             raise WeightsError(f"quality model uses features {feats}, this dermaseg computes {FEATURES}")
         return cls(mean=tuple(map(float, d["mean"])), std=tuple(map(float, d["std"])),
                    weights=tuple(map(float, d["weights"])), bias=float(d["bias"]), features=feats,

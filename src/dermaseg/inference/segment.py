@@ -136,7 +136,7 @@ def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str
             rows.append({"image": str(p), "model": name, "prompt": (pr or Prompt()).describe(source=False),
                          "source": pred.source,
                          "lesion_area_px": int(pred.mask.sum()),
-                         "predicted_quality": "" if pred.score is None else f"{pred.score:.4f}",
+                         "predicted_quality": "" if pred.quality is None else f"{pred.quality:.4f}",
                          "seconds": f"{dt:.4f}"})
             bar.update(1)
     bar.close()

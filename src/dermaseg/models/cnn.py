@@ -37,7 +37,8 @@ OFFLINE_ENCODERS: dict[str, tuple[str, str | None]] = {
 }
 
 #: config keys that describe provenance, not architecture; accepted and kept in ``config``
-_META_KEYS = ("threshold", "source_file", "bundled", "trained", "recipe", "pretrained_encoder")
+_META_KEYS = ("threshold", "source_file", "bundled", "trained", "recipe", "pretrained_encoder", "auto", "tta",
+              "postprocess_rule", "quality")
 
 #: parameter counts for ``dermaseg models`` (checked by tests/models/test_cnn_models.py)
 PARAM_COUNTS = {

@@ -47,7 +47,7 @@ def load_default_model(name: str = "default", **kwargs: Any):
     model.load_state_dict(sd)
     model.config["bundled"] = "default"
     model.config["threshold"] = float(cfg.get("threshold", 0.5))
-    for key in ("auto", "tta"):  # the automatic pipeline chosen on validation (see MODEL_CARD.md)
+    for key in ("auto", "tta", "postprocess_rule", "quality"):  # the pipeline (see MODEL_CARD.md)
         if key in cfg:
             model.config[key] = cfg[key]
     return model.eval()

@@ -26,6 +26,7 @@ __all__ = [
     "diagnosis_histograms",
     "confusion_heatmap",
     "training_curves",
+    "quality_calibration",
 ]
 
 
@@ -273,4 +274,42 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | Non
     if not drawn:
         plt.close(fig)
         return None
+    return _save(fig, path)
+
+
+def quality_calibration(rows: Sequence[dict[str, Any]], quality: dict[str, Any] | None, path: Path,
+                        failure: float = 0.65) -> Path | None:
+    """Predicted quality (estimated Jaccard) against the true per-image IoU: one dot per image, the identity
+    line, and the failure threshold on both axes (lower-left: failures that were flagged; lower-right:
+    failures the estimate missed). ``quality`` is metrics.json's ``predicted_quality`` block (for the
+    title). ``None`` when no row has a predicted quality."""
+    pairs = []
+    for r in rows:
+        try:
+            pairs.append((float(r["predicted_quality"]), float(r["iou"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not pairs:
+        return None
+    q, j = np.array(pairs).T
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    fail = j < failure
+    ax.scatter(j[~fail], q[~fail], s=14, color="tab:blue", alpha=0.7, label=f"IoU >= {failure:g}")
+    ax.scatter(j[fail], q[fail], s=18, color="tab:red", alpha=0.8, label=f"IoU < {failure:g} (failure)")
+    ax.plot([0, 1], [0, 1], color="black", lw=1, ls="--", label="perfect calibration")
+    ax.axhline(failure, color="grey", lw=1, ls=":")
+    ax.axvline(failure, color="grey", lw=1, ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("true IoU (Jaccard) against the ground truth")
+    ax.set_ylabel("predicted quality (estimated IoU)")
+    title = f"predicted vs true quality (n={len(pairs)})"
+    if quality:
+        rho, auc = quality.get("spearman"), quality.get("auroc_failure")
+        if rho is not None and auc is not None:
+            title += f"\nSpearman {rho:.2f}, AUROC for IoU < {failure:g}: {auc:.2f}"
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
     return _save(fig, path)

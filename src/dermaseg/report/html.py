@@ -263,6 +263,13 @@ def render_report(run_dir: Path) -> Path:
         if dx_fig is not None:
             parts.append("<h2>Per diagnosis (SkinSAM Fig. 5)</h2>")
             parts.append(_img(dx_fig, "per-image Dice, IoU and accuracy, one row per diagnosis"))
+        qfig = F.quality_calibration(run["rows"], m.get("predicted_quality"), fig_dir / "quality.png")
+        if qfig is not None:
+            parts.append("<h2>Predicted quality against the truth</h2>")
+            parts.append(_img(qfig, "each image's predicted quality (the automatic pipeline's estimate of its "
+                                    "IoU, made without the truth) against its true IoU; the dotted lines mark "
+                                    "the ISIC failure threshold 0.65, below which masks are flagged "
+                                    "predicted-failure"))
         parts.append(_diagnosis_section(m))
         parts.append("<h2>Pixel confusion matrix (U-Net paper)</h2>")
         parts.append(_img(F.confusion_heatmap(pooled, fig_dir / "confusion.png"),
