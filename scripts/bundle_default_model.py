@@ -1,10 +1,15 @@
 """Turn a trained run's best.pt into the bundled default model (fp16 safetensors + config + card).
 
-Usage: python scripts/bundle_default_model.py RUN_DIR [--eval EVAL_DIR]
+Usage:
+  python scripts/bundle_default_model.py RUN_DIR [--calibration CAL.json] [--auto cnn] [--tta]
+  python scripts/bundle_default_model.py --pipeline-only --calibration CAL.json
 
 Writes src/dermaseg/assets/default_model/{model.safetensors,config.json} and prints the sha256 to pin in
-src/dermaseg/models/default.py. The model card (MODEL_CARD.md) is written by hand from the run's
-history.csv and the evaluation's metrics.json.
+src/dermaseg/models/default.py. ``--calibration`` takes the JSON of ``scripts/calibrate_default.py`` (a CV
+run of the same recipe): its threshold, post-processing rule and quality model go into config.json, with
+the calibration's provenance and out-of-fold figures. ``--pipeline-only`` keeps the bundled weights and
+rewrites only those pipeline keys of the existing config.json. The model card (MODEL_CARD.md) is written
+by hand from the run's history.csv, the calibration and the evaluation's metrics.json.
 """
 
 from __future__ import annotations
@@ -24,11 +29,25 @@ ASSET = Path(__file__).resolve().parents[1] / "src" / "dermaseg" / "assets" / "d
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("run_dir", type=Path, nargs="?")
+    ap.add_argument("--threshold", type=float, default=None, help="default 0.5, or the calibration's")
+    ap.add_argument("--calibration", type=Path, default=None, help="scripts/calibrate_default.py's JSON")
+    ap.add_argument("--pipeline-only", action="store_true", help="keep the weights; update config.json only")
     ap.add_argument("--auto", default="cnn", choices=["cnn", "cnn+sam"], help="default automatic pipeline")
     ap.add_argument("--tta", action="store_true", help="flip test-time augmentation on by default")
     args = ap.parse_args(argv)
+    pipeline = _pipeline(args)
+    if args.pipeline_only:
+        if args.calibration is None:
+            ap.error("--pipeline-only needs --calibration")
+        cfg_path = ASSET / "config.json"
+        out = json.loads(cfg_path.read_text())
+        out.update(pipeline)
+        cfg_path.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        print(f"updated {cfg_path}: " + ", ".join(sorted(pipeline)))
+        return 0
+    if args.run_dir is None:
+        ap.error("RUN_DIR is required (unless --pipeline-only)")
     blob = torch.load(args.run_dir / "best.pt", map_location="cpu", weights_only=True)
     cfg = dict(blob["config"])
     sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in blob["state_dict"].items()}
@@ -39,13 +58,28 @@ def main(argv: list[str] | None = None) -> int:
     train_cfg = {}
     if (args.run_dir / "config.json").is_file():
         train_cfg = json.loads((args.run_dir / "config.json").read_text())
-    out = {"model": cfg, "threshold": args.threshold, "auto": args.auto, "tta": args.tta,
-           "postprocess": True, "training": train_cfg}
+    out = {"model": cfg, "auto": args.auto, "tta": args.tta, "postprocess": True, **pipeline,
+           "training": train_cfg}
     (ASSET / "config.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
     digest = sha256_file(ASSET / "model.safetensors")
     size = (ASSET / "model.safetensors").stat().st_size
     print(f"wrote {ASSET}/model.safetensors ({size / 1e6:.1f} MB), sha256 {digest}")
     return 0
+
+
+def _pipeline(args: argparse.Namespace) -> dict:
+    """threshold, postprocess_rule, quality (+ the calibration's provenance) for config.json."""
+    out: dict = {"threshold": 0.5 if args.threshold is None else args.threshold}
+    if args.calibration is None:
+        return out
+    cal = json.loads(args.calibration.read_text())
+    out["threshold"] = float(cal["threshold"]) if args.threshold is None else args.threshold
+    out["postprocess_rule"] = cal["postprocess_rule"]
+    out["quality"] = cal["quality"]
+    out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
+                          "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),
+                          "quality_oof": cal.get("quality_oof")}
+    return out
 
 
 if __name__ == "__main__":
