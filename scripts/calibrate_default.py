@@ -4,8 +4,9 @@ out-of-fold (OOF) predictions of a cross-validation run — never on the validat
 Usage:
   python scripts/calibrate_default.py CV_DIR --data DATA --out calibration.json [--tables DIR]
 
-CV_DIR is a ``dermaseg train --folds 5`` folder (``splits.json``, ``fold_<i>/best.pt``). Every training
-image is predicted by the fold model that did not train on it, at its own resolution, through the
+CV_DIR is a ``dermaseg train --folds 5`` folder (``splits.json``, ``fold_<i>/best.pt``); folds whose run
+has not finished (no ``fold_<i>/metrics.json``) are skipped and the JSON says which folds were used. Every
+training image of a used fold is predicted by the fold model that did not train on it, at its own resolution, through the
 Predictor (the one path to a mask; post-processing off, so the raw probability map comes back). Then:
 
 1. every (threshold, rule) of the grid is scored by per-image mean Jaccard over all OOF images; the best
@@ -49,6 +50,9 @@ def oof_predictions(cv_dir: Path, data: Path) -> list[dict]:
     out = []
     for i, fold in enumerate(splits.folds):
         model = cv_dir / f"fold_{i}" / "best.pt"
+        if not (cv_dir / f"fold_{i}" / "metrics.json").is_file():  # not finished (final validation not run)
+            print(f"fold {i}: not finished, skipped", file=sys.stderr, flush=True)
+            continue
         pred = load_predictor(str(model), postprocess=False, device="cpu")
         t0 = time.perf_counter()
         for sid in fold["val"]:
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                         "thresholded_jaccard": float(np.where(jf < FAILURE_JACCARD, 0, jf).mean()),
                         "dice": float(np.mean(2 * jf / (1 + jf)))})
     result = {
-        "cv_dir": str(args.cv_dir), "n_images": len(items), "threshold": t, "postprocess_rule": rule,
+        "cv_dir": str(args.cv_dir), "n_images": len(items), "folds_used": sorted(int(f) for f in np.unique(folds)), "threshold": t, "postprocess_rule": rule,
         "selection": "per-image mean Jaccard of out-of-fold predictions",
         "grid": grid, "cv_table": cv_rows,
         "quality": model.to_dict(),
