@@ -93,7 +93,7 @@ def test_check_rgb_accepts_images_and_names_what_is_wrong():
     assert out.shape == (5, 6, 3) and out.flags.c_contiguous and (out[..., 0] == 7).all()
     with pytest.raises(DataError, match=r"expected an RGB image H×W×3, got an array of shape \(5, 6, 2\)"):
         check_rgb(np.zeros((5, 6, 2), np.uint8))
-    with pytest.raises(DataError, match="shape"):
+    with pytest.raises(DataError, match="too small"):
         check_rgb(np.zeros((1, 6, 3), np.uint8))
     with pytest.raises(DataError, match="uint8 RGB image, got dtype float32"):
         check_rgb(np.zeros((5, 6, 3), np.float32))

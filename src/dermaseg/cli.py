@@ -14,7 +14,7 @@ import typer
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "usage_line"]
 
 app = typer.Typer(
     add_completion=False,
@@ -22,6 +22,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Skin-lesion segmentation for dermoscopic images.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dermaseg import __version__
+
+        typer.echo(f"dermaseg {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Skin-lesion segmentation for dermoscopic images."""
+
+
 data_app = typer.Typer(no_args_is_help=True, help="Check datasets and make leak-free splits.")
 app.add_typer(data_app, name="data")
 
@@ -71,27 +87,38 @@ def data_split(
 
 @app.command("segment")
 def segment_cmd(
-    inputs: list[Path] = typer.Argument(..., help="Image files and/or folders."),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    inputs: list[Path] = typer.Argument(..., help="Image files, folders of images, or dataset folders (any "
+                                        "supported layout: its images are segmented, never its masks)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (not a folder holding input images)."),
     model: str = typer.Option("default", "--model", help="Model name (see `dermaseg models`) or a saved model file."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
-    box: Optional[str] = typer.Option(None, "--box", help="x0,y0,x1,y1 in input pixels."),
+    box: Optional[str] = typer.Option(None, "--box", help="x0,y0,x1,y1 in input pixels, for every image."),
     point: Optional[str] = typer.Option(None, "--point", help="x,y of one lesion point, in input pixels."),
-    prompts: Optional[Path] = typer.Option(None, "--prompts", help="CSV: image,x0,y0,x1,y1,px,py."),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="CSV: image,x0,y0,x1,y1,px,py (one row per image)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="box-from-model: prompt a SAM-family model with "
+                                         "the box of the bundled automatic model's mask."),
     auto: Optional[str] = typer.Option(None, "--auto", help="Automatic pipeline: cnn or cnn+sam."),
     tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Flip test-time augmentation."),
     postprocess: bool = typer.Option(True, "--postprocess/--no-postprocess",
                                      help="Keep the largest component and fill holes."),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Walk sub-folders; outputs mirror them under OUT."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images whose outputs and results.csv "
+                                       "row exist (resume a killed run)."),
+    save: str = typer.Option("mask,prob,overlay", "--save", help="Outputs to write: any of mask,prob,overlay."),
+    overlay_format: str = typer.Option("auto", "--overlay-format", help="png, jpg, or auto (JPEG above 4 "
+                                       "megapixels)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, hidden=True,
+                                             help="Ignored (images run one at a time)."),
     device: Optional[str] = DeviceOpt,
 ) -> None:
-    """Segment images: writes <stem>_mask.png, <stem>_prob.png, <stem>_overlay.png and results.csv."""
+    """Segment images: <name>_mask.png, <name>_prob.png, <name>_overlay.png|jpg and results.csv; prints a summary."""
     from dermaseg.inference.segment import segment_files
 
-    failed = segment_files(inputs, out, model=model, checkpoint=checkpoint, box=box, point=point,
-                           prompts_csv=prompts, auto=auto, tta=tta, postprocess=postprocess,
-                           batch_size=batch_size, device=device)
-    raise typer.Exit(1 if failed else 0)
+    summary = segment_files(inputs, out, model=model, checkpoint=checkpoint, box=box, point=point,
+                            prompts_csv=prompts, prompt=prompt, auto=auto, tta=tta, postprocess=postprocess,
+                            device=device, recursive=recursive, skip_existing=skip_existing, save=save,
+                            overlay_format=overlay_format, batch_size=batch_size)
+    raise typer.Exit(1 if summary.failed else 0)
 
 
 @app.command("evaluate")
@@ -236,10 +263,26 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="An evaluate or train ou
     typer.echo(f"wrote {path}")
 
 
+def usage_line(e: Exception) -> str:
+    """One line for a click/typer usage error: the message plus where to get help, no usage block."""
+    msg = " ".join(str(e.format_message()).split()) if hasattr(e, "format_message") else " ".join(str(e).split())
+    ctx = getattr(e, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "dermaseg"
+    return f"{msg.rstrip('.')} (try '{command} --help')"
+
+
+def _is_usage_error(e: BaseException) -> bool:
+    """A usage error of typer's bundled click (``typer._click.exceptions.UsageError``: what typer raises) or
+    of click itself; both carry ``exit_code`` 2 and ``format_message``."""
+    return (isinstance(e, typer.TyperException) or type(e).__module__.startswith("click")) and \
+        callable(getattr(e, "format_message", None)) and isinstance(getattr(e, "exit_code", None), int)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turning DermasegError into one line and exit code 2."""
+    """Console-script entry point: run the app. A DermasegError is one line ``error: ...`` and exit code 2;
+    a usage error (unknown option or command, missing or bad value) is one line and exit code 2."""
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False, prog_name="dermaseg")
     except DermasegError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -250,11 +293,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as e:  # usage errors come through here in non-standalone mode
-        # click's exceptions, or those of the click that typer vendors (typer._click): duck-typed
-        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
-            e.show()
-            sys.exit(e.exit_code)
+    except Exception as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `dermaseg` or `dermaseg data` alone: the help text
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        if _is_usage_error(e):
+            print(f"error: {usage_line(e)}", file=sys.stderr)
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
         if type(e).__name__ == "Abort":
             sys.exit(1)
         raise

@@ -27,6 +27,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "read_image",
     "check_rgb",
+    "as_rgb",
     "read_mask",
     "mask_from_array",
     "atomic_path",
@@ -102,11 +103,28 @@ def check_rgb(rgb) -> np.ndarray:
     a = np.asarray(rgb)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 2 or a.shape[1] < 2:
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
         raise DataError(f"expected an RGB image H×W×3, got an array of shape {a.shape}")
+    if a.shape[0] < 2 or a.shape[1] < 2:
+        raise DataError(f"image of {a.shape[1]}x{a.shape[0]} pixels is too small (at least 2x2)")
     if a.dtype != np.uint8:
         raise DataError(f"expected a uint8 RGB image, got dtype {a.dtype} (use dermaseg.io.read_image)")
     return np.ascontiguousarray(a[..., :3])
+
+
+def as_rgb(image, name: str | None = None) -> np.ndarray:
+    """Any image a user holds -> checked RGB ``uint8`` H×W×3 (:func:`check_rgb`): a path or binary file
+    (:func:`read_image`), a ``PIL.Image`` (EXIF orientation applied, modes converted as in
+    :func:`read_image`) or an array."""
+    if isinstance(image, str | os.PathLike) or hasattr(image, "read"):
+        return check_rgb(read_image(image, name))
+    if isinstance(image, Image.Image):
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # broken EXIF block: keep the pixels as stored
+            pass
+        return check_rgb(_to_uint8_rgb(image))
+    return check_rgb(image)
 
 
 def mask_from_array(a: np.ndarray) -> np.ndarray:

@@ -114,8 +114,8 @@ class Prompt:
         """This prompt checked against an image of ``size`` (H, W): the box ordered (x0 <= x1, y0 <= y1)
         and clipped to the image, points as float pairs with one int label each (all 1 when absent).
 
-        A box wholly outside the image, non-finite numbers, or a labels/points length mismatch raise
-        :class:`DermasegError`.
+        A box wholly outside the image, a point outside it, non-finite numbers, or a labels/points length
+        mismatch raise :class:`DermasegError`.
         """
         h, w = size
         box = None
@@ -133,6 +133,10 @@ class Prompt:
             pts = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
             if not np.all(np.isfinite(pts)):
                 raise DermasegError(f"points must be finite numbers, got {self.points!r}")
+            outside = [(float(x), float(y)) for x, y in pts if not (0 <= x <= w - 1 and 0 <= y <= h - 1)]
+            if outside:
+                x, y = outside[0]
+                raise DermasegError(f"point {x:g},{y:g} lies outside the {w}x{h} image")
             lab = (np.ones(len(pts), np.int64) if self.labels is None
                    else np.asarray(self.labels, np.int64).reshape(-1))
             if len(lab) != len(pts):
@@ -311,14 +315,17 @@ def parse_point(text: str, where: str = "--point") -> tuple[float, float]:
     return (x, y)
 
 
-def read_prompts_csv(path: str | os.PathLike) -> dict[str, Prompt]:
+def read_prompts_csv(path: str | os.PathLike, lines: dict[str, int] | None = None) -> dict[str, Prompt]:
     """Read a prompts CSV (columns ``image``, ``x0,y0,x1,y1`` and/or ``px,py``, either group may be empty)
-    -> {file name and stem: user Prompt}. Any malformed row -> DermasegError naming the file and line."""
+    -> {file name and stem: user Prompt}. Any malformed row -> DermasegError naming the file and line.
+    ``lines``, when given, is filled with {file name and stem: the row's line number}."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise DermasegError(f"{p}: cannot read prompts CSV ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise DermasegError(f"{p}: prompts CSV is not UTF-8 text (byte {e.start}); save it as UTF-8") from e
     reader = csv.DictReader(io.StringIO(text))
     cols = [c.strip() for c in (reader.fieldnames or [])]
     if "image" not in cols:
@@ -326,9 +333,12 @@ def read_prompts_csv(path: str | os.PathLike) -> dict[str, Prompt]:
     if not ({"x0", "y0", "x1", "y1"} <= set(cols) or {"px", "py"} <= set(cols)):
         raise DermasegError(f"{p}: prompts CSV needs columns x0,y0,x1,y1 and/or px,py")
     out: dict[str, Prompt] = {}
-    for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+    for row in reader:
+        line = reader.line_num
         where = f"{p} line {line}"
+        if None in row:  # csv.DictReader files surplus fields under the key None
+            raise DermasegError(f"{where}: more fields than the header's {len(cols)} columns")
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         name = row.get("image", "")
         if not name:
             raise DermasegError(f"{where}: empty 'image'")
@@ -345,4 +355,6 @@ def read_prompts_csv(path: str | os.PathLike) -> dict[str, Prompt]:
             if key in out:
                 raise DermasegError(f"{where}: image '{name}' appears twice")
             out[key] = prompt
+            if lines is not None:
+                lines[key] = line
     return out

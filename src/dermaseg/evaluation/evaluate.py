@@ -23,13 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from dermaseg.data.prompts import Prompt, box_from_mask, make_prompt
+from dermaseg.data.prompts import Prompt, make_prompt
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
 from dermaseg.evaluation.outputs import write_evaluation
+from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.predictor import PredictorLike, load_predictor
 from dermaseg.io import read_image, read_mask
+from dermaseg.models.registry import require_trained
 
 __all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli", "evaluation_meta"]
 
@@ -102,7 +104,7 @@ def _samples(dataset: Any, limit: int | None) -> list[Any]:
 
 def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", *, seed: int = 0,
              limit: int | None = None, progress: bool = True, with_hd95: bool = True,
-             box_model: PredictorLike | None = None, box_model_name: str = "default") -> EvaluationResult:
+             box_model: PredictorLike | None = None, box_model_name: str = BOX_MODEL) -> EvaluationResult:
     """Score ``predictor`` on every sample of ``dataset`` (a Dataset or an iterable of Samples).
 
     ``predictor`` is anything with the :class:`~dermaseg.inference.predictor.PredictorLike` interface
@@ -135,8 +137,7 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
                             f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
         t0 = time.perf_counter()
         if prompt_mode == "box-from-model":  # the box model's time is part of this pipeline's time
-            box_model.set_image(rgb)
-            prompt = box_from_mask(np.asarray(box_model.predict().mask, dtype=bool), box_model_name)
+            prompt = model_box_prompt(box_model, rgb, box_model_name)
         else:
             prompt = make_prompt(prompt_mode, truth.shape, truth, seed=seed, image_id=s.id)
             t0 = time.perf_counter()
@@ -196,6 +197,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
     ds = load_dataset(Path(data), format=format)
     sel = ds.select(split)
     _samples(sel, limit)  # fail on missing masks before loading a model
+    require_trained(model)  # an architecture with a random decoder: refused, naming the fix
     predictor = load_predictor(model=model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
     _check_mode(prompt, predictor)

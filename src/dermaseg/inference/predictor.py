@@ -30,7 +30,7 @@ from dermaseg.inference.flags import mask_flags
 from dermaseg.inference.postprocess import RULES, clean_mask
 from dermaseg.inference.quality import QualityModel
 from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
-from dermaseg.io import check_rgb
+from dermaseg.io import as_rgb, check_rgb
 from dermaseg.models.base import PromptableSegmenter
 from dermaseg.models.registry import create_model
 from dermaseg.models.sam.fast_inference import FastEncoder
@@ -207,9 +207,10 @@ class Predictor:
             raise DermasegError("restore_image needs an image_state made by this Predictor")
         self._rgb, self._cache = state.rgb, state.cache
 
-    def set_image(self, rgb: np.ndarray) -> None:
-        """Cache an RGB uint8 H×W×3 image and its expensive representation (computed once, here)."""
-        rgb = check_rgb(rgb)
+    def set_image(self, image) -> None:
+        """Cache an image and its expensive representation (computed once, here). ``image``: an RGB uint8
+        H×W×3 array, a file path (str or Path, read by :func:`dermaseg.io.read_image`) or a PIL image."""
+        rgb = as_rgb(image)
         self.reset_image()
         self._rgb = rgb
         if self.promptable:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dermaseg.data.prompts import Prompt
+from dermaseg.inference.flags import COVER_FRACTION
 from dermaseg.models.sam.fast_inference import decode_prepared, prepare
 
-__all__ = ["Embedding", "to_model_frame", "to_input_frame", "sam_embed", "logits_to_input", "sam_decode"]
+__all__ = ["Embedding", "to_model_frame", "to_input_frame", "sam_embed", "logits_to_input", "candidate_cover",
+           "choose_candidate", "sam_decode"]
 
 
 @dataclass
@@ -78,10 +80,37 @@ def logits_to_input(logits, emb: Embedding, image_size: int):
     return x[0, 0]
 
 
+def candidate_cover(logits, emb: Embedding, image_size: int) -> np.ndarray:
+    """Share of the image each candidate covers: low-res logits 1×K×L×L (L = 256, the padded model frame)
+    -> K fractions, counted on the logits' own grid inside the image's part of the frame (logit > 0)."""
+    lo = logits[0]
+    side = lo.shape[-1]
+    h = max(1, min(side, int(np.ceil(emb.resized[0] * side / float(image_size)))))
+    w = max(1, min(side, int(np.ceil(emb.resized[1] * side / float(image_size)))))
+    return (lo[:, :h, :w] > 0).float().mean(dim=(1, 2)).cpu().numpy()
+
+
+def choose_candidate(iou: np.ndarray, cover: np.ndarray, max_cover: float = COVER_FRACTION) -> int:
+    """Which of K candidate masks to keep: the highest predicted IoU among those covering less than
+    ``max_cover`` of the image (``flags.COVER_FRACTION``); the highest predicted IoU of all when every
+    candidate covers that much.
+
+    Why: with one point, SAM's and MobileSAM's decoders often rate the whole frame as their most confident
+    candidate (the point is ambiguous between "the lesion" and "the skin"), and no dermoscopic lesion mask
+    of ISIC 2017 covers 95 % of its image; the lesion is one of the other candidates."""
+    iou = np.asarray(iou, dtype=np.float64).reshape(-1)
+    cover = np.asarray(cover, dtype=np.float64).reshape(-1)
+    keep = cover < max_cover
+    if not keep.any():
+        return int(np.argmax(iou))
+    return int(np.flatnonzero(keep)[np.argmax(iou[keep])])
+
+
 def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool) -> tuple[np.ndarray, float]:
     """Decode one prompt, already checked against the image (:meth:`Prompt.for_image`, input pixels)
     -> (probability H×W float32, predicted IoU of the kept mask). With several candidates
-    (``multimask``) the one with the highest predicted IoU is kept."""
+    (``multimask``) the kept one is :func:`choose_candidate`'s: the highest predicted IoU among those that
+    do not cover most of the image."""
     import torch
 
     dev = emb.tensor.device
@@ -97,7 +126,8 @@ def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool) -> tuple[
             logits, iou = decode_prepared(model, emb.prepared, sparse, multimask)
         else:
             logits, iou = model.decode(emb.tensor, boxes=tb, points=tp, labels=tl, multimask=multimask)
-        k = int(torch.argmax(iou[0]))
+        scores = iou[0].float().cpu().numpy()
+        k = 0 if len(scores) == 1 else choose_candidate(scores, candidate_cover(logits, emb, model.image_size))
         full = logits_to_input(logits[:, k:k + 1], emb, model.image_size)
         prob = torch.sigmoid(full).float().cpu().numpy()
-    return prob.astype(np.float32, copy=False), float(iou[0, k])
+    return prob.astype(np.float32, copy=False), float(scores[k])

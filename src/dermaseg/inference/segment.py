@@ -1,150 +1,307 @@
-"""``dermaseg segment``: images and folders in; masks, probability maps, overlays and a table out.
+"""``dermaseg segment``: images, folders and datasets in; masks, probability maps, overlays and a table out.
 
-For each input image ``<stem>``, OUT gets ``<stem>_mask.png`` (uint8 0/255, the input's own W×H),
-``<stem>_prob.png`` (uint8 probability × 255), ``<stem>_overlay.png`` (the image with the lesion
-outline in yellow and the prompt drawn: box in cyan, points as green/red dots) and OUT/results.csv
-(image, model, prompt, source, lesion_area_px, predicted_quality, seconds), one row per segmented image.
+For each input image (names: :mod:`dermaseg.inference.segment_inputs`), OUT gets ``<name>_mask.png`` (uint8
+0/255, the input's own W×H), ``<name>_prob.png`` (uint8 probability × 255) and ``<name>_overlay.png`` or
+``.jpg`` (the image with the lesion outline in yellow and the prompt drawn: box in cyan, points green), as
+``save`` chooses, and OUT/results.csv one row per image (:mod:`dermaseg.inference.segment_results`).
+Overlays are JPEG (quality 90) for images above :data:`JPEG_ABOVE_PIXELS` pixels with ``overlay_format
+"auto"``, else PNG; ``"png"`` / ``"jpg"`` force one.
 
-Prompts: ``--box x0,y0,x1,y1`` and/or ``--point x,y`` (input pixels, applied to every image), or
-``--prompts CSV`` with columns ``image`` (file name or stem), ``x0,y0,x1,y1`` and ``px,py`` (either
-group may be empty). An image with no prompt is segmented automatically (a CNN's mask, CNN+SAM, or a
-SAM-family model's own no-prompt output, labelled as such). Malformed prompts stop everything before
-any file is written; unreadable images are reported by name, skipped, and counted as failures.
+Prompts: ``box``/``point`` (input pixels, applied to every image), or ``prompts_csv`` with columns ``image``
+(file name or stem), ``x0,y0,x1,y1`` and ``px,py`` (either group may be empty), or ``prompt="box-from-model"``
+(the box of the bundled automatic model's mask: :mod:`dermaseg.inference.model_box`). An image with no prompt
+is segmented automatically (a CNN's mask, CNN+SAM, or a SAM-family model's own no-prompt output, labelled as
+such, with a warning naming the fix).
+
+Everything that can be checked before the first write is checked first (options, inputs, that OUT never
+writes among the inputs, prompts against every image's size from its header, the model), so a usage error
+writes nothing. Then each image is one call of :func:`segment_one` (read, predict, write, row; the unit a
+worker process can run); an image that fails (unreadable, 1×1...) is named, counted and skipped, never its
+batch. ``skip_existing`` skips images whose outputs and row are already there, so a killed run resumes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
 from dermaseg.errors import DermasegError
+from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.predictor import load_predictor
-from dermaseg.io import IMAGE_EXTENSIONS, read_image, write_png, write_text
+from dermaseg.inference.segment_inputs import SegmentJob, check_out_folder, collect_jobs, image_size
+from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
+from dermaseg.io import atomic_path, read_image, write_png
 from dermaseg.models.files import looks_like_model_file
+from dermaseg.models.registry import require_trained
 from dermaseg.overlays import draw_overlay
 
-__all__ = ["segment_files", "collect_images", "RESULT_COLUMNS"]
+__all__ = ["segment_files", "segment_one", "SegmentOptions", "SegmentSummary", "output_paths", "RESULT_COLUMNS",
+           "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES"]
 
-RESULT_COLUMNS = ("image", "model", "prompt", "source", "lesion_area_px", "predicted_quality", "seconds")
-_OUTPUT_SUFFIXES = ("_mask", "_prob", "_overlay")
+SAVE_KINDS = ("mask", "prob", "overlay")
+OVERLAY_FORMATS = ("auto", "png", "jpg")
+#: with ``overlay_format="auto"``, overlays of images above this many pixels are JPEG (a 12-megapixel PNG
+#: overlay is ~10 MB; its JPEG ~1-2 MB)
+JPEG_ABOVE_PIXELS = 4_000_000
+#: ``prompt=`` values (besides None: the prompts of box/point/prompts_csv, or none)
+PROMPT_CHOICES = ("box-from-model",)
 
 
-def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Files as given plus the image files of each folder (sorted, not recursive). A missing path or
-    a folder without images -> DermasegError. Files named like our own outputs are skipped."""
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                           and not f.stem.endswith(_OUTPUT_SUFFIXES))
-            if not found:
-                raise DermasegError(f"{p}: folder contains no images ({', '.join(IMAGE_EXTENSIONS)})")
-            out += found
-        elif p.is_file():
-            out.append(p)
+@dataclass(frozen=True)
+class SegmentOptions:
+    """What :func:`segment_one` writes: into ``out``, the kinds in ``save``, overlays as ``overlay_format``;
+    ``model_name`` is results.csv's ``model``; ``box_model_name`` labels a box-from-model prompt."""
+
+    out: Path
+    model_name: str
+    save: tuple[str, ...] = SAVE_KINDS
+    overlay_format: str = "auto"
+    box_model_name: str = BOX_MODEL
+
+
+@dataclass
+class SegmentSummary:
+    """What a :func:`segment_files` run did: ``images`` inputs; ``segmented`` now, ``skipped`` (already done),
+    ``failed`` (their messages), ``flags`` count per flag and ``flagged`` images, ``seconds`` wall time,
+    ``out`` the folder."""
+
+    out: Path
+    images: int = 0
+    segmented: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    flagged: int = 0
+    flags: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """The end summary ``dermaseg segment`` prints."""
+        flags = ", ".join(f"{n} {f}" for f, n in sorted(self.flags.items()))
+        per = f", {self.seconds / self.segmented:.2f} s per image" if self.segmented else ""
+        return (f"{self.images} images: {self.segmented} segmented, {self.skipped} skipped (already done), "
+                f"{len(self.failed)} failed, {self.flagged} flagged{f' ({flags})' if flags else ''}; "
+                f"{self.seconds:.1f} s{per} -> {self.out}/ (results.csv)")
+
+
+def output_paths(options: SegmentOptions, job: SegmentJob, size: tuple[int, int] | None) -> dict[str, Path]:
+    """{kind: path} of the outputs ``options.save`` writes for ``job``; ``size`` (H, W) picks the overlay's
+    format under ``"auto"`` (None: PNG)."""
+    base = options.out / job.output
+    big = size is not None and size[0] * size[1] > JPEG_ABOVE_PIXELS
+    ext = "jpg" if options.overlay_format == "jpg" or (options.overlay_format == "auto" and big) else "png"
+    names = {"mask": "_mask.png", "prob": "_prob.png", "overlay": f"_overlay.{ext}"}
+    return {k: base.with_name(base.name + names[k]) for k in options.save}
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="JPEG", quality=90)
+
+
+def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options: SegmentOptions,
+                box_model: Any = None) -> dict[str, object]:
+    """Segment one image and write its outputs: read it, make the box-from-model prompt when ``box_model``
+    is given, predict, write each output atomically. Returns its results.csv row; ``seconds`` is this image's
+    read + model + post-processing time. A problem with the image raises :class:`DermasegError` naming it."""
+    t0 = time.perf_counter()
+    try:
+        rgb = read_image(job.image)
+        if box_model is not None:
+            prompt = model_box_prompt(box_model, rgb, options.box_model_name)
+        predictor.set_image(rgb)
+        pred = predictor.predict(prompt if predictor.promptable else None)
+    except DermasegError as e:
+        raise DermasegError(str(e) if str(job.image) in str(e) else f"{job.image}: {e}") from e
+    seconds = time.perf_counter() - t0
+    for kind, path in output_paths(options, job, rgb.shape[:2]).items():
+        if kind == "mask":
+            write_png(path, pred.mask)
+        elif kind == "prob":
+            write_png(path, np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
         else:
-            raise DermasegError(f"{p}: no such file or folder")
-    if not out:
-        raise DermasegError("no input images")
-    return out
+            overlay = draw_overlay(rgb, pred.mask, pred.box, pred.points)
+            _write_jpeg(path, overlay) if path.suffix == ".jpg" else write_png(path, overlay)
+    shown = prompt if prompt is not None and predictor.promptable else Prompt()
+    return {"image": str(job.image), "output": job.output, "model": options.model_name,
+            "prompt": shown.describe(source=False), "source": pred.source, "lesion_area_px": int(pred.mask.sum()),
+            "predicted_quality": "" if pred.quality is None else f"{pred.quality:.4f}",
+            "flag": ";".join(pred.flags), "seconds": f"{seconds:.4f}"}
 
 
-def _unique_stems(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
-    return stems
+def _parse_save(save: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    kinds = [k.strip().lower() for k in (save.split(",") if isinstance(save, str) else save) if k.strip()]
+    bad = [k for k in kinds if k not in SAVE_KINDS]
+    if bad or not kinds:
+        raise DermasegError(f"--save: expected a comma-separated subset of {','.join(SAVE_KINDS)}, got "
+                            f"'{save if isinstance(save, str) else ','.join(save)}'")
+    return tuple(k for k in SAVE_KINDS if k in kinds)
 
 
-def segment_files(inputs, out, model: str = "default", checkpoint=None, box: str | None = None,
-                  point: str | None = None, prompts_csv=None, auto: str | None = None,
-                  tta: bool | None = None, postprocess: bool = True, batch_size: int = 4,
-                  device: str | None = None, progress: bool | None = None) -> int:
-    """Segment every input image into ``out`` (module docstring). Returns the number of failed images.
+def _warn(msg: str, bar: Any = None) -> None:
+    (bar.write if bar is not None else lambda m: print(m, file=sys.stderr))(f"warning: {msg}")
 
-    Everything that can be checked before the first write is checked first (inputs exist, prompts
-    parse, the model loads), so a usage error leaves ``out`` untouched.
-    """
+
+def _names(paths: list[str], n: int = 5) -> str:
+    return ", ".join(paths[:n]) + (f" and {len(paths) - n} more" if len(paths) > n else "")
+
+
+def _check_prompts(jobs: list[SegmentJob], prompts: dict[SegmentJob, Prompt | None], where: dict[SegmentJob, str]
+                   ) -> None:
+    """Check every prompt against its image's size (from the header) before anything is written."""
+    for job in jobs:
+        p = prompts[job]
+        if p is None:
+            continue
+        size = image_size(job.image)
+        if size is None:  # unreadable: the image fails on its own when segmented
+            continue
+        try:
+            p.for_image(size)
+        except DermasegError as e:
+            raise DermasegError(f"{where[job]}: {e} ({job.image})") from e
+
+
+def _model_label(model: Any, predictor: Any) -> str:
+    if isinstance(model, str) and looks_like_model_file(model):
+        return f"{predictor.name} ({Path(model).name})"
+    return str(model) if isinstance(model, str) else predictor.name
+
+
+def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str | None = None,
+                  point: str | None = None, prompts_csv=None, prompt: str | None = None, auto: str | None = None,
+                  tta: bool | None = None, postprocess: bool = True, device: str | None = None,
+                  recursive: bool = False, skip_existing: bool = False,
+                  save: str | tuple[str, ...] = SAVE_KINDS, overlay_format: str = "auto",
+                  batch_size: int | None = None, progress: bool | None = None, echo: bool = True
+                  ) -> SegmentSummary:
+    """Segment every image behind ``inputs`` into ``out`` (module docstring) and return what happened; the
+    end summary is printed unless ``echo`` is False. ``model``: a registry name, a saved model file or a
+    model instance (a name needing training is refused). ``batch_size`` is accepted for old scripts and
+    ignored: images run one at a time so each row's seconds are that image's own."""
     from tqdm import tqdm
 
-    if prompts_csv is not None and (box or point):
+    save_kinds = _parse_save(save)
+    if overlay_format not in OVERLAY_FORMATS:
+        raise DermasegError(f"--overlay-format: choose one of {', '.join(OVERLAY_FORMATS)}, got '{overlay_format}'")
+    if prompt is not None and prompt not in PROMPT_CHOICES:
+        raise DermasegError(f"--prompt: choose {', '.join(PROMPT_CHOICES)} (or give --box/--point/--prompts), "
+                            f"got '{prompt}'")
+    given = [o for o, v in (("--box", box), ("--point", point), ("--prompts", prompts_csv)) if v is not None]
+    if prompt is not None and given:
+        raise DermasegError(f"--prompt {prompt} makes the box itself: drop {', '.join(given)}")
+    if prompts_csv is not None and (box is not None or point is not None):
         raise DermasegError("use either --prompts CSV or --box/--point, not both")
     common = None
-    if box or point:
-        common = user_prompt(box=parse_box(box) if box else None, point=parse_point(point) if point else None)
-    table = read_prompts_csv(prompts_csv) if prompts_csv is not None else {}
-    paths = collect_images(list(inputs))
+    if box is not None or point is not None:
+        common = user_prompt(box=parse_box(box) if box is not None else None,
+                             point=parse_point(point) if point is not None else None)
+    lines: dict[str, int] = {}
+    table = read_prompts_csv(prompts_csv, lines) if prompts_csv is not None else {}
+    jobs = collect_jobs(list(inputs), recursive=recursive)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DermasegError(f"{out}: exists and is not a folder")
+    check_out_folder(out, jobs, list(inputs), recursive)
+
+    prompts: dict[SegmentJob, Prompt | None] = {}
+    where: dict[SegmentJob, str] = {}
+    no_row: list[str] = []
+    for j in jobs:
+        key = j.image.name if j.image.name in table else j.image.stem
+        prompts[j] = table.get(key, common)
+        where[j] = f"{prompts_csv} line {lines[key]}" if key in table else (
+            "--box/--point" if box is not None and point is not None else "--box" if box is not None else "--point")
+        if table and key not in table:
+            no_row.append(j.image.name)
+    if table and len(no_row) == len(jobs):
+        raise DermasegError(f"{prompts_csv}: names none of the {len(jobs)} input images (first: {jobs[0].image.name}); "
+                            "its 'image' column must hold file names (a.png) or stems (a)")
+    _check_prompts(jobs, prompts, where)
+
+    require_trained(model)  # a random decoder or an un-fine-tuned SAM: refused, naming the fix
     predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
-    is_file = not isinstance(model, str) or looks_like_model_file(model)
-    name = f"{predictor.name} ({Path(str(model)).name})" if is_file and isinstance(model, str) else (
-        predictor.name if is_file else model)
-    if not predictor.promptable and (common is not None or table):
-        print(f"warning: model '{name}' takes no prompts; segmenting automatically", file=sys.stderr)
+    options = SegmentOptions(out=out, model_name=_model_label(model, predictor), save=save_kinds,
+                             overlay_format=overlay_format)
+    if batch_size not in (None, 1):
+        _warn("--batch-size is ignored: segment runs one image at a time, so each image's seconds are its own")
+    if no_row:
+        _warn(f"{prompts_csv}: no row for {len(no_row)} of {len(jobs)} images ({_names(no_row)}); "
+              "they are segmented without a prompt")
+    box_model = None
+    if not predictor.promptable and (common is not None or table or prompt is not None):
+        _warn(f"model '{options.model_name}' takes no prompts; segmenting automatically")
+    elif predictor.promptable and prompt == "box-from-model":
+        box_model = load_predictor(BOX_MODEL, device=str(predictor.device))
+    elif predictor.promptable:
+        boxless = [j.image.name for j in jobs if prompts[j] is None or prompts[j].box is None]
+        if boxless:
+            _warn(f"'{options.model_name}' is a SAM-family model and {len(boxless)} of {len(jobs)} images have no "
+                  f"box ({_names(boxless, 3)}): without a box its mask is often empty or the whole image; give "
+                  "--box x0,y0,x1,y1 (or a --prompts CSV with boxes), or --prompt box-from-model to use the "
+                  "bundled automatic model's box")
 
-    def prompt_for(p: Path):
-        if not predictor.promptable:
-            return None
-        return table.get(p.name) or table.get(p.stem) or common
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DermasegError(f"--out {out}: cannot create the folder ({e.strerror or e})") from e
+    return _run(predictor, jobs, prompts, options, box_model, skip_existing, progress, echo, tqdm)
 
-    rows: list[dict[str, object]] = []
-    failed: list[str] = []
-    stems = dict(zip(paths, _unique_stems(paths), strict=True))
-    bs = max(1, int(batch_size))
-    bar = tqdm(total=len(paths), desc="segment", unit="img", file=sys.stderr,
+
+def _run(predictor, jobs, prompts, options: SegmentOptions, box_model, skip_existing: bool, progress, echo: bool,
+         tqdm) -> SegmentSummary:
+    out = options.out
+    old: dict[str, dict[str, str]] = {}
+    if skip_existing:
+        for src in (out / "results.csv", out / JOURNAL):
+            old.update({r["output"]: r for r in read_rows(src)})
+    journal = Journal(out, fresh=not skip_existing)
+    summary = SegmentSummary(out=out, images=len(jobs))
+    rows: dict[str, dict[str, object]] = {}
+    t_start = time.perf_counter()
+    bar = tqdm(total=len(jobs), desc="segment", unit="img", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
-    for start in range(0, len(paths), bs):
-        ok, images, prompts = [], [], []
-        for p in paths[start:start + bs]:
-            try:
-                rgb = read_image(p)
-                pr = prompt_for(p)
-                if pr is not None:
-                    pr.for_image(rgb.shape[:2])
-            except DermasegError as e:
-                failed.append(str(p))
-                bar.write(f"error: {e}" if str(p) in str(e) else f"error: {p}: {e}")
+    try:
+        for job in jobs:
+            done = old.get(job.output)
+            if done is not None and all(p.is_file() for p in output_paths(options, job, image_size(job.image)).values()):
+                rows[job.output] = done
+                summary.skipped += 1
                 bar.update(1)
                 continue
-            ok.append(p)
-            images.append(rgb)
-            prompts.append(pr)
-        if not ok:
-            continue
-        t0 = time.perf_counter()
-        preds = predictor.predict_batch(images, prompts if predictor.promptable else None, batch_size=bs)
-        dt = (time.perf_counter() - t0) / len(ok)
-        for p, rgb, pr, pred in zip(ok, images, prompts, preds, strict=True):
-            stem = stems[p]
-            write_png(out / f"{stem}_mask.png", pred.mask)
-            write_png(out / f"{stem}_prob.png", np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
-            write_png(out / f"{stem}_overlay.png", draw_overlay(rgb, pred.mask, pred.box, pred.points))
-            rows.append({"image": str(p), "model": name, "prompt": (pr or Prompt()).describe(source=False),
-                         "source": pred.source,
-                         "lesion_area_px": int(pred.mask.sum()),
-                         "predicted_quality": "" if pred.quality is None else f"{pred.quality:.4f}",
-                         "seconds": f"{dt:.4f}"})
+            try:
+                row = segment_one(predictor, job, prompts[job], options, box_model)
+            except Exception as e:  # one bad image fails only itself, named
+                msg = str(e) if isinstance(e, DermasegError) else f"{job.image}: {type(e).__name__}: {e}"
+                summary.failed.append(msg)
+                bar.write(f"error: {msg}")
+                bar.update(1)
+                continue
+            journal.add(row)
+            rows[job.output] = row
+            summary.segmented += 1
             bar.update(1)
-    bar.close()
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "results.csv", buf.getvalue())
-    if failed:
-        print(f"{len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
-    return len(failed)
+    finally:
+        bar.close()
+        journal.close(remove=False)
+    table = [rows[j.output] for j in jobs if j.output in rows]
+    table += [r for k, r in old.items() if k not in rows and k not in {j.output for j in jobs}]
+    write_results(out / "results.csv", table)
+    journal.close(remove=True)
+    for r in (rows[j.output] for j in jobs if j.output in rows):
+        flags = [f for f in str(r.get("flag", "")).split(";") if f]
+        summary.flagged += bool(flags)
+        summary.flags.update(flags)
+    summary.seconds = time.perf_counter() - t_start
+    if echo:
+        print(summary.line())
+        if summary.failed:
+            print(f"{len(summary.failed)} of {len(jobs)} images failed (listed above)", file=sys.stderr)
+    return summary

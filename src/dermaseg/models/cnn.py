@@ -181,18 +181,22 @@ def _weights_status(arch: str, encoder: str | None = None):
     return status
 
 
+#: why a U-Net/FPN built from its name cannot segment: ``ModelInfo.untrained`` (a trained file can)
+UNTRAINED = "its decoder is random: only the encoder starts from ImageNet weights"
+
+
 def _register() -> None:
     for arch, label in (("unet", "U-Net"), ("fpn", "FPN")):
         register_model(ModelInfo(
             name=f"{arch}-", builder=build_cnn, family="cnn", input_size="192x256 (any multiple of 32)",
             description=f"{label} over any smp encoder; 'tiny' = test-size encoder", pattern=True,
-            weights=_weights_status(arch)))
+            weights=_weights_status(arch), untrained=UNTRAINED))
         for enc in ("mobilenet_v2", "efficientnet-lite0"):
             name = f"{arch}-{enc}"
             register_model(ModelInfo(
                 name=name, builder=build_cnn, family="cnn", input_size="192x256",
                 description=f"{label}, {enc} encoder (ImageNet, offline)", params=PARAM_COUNTS[name],
-                weights=_weights_status(arch, enc)))
+                weights=_weights_status(arch, enc), untrained=UNTRAINED))
 
 
 _register()

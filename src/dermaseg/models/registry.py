@@ -33,6 +33,9 @@ __all__ = [
     "model_family",
     "describe_models",
     "print_models",
+    "needs_training",
+    "require_trained",
+    "train_command",
 ]
 
 #: modules that register models when imported (they import this module: the registry imports them by name)
@@ -63,6 +66,9 @@ class ModelInfo:
     #: parameter count, or None when it would need the weights to know
     params: int | None = None
     pattern: bool = False  # name is a prefix, e.g. "unet-" matches "unet-mobilenet_v2"
+    #: why a model built from this *name* cannot segment yet (e.g. "its decoder is random"), None when it
+    #: can. A trained file of the same architecture (``run/best.pt``) always can.
+    untrained: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -145,19 +151,64 @@ def load_model(path: str | os.PathLike, **kwargs: Any):
     return model
 
 
+def train_command(name: str) -> str:
+    """The ``dermaseg train`` line that trains ``name`` (a registry name)."""
+    task = model_info(name).task
+    recipe = f" --recipe {task}" if task in ("skinsam", "melseg") else ""
+    return f"dermaseg train --data DATA{recipe} --model {name} --out RUN"
+
+
+def needs_training(model: Any) -> str | None:
+    """Why ``model`` cannot segment as is (None when it can): a registry name whose :class:`ModelInfo` says
+    ``untrained`` (``unet-<encoder>``, ``fpn-<encoder>``: random decoder; ``skinsam-``/``melseg-``: the
+    fine-tuning has not happened), or a built model carrying such a name. A saved model file, a model loaded
+    from one (``config["source_file"]``) and the bundled model are trained."""
+    if isinstance(model, str | os.PathLike):
+        name = str(model)
+        if looks_like_model_file(name):
+            return None
+    else:
+        config = getattr(model, "config", None) or {}
+        if config.get("source_file") or config.get("bundled") or config.get("trained"):
+            return None
+        name = config.get("name")
+        if not name:
+            return None
+    try:
+        return model_info(name).untrained
+    except DermasegError:
+        return None  # an unknown name fails later, where it is built, with the list of names
+
+
+def require_trained(model: Any, option: str = "--model") -> None:
+    """Raise :class:`DermasegError` (one line naming the fix) when :func:`needs_training` says ``model``
+    would give meaningless masks; ``dermaseg segment`` and ``dermaseg evaluate`` refuse such models."""
+    why = needs_training(model)
+    if why is None:
+        return
+    name = str(model) if isinstance(model, str | os.PathLike) else str(model.config.get("name"))
+    raise DermasegError(f"{option} {name}: needs training ({why}), so its masks would mean nothing; train it "
+                        f"({train_command(name)}) and pass {option} RUN/best.pt, or use {option} default")
+
+
 def describe_models() -> list[dict[str, Any]]:
-    """Rows for ``dermaseg models``: name, family, input size, params, weights source, available."""
+    """Rows for ``dermaseg models``: name, family, input size, params, weights source, available, and
+    ``ready`` (can segment as built from its name) with ``needs_training`` (why not, and the command)."""
     rows = []
     for info in list_models():
         src, ok, detail = info.weights() if info.weights else ("none (random init)", True, "")
+        name = info.name + (info.extra.get("placeholder", "<encoder>") if info.pattern else "")
         rows.append({
-            "name": info.name + (info.extra.get("placeholder", "<encoder>") if info.pattern else ""),
+            "name": name,
             "family": info.family,
             "input_size": info.input_size,
             "params": info.params,
             "weights": src,
             "available": ok,
             "detail": detail,
+            "ready": info.untrained is None,
+            "needs_training": None if info.untrained is None else
+            f"{info.untrained}; {train_command(name)}",
             "description": info.description,
         })
     return rows
@@ -170,16 +221,24 @@ def print_models(as_json: bool = False) -> None:
         print(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="dermaseg models")
-    for col in ("name", "family", "input", "params", "weights from", "available"):
+    for col in ("name", "family", "input", "params", "weights from", "available", "ready to segment"):
         t.add_column(col, no_wrap=col in ("name", "params"))
     for r in rows:
         params = f"{r['params'] / 1e6:.1f} M" if r["params"] else "?"
-        avail = "[green]yes[/green]" if r["available"] else f"[red]no[/red] {r['detail']}"
-        t.add_row(r["name"], r["family"], r["input_size"], params, r["weights"], avail)
+        avail = "[green]yes[/green]" if r["available"] else f"[red]no[/red] {escape(r['detail'])}"
+        ready = "[green]yes[/green]" if r["ready"] else (
+            f"[red]no[/red] — needs training ({escape(train_command(r['name']))})")
+        t.add_row(escape(r["name"]), r["family"], r["input_size"], params, escape(r["weights"]), avail, ready)
     import sys
 
     # piped or redirected: rich would assume 80 columns and wrap every cell; use a wide line instead
-    Console(width=None if sys.stdout.isatty() else 220).print(t)
+    console = Console(width=None if sys.stdout.isatty() else 260)
+    console.print(t)
+    if not all(r["ready"] for r in rows):
+        console.print("ready to segment: no = built from its name the model gives meaningless masks (a CNN's "
+                      "decoder is random; a skinsam-/melseg- model is not fine-tuned yet): train it, then use "
+                      "--model RUN/best.pt.", soft_wrap=True)

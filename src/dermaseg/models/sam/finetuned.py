@@ -53,4 +53,5 @@ for _kind, _desc in (("skinsam", "SkinSAM fine-tuning: frozen encoder, trained p
         name=f"{_kind}-", builder=build_finetuned, family="sam", task=_kind, input_size="as its SAM model",
         description=f"{_desc} (<sam model> = litemedsam, mobilesam, sam-vit-b/l/h)", pattern=True,
         weights=lambda: ("its SAM model's, then yours (trained file)", True, ""),
-        extra={"placeholder": "<sam model>"}))
+        extra={"placeholder": "<sam model>"},
+        untrained=f"built from its name it is its SAM model before {_kind}'s fine-tuning"))
