@@ -241,6 +241,11 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
     elif predictor.promptable and prompt == "box-from-model":
         box_model = load_predictor(BOX_MODEL, device=str(predictor.device))
     elif predictor.promptable:
+        if predictor.model.config.get("trained_prompts") == "box" and any(
+                p is not None and p.points for p in prompts.values()):
+            _warn(f"'{options.model_name}' was trained with box prompts only: a point alone gives an empty mask, "
+                  "and with a box a comb-like fringe along the mask's edge (upstream LiteMedSAM does the same); "
+                  "give a --box without --point")
         boxless = [j.image.name for j in jobs if prompts[j] is None or prompts[j].box is None]
         if boxless:
             _warn(f"'{options.model_name}' is a SAM-family model and {len(boxless)} of {len(jobs)} images have no "

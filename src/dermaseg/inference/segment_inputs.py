@@ -52,14 +52,20 @@ def _dataset_images(root: Path) -> list[Path]:
 
 def _enclosing_dataset_images(folder: Path) -> list[Path] | None:
     """When ``folder`` is the image folder of a dataset one or two levels up (``PH2 Dataset images``,
-    ``ISIC-2017_Validation_Data``): that dataset's images below ``folder``; else None."""
+    ``ISIC-2017_Validation_Data``): that dataset's images below ``folder``; else None. A folder holding only
+    such a dataset's masks raises :class:`DermasegError` (masks are never segmented)."""
     here = folder.resolve()
     for parent in list(here.parents)[:2]:
-        if detect_format(parent) is None:
+        fmt = detect_format(parent)
+        if fmt is None:
             continue
-        inside = [p for p in _dataset_images(parent) if p.resolve().is_relative_to(here)]
+        samples = load_dataset(parent).samples
+        inside = [Path(s.image) for s in samples if Path(s.image).resolve().is_relative_to(here)]
         if inside:
             return inside
+        if any(s.mask is not None and Path(s.mask).resolve().is_relative_to(here) for s in samples):
+            raise DermasegError(f"{folder}: holds the masks of the {fmt} dataset at {parent}; give the dataset "
+                                "folder (or its image folder) to segment its images")
     return None
 
 

