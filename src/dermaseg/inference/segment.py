@@ -147,7 +147,7 @@ def _parse_save(save: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 
 def _warn(msg: str, bar: Any = None) -> None:
-    (bar.write if bar is not None else lambda m: print(m, file=sys.stderr))(f"warning: {msg}")
+    (bar.write if bar is not None else print)(f"warning: {msg}", file=sys.stderr)
 
 
 def _names(paths: list[str], n: int = 5) -> str:
@@ -286,7 +286,7 @@ def _run(predictor, jobs, prompts, options: SegmentOptions, box_model, skip_exis
             except Exception as e:  # one bad image fails only itself, named
                 msg = str(e) if isinstance(e, DermasegError) else f"{job.image}: {type(e).__name__}: {e}"
                 summary.failed.append(msg)
-                bar.write(f"error: {msg}")
+                bar.write(f"error: {msg}", file=sys.stderr)
                 bar.update(1)
                 continue
             journal.add(row)
