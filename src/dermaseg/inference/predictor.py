@@ -228,7 +228,9 @@ class Predictor:
         0 background; all 1 when omitted), ``source`` (where it came from; "user" when empty). ``multimask``
         None uses the model's default (3 candidates for SAM/MobileSAM, 1 for LiteMedSAM, whose decoder was
         trained single-output); with several candidates the one with the highest predicted IoU is kept
-        (SkinSAM). A CNN model ignores prompts.
+        among those covering less than ``flags.COVER_FRACTION`` of the image (a one-point prompt's most
+        confident candidate is often the whole frame; :func:`~dermaseg.inference.sam_steps.choose_candidate`).
+        A CNN model ignores prompts.
         """
         if self._rgb is None:
             raise DermasegError("call set_image(rgb) before predict()")
