@@ -196,3 +196,12 @@ def test_one_bad_image_fails_only_itself(tmp_path, dark_cnn, capsys):
     assert "tiny.png" in err and "broken.jpg" in err and "Traceback" not in err
     assert [r["output"] for r in _rows(out)] == ["a", "z"]
     assert not (out / "tiny_mask.png").exists() and not list(out.glob("*.part*"))
+
+
+def test_a_datasets_mask_folder_is_refused(tmp_path, dark_cnn):
+    root = tmp_path / "isic"
+    write_dataset(root, layout="isic2017", n=3, size=(48, 64))
+    truth = next(p for p in root.iterdir() if p.is_dir() and "GroundTruth" in p.name)
+    with pytest.raises(DermasegError, match="masks of the"):
+        segment_files([truth], tmp_path / "out", model=dark_cnn)
+    assert not (tmp_path / "out").exists()
