@@ -194,9 +194,10 @@ def test_import_dermaseg_is_light_and_its_api_lazy():
 LAYERS = (
     ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays"),
     ("dermaseg.data",),
+    ("dermaseg.measure",),
     ("dermaseg.models",),
     ("dermaseg.inference",),
-    ("dermaseg.evaluation", "dermaseg.report", "dermaseg.measure"),
+    ("dermaseg.evaluation", "dermaseg.report"),
     ("dermaseg.training",),
     ("dermaseg.cli", "dermaseg.__main__", "dermaseg.serve"),
 )

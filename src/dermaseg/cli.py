@@ -109,6 +109,10 @@ def segment_cmd(
                                        "megapixels)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, hidden=True,
                                              help="Ignored (images run one at a time)."),
+    measure: bool = typer.Option(False, "--measure", help="Add each mask's lesion measurements to results.csv "
+                                 "(the columns of `dermaseg measure`)."),
+    pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Millimetres per pixel: implies "
+                                               "--measure and fills the mm columns."),
     device: Optional[str] = DeviceOpt,
 ) -> None:
     """Segment images: <name>_mask.png, <name>_prob.png, <name>_overlay.png|jpg and results.csv; prints a summary."""
@@ -117,7 +121,8 @@ def segment_cmd(
     summary = segment_files(inputs, out, model=model, checkpoint=checkpoint, box=box, point=point,
                             prompts_csv=prompts, prompt=prompt, auto=auto, tta=tta, postprocess=postprocess,
                             device=device, recursive=recursive, skip_existing=skip_existing, save=save,
-                            overlay_format=overlay_format, batch_size=batch_size)
+                            overlay_format=overlay_format, batch_size=batch_size, pixel_size=pixel_size,
+                            measure_masks=measure)
     raise typer.Exit(1 if summary.failed else 0)
 
 

@@ -38,6 +38,7 @@ from dermaseg.inference.predictor import load_predictor
 from dermaseg.inference.segment_inputs import SegmentJob, check_out_folder, collect_jobs, image_size
 from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
 from dermaseg.io import atomic_path, read_image, write_png
+from dermaseg.measure import MEASURE_KEYS, check_pixel_size, measure, record_to_row
 from dermaseg.models.files import looks_like_model_file
 from dermaseg.models.registry import require_trained
 from dermaseg.overlays import draw_overlay
@@ -64,6 +65,14 @@ class SegmentOptions:
     save: tuple[str, ...] = SAVE_KINDS
     overlay_format: str = "auto"
     box_model_name: str = BOX_MODEL
+    #: add the lesion measurements (:mod:`dermaseg.measure`) to each row; mm columns need ``pixel_size``
+    measure: bool = False
+    pixel_size: float | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """results.csv's columns: :data:`RESULT_COLUMNS`, then the measurement columns when measuring."""
+        return (*RESULT_COLUMNS, *MEASURE_KEYS) if self.measure else RESULT_COLUMNS
 
 
 @dataclass
@@ -131,10 +140,15 @@ def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options:
             overlay = draw_overlay(rgb, pred.mask, pred.box, pred.points)
             _write_jpeg(path, overlay) if path.suffix == ".jpg" else write_png(path, overlay)
     shown = prompt if prompt is not None and predictor.promptable else Prompt()
-    return {"image": str(job.image), "output": job.output, "model": options.model_name,
-            "prompt": shown.describe(source=False), "source": pred.source, "lesion_area_px": int(pred.mask.sum()),
-            "predicted_quality": "" if pred.quality is None else f"{pred.quality:.4f}",
-            "flag": ";".join(pred.flags), "seconds": f"{seconds:.4f}"}
+    row: dict[str, object] = {
+        "image": str(job.image), "output": job.output, "model": options.model_name,
+        "prompt": shown.describe(source=False), "source": pred.source, "lesion_area_px": int(pred.mask.sum()),
+        "predicted_quality": "" if pred.quality is None else f"{pred.quality:.4f}",
+        "flag": ";".join(pred.flags), "seconds": f"{seconds:.4f}"}
+    if options.measure:  # the same columns as `dermaseg measure` (mm empty without a pixel size)
+        cells = record_to_row(measure(pred.mask, rgb, options.pixel_size), str(job.image))
+        row.update({k: cells[k] for k in MEASURE_KEYS})
+    return row
 
 
 def _parse_save(save: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -181,13 +195,17 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
                   tta: bool | None = None, postprocess: bool = True, device: str | None = None,
                   recursive: bool = False, skip_existing: bool = False,
                   save: str | tuple[str, ...] = SAVE_KINDS, overlay_format: str = "auto",
-                  batch_size: int | None = None, progress: bool | None = None, echo: bool = True
-                  ) -> SegmentSummary:
+                  batch_size: int | None = None, progress: bool | None = None, echo: bool = True,
+                  pixel_size: float | None = None, measure_masks: bool = False) -> SegmentSummary:
     """Segment every image behind ``inputs`` into ``out`` (module docstring) and return what happened; the
     end summary is printed unless ``echo`` is False. ``model``: a registry name, a saved model file or a
     model instance (a name needing training is refused). ``batch_size`` is accepted for old scripts and
-    ignored: images run one at a time so each row's seconds are that image's own."""
+    ignored: images run one at a time so each row's seconds are that image's own. ``measure_masks`` (or a
+    ``pixel_size`` in mm per pixel) adds the lesion measurements of each mask to results.csv, the columns
+    of ``dermaseg measure``."""
     from tqdm import tqdm
+
+    pixel_size = check_pixel_size(pixel_size, "--pixel-size")
 
     save_kinds = _parse_save(save)
     if overlay_format not in OVERLAY_FORMATS:
@@ -229,7 +247,8 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
     predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
     options = SegmentOptions(out=out, model_name=_model_label(model, predictor), save=save_kinds,
-                             overlay_format=overlay_format)
+                             overlay_format=overlay_format, measure=measure_masks or pixel_size is not None,
+                             pixel_size=pixel_size)
     if batch_size not in (None, 1):
         _warn("--batch-size is ignored: segment runs one image at a time, so each image's seconds are its own")
     if no_row:
@@ -267,7 +286,7 @@ def _run(predictor, jobs, prompts, options: SegmentOptions, box_model, skip_exis
     if skip_existing:
         for src in (out / "results.csv", out / JOURNAL):
             old.update({r["output"]: r for r in read_rows(src)})
-    journal = Journal(out, fresh=not skip_existing)
+    journal = Journal(out, fresh=not skip_existing, columns=options.columns)
     summary = SegmentSummary(out=out, images=len(jobs))
     rows: dict[str, dict[str, object]] = {}
     t_start = time.perf_counter()
@@ -298,7 +317,7 @@ def _run(predictor, jobs, prompts, options: SegmentOptions, box_model, skip_exis
         journal.close(remove=False)
     table = [rows[j.output] for j in jobs if j.output in rows]
     table += [r for k, r in old.items() if k not in rows and k not in {j.output for j in jobs}]
-    write_results(out / "results.csv", table)
+    write_results(out / "results.csv", table, options.columns)
     journal.close(remove=True)
     for r in (rows[j.output] for j in jobs if j.output in rows):
         flags = [f for f in str(r.get("flag", "")).split(";") if f]

@@ -45,8 +45,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 class Journal:
     """Append-only row log of a running segment (module docstring). ``fresh`` removes a previous run's."""
 
-    def __init__(self, out: Path, fresh: bool) -> None:
+    def __init__(self, out: Path, fresh: bool, columns: tuple[str, ...] = RESULT_COLUMNS) -> None:
         self.path = out / JOURNAL
+        self.columns = columns
         if fresh and self.path.exists():
             self.path.unlink()
         self._f = None
@@ -57,8 +58,8 @@ class Journal:
             new = not self.path.exists() or self.path.stat().st_size == 0
             self._f = open(self.path, "a", newline="", **_ENC)  # noqa: SIM115 - closed in close()
             if new:
-                csv.writer(self._f, lineterminator="\n").writerow(RESULT_COLUMNS)
-        csv.DictWriter(self._f, fieldnames=RESULT_COLUMNS, lineterminator="\n").writerow(row)
+                csv.writer(self._f, lineterminator="\n").writerow(self.columns)
+        csv.DictWriter(self._f, fieldnames=self.columns, lineterminator="\n", extrasaction="ignore").writerow(row)
         self._f.flush()
 
     def close(self, remove: bool) -> None:
@@ -69,10 +70,11 @@ class Journal:
             self.path.unlink()
 
 
-def write_results(path: Path, rows: list[dict[str, object]]) -> None:
-    """Write results.csv atomically with :data:`RESULT_COLUMNS`."""
+def write_results(path: Path, rows: list[dict[str, object]], columns: tuple[str, ...] = RESULT_COLUMNS) -> None:
+    """Write results.csv atomically with ``columns`` (:data:`RESULT_COLUMNS`, plus the measurement columns
+    when measuring; a kept row without them gets empty cells)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     with atomic_path(path) as tmp, open(tmp, "w", newline="", **_ENC) as f:
