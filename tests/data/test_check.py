@@ -128,3 +128,18 @@ def test_real_isic2017_clean(shared_data):
 def test_real_ham10000_partial(shared_data):
     rep = check_dataset(shared_data / "ham10000", progress=False)
     assert _kinds(rep) == {"metadata_without_image": 10010} and rep.sizes == {"600x450": 5}
+
+
+@pytest.mark.parametrize("layout", ["folder", "isic2018", "ph2"])
+def test_empty_dataset_is_not_ok(tmp_path, layout):
+    """An empty copy (the folders of a layout, no image in them) never checks OK."""
+    root = write_dataset(tmp_path / "d", layout, n=3, size=SIZE)
+    for p in sorted(root.rglob("*"), reverse=True):
+        if p.is_file() and p.suffix.lower() in (".jpg", ".png", ".bmp"):
+            p.unlink()
+        elif p.is_dir() and layout == "ph2" and p.parent.name == "PH2 Dataset images":
+            shutil.rmtree(p)
+    rep = check_dataset(root, progress=False)
+    assert not rep.ok and _kinds(rep)["no_images"] == 1  # (PH2's label table then lists absent images too)
+    res = CliRunner().invoke(app, ["data", "check", str(root)])
+    assert res.exit_code == 1 and "no images found: 1" in res.output and "OK" not in res.output

@@ -7,6 +7,9 @@ images, unreadable or truncated files, mask/image size mismatch, empty or full m
 no image and images missing from the label table.
 
 Decisions:
+- A dataset with no image at all is a ``no_images`` problem (an empty copy never checks OK).
+- Rows of a metadata or label table that cannot be read are ``bad_table_row`` problems (with the file and
+  line), never an exception.
 - Any problem makes the report not ``ok`` (the CLI exits 1). A partial copy (HAM10000 metadata for 10,015
   images but only some images here) is therefore reported, as one summary line with the counts
   ("10,010 of 10,015 metadata rows have no image here"); ``--verbose`` lists every id.
@@ -197,6 +200,9 @@ def check_dataset(path: str | os.PathLike, format: str = "auto", progress: bool 
     t0 = time.perf_counter()
     ds = load_dataset(path, format=format)
     problems = list(ds.problems)
+    if not ds.samples:  # an empty copy is not a dataset that checks OK
+        problems.insert(0, Problem("no_images", str(ds.root), f"no image files where the {ds.format} layout "
+                                                              "puts them"))
     splits = ds.splits_present or (None,)
     counts: dict[str, dict[str, int]] = {}
     classes: dict[str, Counter] = {}

@@ -7,7 +7,8 @@ Normalised label vocabulary (``Sample.label``; lower-case snake_case, ``None`` w
 - ``isic2016``: ``benign``, ``malignant`` (Part 3 CSV: words in Training, 0.0/1.0 in Test).
 - ``ph2``: ``common_nevus``, ``atypical_nevus``, ``melanoma`` (the clinical diagnosis).
 - ``isic2018`` (Task 1): no labels.
-- ``folder``: the optional ``labels.csv`` values, lower-cased with spaces and dashes turned into ``_``.
+- ``folder``: the diagnosis column of the optional ``metadata.csv`` (or ``labels.csv``), lower-cased with
+  spaces and dashes turned into ``_``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ LABEL_VOCABULARY: dict[str, tuple[str, ...]] = {
 
 #: Every kind of problem a reader or ``check_dataset`` can report, with its one-line title.
 PROBLEM_KINDS: dict[str, str] = {
+    "no_images": "no images found",
     "image_without_mask": "images without a mask",
     "mask_without_image": "masks without an image",
     "unreadable": "unreadable or truncated files",
@@ -54,6 +56,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "duplicate_id": "duplicate ids",
     "metadata_without_image": "metadata rows with no image",
     "image_without_label": "images missing from the label table",
+    "bad_table_row": "table rows that cannot be read (extra fields, missing or non-numeric values)",
 }
 
 

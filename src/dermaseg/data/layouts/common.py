@@ -8,13 +8,15 @@ Folder names are matched case-insensitively (Kaggle's HAM10000 copy is lower-cas
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from dermaseg.data.dataset import Dataset, Problem, Sample
 from dermaseg.errors import DataError
 from dermaseg.io import IMAGE_EXTENSIONS
 
-__all__ = ["children", "child", "is_image", "list_images", "index_by", "read_csv_rows", "finish", "pair_samples"]
+__all__ = ["children", "child", "is_image", "list_images", "index_by", "read_text", "norm_header", "read_table",
+           "read_csv_rows", "find_column", "finish", "pair_samples"]
 
 _SPLIT_ORDER = {"train": 0, "val": 1, "test": 2, None: 3}
 
@@ -24,7 +26,7 @@ def children(root: Path) -> list[Path]:
     try:
         return sorted(root.iterdir(), key=lambda p: p.name)
     except OSError as e:  # pragma: no cover - permissions
-        raise DataError(f"{root}: cannot list folder ({e})") from e
+        raise DataError(f"{root}: cannot list folder ({e.strerror or e})") from e
 
 
 def child(root: Path, *names: str) -> Path | None:
@@ -65,16 +67,77 @@ def index_by(paths: list[Path], key, problems: list[Problem]) -> dict[str, Path]
     return out
 
 
-def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV/TSV file with a header row (delimiter sniffed from the header line)."""
+def read_text(path: Path) -> str:
+    """A text table's contents: UTF-8 (a byte-order mark, as Excel writes, is dropped) or UTF-16 with its
+    BOM; anything else raises :class:`DataError` naming the file and the first bad byte."""
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        data = path.read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
-    first = text.split("\n", 1)[0]
-    delim = "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delim)
-    return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not valid UTF-16 text (byte {e.start})") from e
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 text (line {line}, byte 0x{data[e.start]:02x}); save it as "
+                        "'CSV UTF-8'") from e
+
+
+def norm_header(name: str) -> str:
+    """A column name as the readers compare it: lower case, spaces and dashes as ``_`` (``Image ID`` ->
+    ``image_id``)."""
+    return "_".join(str(name).strip().lower().replace("-", " ").split())
+
+
+def read_table(path: Path, problems: list[Problem] | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV/TSV/semicolon table with a header row -> (column names, [(line number, row)]).
+
+    The delimiter is the most frequent of tab, comma and semicolon in the header line; column names go
+    through :func:`norm_header`; values are stripped; CRLF and quoted fields are read as the csv module
+    reads them; blank rows are skipped and a short row is padded with empty values. A row with more
+    (non-empty) fields than the header is a ``bad_table_row`` problem and left out (its values cannot be
+    put in columns); without a ``problems`` list it raises :class:`DataError`."""
+    text = read_text(path)
+    first = text.lstrip().split("\n", 1)[0]
+    delim = max(("\t", ",", ";"), key=lambda d: (first.count(d), d == ","))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    header: list[str] | None = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        for fields in reader:
+            if not any(f.strip() for f in fields):
+                continue
+            if header is None:
+                header = [norm_header(f) for f in fields]
+                continue
+            values = [f.strip() for f in fields]
+            if len(values) > len(header) and any(values[len(header):]):
+                where = f"{path}:{reader.line_num}"
+                detail = f"{len(values)} fields, the header has {len(header)}"
+                if problems is None:
+                    raise DataError(f"{where}: {detail}")
+                problems.append(Problem("bad_table_row", where, detail))
+                continue
+            values += [""] * (len(header) - len(values))
+            rows.append((reader.line_num, dict(zip(header, values, strict=False))))
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: cannot read this table ({e})") from e
+    return header or [], rows
+
+
+def read_csv_rows(path: Path, problems: list[Problem] | None = None) -> list[dict[str, str]]:
+    """The rows of :func:`read_table` (column names normalised, bad rows reported in ``problems``)."""
+    return [row for _, row in read_table(path, problems)[1]]
+
+
+def find_column(header: list[str], names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` (normalised spellings) that is a column of ``header``, or None."""
+    have = set(header)
+    return next((n for n in names if n in have), None)
 
 
 def finish(root: Path, fmt: str, samples: list[Sample], problems: list[Problem], **kw) -> Dataset:

@@ -13,7 +13,7 @@ from dermaseg.data.layouts.common import (
     is_image,
     list_images,
     pair_samples,
-    read_csv_rows,
+    read_table,
 )
 from dermaseg.errors import DataError
 
@@ -50,17 +50,19 @@ def read_ham10000(root: Path, metadata: Path | None = None) -> Dataset:
     groups: dict[str, str] = {}
     meta: dict[str, dict] = {}
     if meta_file is not None:
-        rows = read_csv_rows(meta_file)
+        header, rows = read_table(meta_file, problems)
         need = {"lesion_id", "image_id", "dx"}
-        if rows and not need <= set(rows[0]):
-            raise DataError(f"{meta_file}: expected columns lesion_id, image_id, dx; found {', '.join(rows[0])}")
+        if not need <= set(header):
+            raise DataError(f"{meta_file}: expected columns lesion_id, image_id, dx; found "
+                            f"{', '.join(header) or 'nothing'}")
         labels = {}
-        for row in rows:
+        for line, row in rows:
             iid = row["image_id"]
             if not iid:
+                problems.append(Problem("bad_table_row", f"{meta_file}:{line}", "no image_id"))
                 continue
             if iid in labels:
-                problems.append(Problem("duplicate_id", iid, f"{meta_file.name} lists it twice"))
+                problems.append(Problem("duplicate_id", iid, f"{meta_file.name} lists it twice (line {line})"))
                 continue
             labels[iid] = normalise_label(row["dx"])
             groups[iid] = row["lesion_id"] or iid

@@ -4,11 +4,21 @@ the split from the folder name, diagnosis labels from the Part 3 CSVs (2016, 201
 from __future__ import annotations
 
 import csv
+import io
+import math
 import re
 from pathlib import Path
 
 from dermaseg.data.dataset import Dataset, Problem, Sample
-from dermaseg.data.layouts.common import children, finish, index_by, list_images, pair_samples, read_csv_rows
+from dermaseg.data.layouts.common import (
+    children,
+    finish,
+    index_by,
+    list_images,
+    pair_samples,
+    read_csv_rows,
+    read_text,
+)
 from dermaseg.errors import DataError
 
 __all__ = ["read_isic", "detect"]
@@ -58,32 +68,67 @@ def _isic_entries(root: Path) -> dict[str, list[tuple[str, str, Path]]]:
     return out
 
 
-def _isic_labels(path: Path, year: str) -> dict[str, str | None]:
-    """Part 3 ground truth: 2017 image_id,melanoma,seborrheic_keratosis; 2016 headerless id,benign|malignant|0/1."""
-    text = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    rows = [r for r in csv.reader(text) if r and r[0].strip()]
+def _flag(value: str) -> bool:
+    """A Part 3 0/1 (or 0.0/1.0, or probability) value -> True when >= 0.5; ValueError when not a number."""
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(value)
+    return v >= 0.5
+
+
+def _isic_labels(path: Path, year: str, problems: list[Problem]) -> dict[str, str | None]:
+    """Part 3 ground truth: 2017 image_id,melanoma,seborrheic_keratosis; 2016 headerless id,benign|malignant|0/1.
+
+    A row with a missing or non-numeric value, or more fields than the header, is a ``bad_table_row``
+    problem and its image gets no label (``None``)."""
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    rows = [(reader.line_num, [f.strip() for f in r]) for r in reader if r and r[0].strip()]
     out: dict[str, str | None] = {}
-    if year == "2017" or (rows and rows[0][0].strip().lower() == "image_id"):
-        header = [h.strip().lower() for h in rows[0]]
+    if year == "2017" or (rows and rows[0][1][0].lower() == "image_id"):
+        header = [h.lower() for h in rows[0][1]] if rows else []
         if "melanoma" not in header:
-            raise DataError(f"{path}: expected columns image_id, melanoma, seborrheic_keratosis")
-        mi, si = header.index("melanoma"), header.index("seborrheic_keratosis") if "seborrheic_keratosis" in header else None
-        for r in rows[1:]:
-            mel = float(r[mi] or 0) >= 0.5
-            sk = si is not None and float(r[si] or 0) >= 0.5
-            out[r[0].strip()] = "melanoma" if mel else "seborrheic_keratosis" if sk else "nevus"
+            raise DataError(f"{path}: expected columns image_id, melanoma, seborrheic_keratosis; found "
+                            f"{', '.join(header) or 'nothing'}")
+        mi = header.index("melanoma")
+        si = header.index("seborrheic_keratosis") if "seborrheic_keratosis" in header else None
+        for line, r in rows[1:]:
+            sid = r[0]
+            if len(r) > len(header) and any(r[len(header):]):
+                problems.append(Problem("bad_table_row", f"{path}:{line}",
+                                        f"{len(r)} fields, the header has {len(header)}"))
+                out[sid] = None
+                continue
+            flags: dict[str, bool] = {}
+            bad = ""
+            for col, idx in (("melanoma", mi), ("seborrheic_keratosis", si)):
+                v = r[idx] if idx is not None and idx < len(r) else ""
+                if idx is None:
+                    continue
+                try:
+                    flags[col] = _flag(v)
+                except ValueError:
+                    bad = f"{col} value {v!r} is not a number" if v else f"no {col} value"
+                    break
+            if bad:
+                problems.append(Problem("bad_table_row", f"{path}:{line}", bad))
+                out[sid] = None
+                continue
+            mel, sk = flags["melanoma"], flags.get("seborrheic_keratosis", False)
+            out[sid] = "melanoma" if mel else "seborrheic_keratosis" if sk else "nevus"
         return out
-    for r in rows:
-        if len(r) < 2:
-            continue
-        v = r[1].strip().lower()
+    for i, (line, r) in enumerate(rows):
+        v = r[1].lower() if len(r) > 1 else ""
         if v in ("benign", "malignant"):
-            out[r[0].strip()] = v
-        else:
-            try:
-                out[r[0].strip()] = "malignant" if float(v) >= 0.5 else "benign"
-            except ValueError:
+            out[r[0]] = v
+            continue
+        try:
+            out[r[0]] = "malignant" if _flag(v) else "benign"
+        except ValueError:
+            if i == 0:
                 continue  # a header row
+            problems.append(Problem("bad_table_row", f"{path}:{line}",
+                                    f"diagnosis {v!r} is not benign, malignant, 0 or 1" if v else "no diagnosis"))
+            out[r[0]] = None
     return out
 
 
@@ -119,7 +164,7 @@ def read_isic(root: Path, year: str | None = None) -> Dataset:
         if csvs:
             labels = {}
             for c in csvs:
-                labels.update(_isic_labels(c, year))
+                labels.update(_isic_labels(c, year, problems))
             for sid in sorted(set(labels) - set(images)):
                 problems.append(Problem("metadata_without_image", sid, f"row of {csvs[0].name}"))
         meta: dict[str, dict] = {}
@@ -127,7 +172,7 @@ def read_isic(root: Path, year: str | None = None) -> Dataset:
         for f in [*children(root), *(q for d in img_dirs for q in children(d))]:
             low = f.name.lower()
             if f.is_file() and low.endswith("_metadata.csv") and f"_{tag}" in low and _isic_year(f.name) == year:
-                for row in read_csv_rows(f):
+                for row in read_csv_rows(f, problems):
                     meta.setdefault(row.get("image_id", ""), {k: v for k, v in row.items() if k != "image_id"})
         samples += pair_samples(root, fmt, images, masks, problems, split, labels, meta=meta)
     return finish(root, fmt, samples, problems)
