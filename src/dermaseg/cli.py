@@ -135,8 +135,11 @@ def evaluate_cmd(
                                     "center-box (not from the truth), box-from-model."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, per_image.csv, report.html."),
     split: str = typer.Option("auto", "--split", help="train, val, test, all, or auto (test, else val, else all)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N images."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the simulated prompts."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score N images: a seeded sample "
+                                        "stratified by diagnosis (see --limit-mode)."),
+    limit_mode: str = typer.Option("stratified", "--limit-mode", help="stratified (seeded by --seed, every "
+                                   "diagnosis represented when N allows) or first (the first N images)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated prompts and of the --limit sample."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
     auto: Optional[str] = typer.Option(None, "--auto", help="Automatic pipeline: cnn or cnn+sam."),
     tta: Optional[bool] = typer.Option(None, "--tta/--no-tta"),
@@ -148,7 +151,8 @@ def evaluate_cmd(
     """Score a model on a dataset: per-image mean and pooled metrics, per diagnosis, with a report."""
     from dermaseg.evaluation.evaluate import evaluate_cli
 
-    evaluate_cli(data=data, model=model, prompt=prompt, out=out, split=split, limit=limit, seed=seed,
+    evaluate_cli(data=data, model=model, prompt=prompt, out=out, split=split, limit=limit, limit_mode=limit_mode,
+                 seed=seed,
                  checkpoint=checkpoint, auto=auto, tta=tta, postprocess=postprocess, report=report,
                  format=fmt, device=device)
 

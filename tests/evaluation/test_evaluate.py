@@ -51,7 +51,7 @@ def test_eroded_prediction_gives_the_independent_numbers(folder_ds):
 
     erode = lambda m: binary_erosion(m, iterations=2)  # noqa: E731
     res = evaluate(folder_ds, TruthLookupPredictorDouble(folder_ds.samples, erode), "none", progress=False,
-                   limit=3)
+                   limit=3, limit_mode="first")
     assert [r["id"] for r in res.rows] == [s.id for s in folder_ds.samples[:3]]
     for r, s in zip(res.rows, folder_ds.samples, strict=False):
         t = read_mask(s.mask)
@@ -205,3 +205,40 @@ def test_doubles_and_the_predictor_share_one_interface(folder_ds):
         def predict(self, **kw): ...
 
     assert not isinstance(NoName(), PredictorLike)
+
+
+def _labelled_folder(root: Path) -> Path:
+    """10 images whose first 7 ids (the dataset's order) are nevi: the first 4 miss melanoma entirely."""
+    write_dataset(root, "folder", n=10, size=(48, 64), seed=5)
+    rows = [f"case_{i:03d},L{i},{'nv' if i < 7 else 'mel'}" for i in range(10)]
+    (root / "metadata.csv").write_text("image_id,lesion_id,dx\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("mode", ["stratified", "first"])
+def test_cli_limit_is_a_stratified_seeded_sample(tmp_path, mode):
+    from dermaseg.cli import main
+
+    root = _labelled_folder(tmp_path / "f")
+    out = tmp_path / "ev"
+    args = ["evaluate", "--data", str(root), "--model", "unet-tiny", "--out", str(out), "--limit", "4",
+            "--seed", "2", "--no-report"] + (["--limit-mode", "first"] if mode == "first" else [])
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    labels = sorted(r["label"] for r in _read_rows(out / "per_image.csv"))
+    smp = m["sample"]
+    assert smp["n"] == 4 and smp["available"] == 10 and smp["requested"] == 4 and smp["mode"] == mode
+    if mode == "first":
+        assert labels == ["nv"] * 4 and smp["seed"] is None
+        assert set(m["per_diagnosis"]) == {"nv"}
+    else:  # proportional: nv 2.8 -> 3, mel 1.2 -> 1
+        assert labels == ["mel", "nv", "nv", "nv"] and smp["seed"] == 2
+        assert smp["per_diagnosis"] == {"mel": {"available": 3, "sampled": 1}, "nv": {"available": 7, "sampled": 3}}
+        assert set(m["per_diagnosis"]) == {"mel", "nv"}
+        again = tmp_path / "ev2"
+        with pytest.raises(SystemExit):
+            main([*args[:6], str(again), *args[7:]])
+        ids = [r["id"] for r in _read_rows(out / "per_image.csv")]
+        assert [r["id"] for r in _read_rows(again / "per_image.csv")] == ids  # the same seed, the same images

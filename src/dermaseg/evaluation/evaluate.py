@@ -25,6 +25,7 @@ import numpy as np
 
 from dermaseg.data.prompts import Prompt, make_prompt
 from dermaseg.data.readers import load_dataset
+from dermaseg.data.sampling import sample_subset
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
 from dermaseg.evaluation.outputs import write_evaluation
@@ -63,6 +64,8 @@ class EvaluationResult:
     masks: dict[str, tuple[np.ndarray, tuple[int, int]]] = field(default_factory=dict)
     prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: dict[str, Any] = field(default_factory=dict)
+    #: how the scored images were chosen (:func:`dermaseg.data.sampling.sample_subset`'s description)
+    sample: dict[str, Any] = field(default_factory=dict)
 
     def mask(self, sample_id: str) -> np.ndarray:
         """The predicted H×W bool mask of one image."""
@@ -87,10 +90,11 @@ def _no_prompt_source(predictor: Any, pred: Any) -> str:
     return str(getattr(pred, "source", "") or "none")
 
 
-def _samples(dataset: Any, limit: int | None) -> list[Any]:
-    samples = list(getattr(dataset, "samples", dataset))
-    if limit is not None:
-        samples = samples[: int(limit)]
+def _samples(dataset: Any, limit: int | None, limit_mode: str = "stratified", seed: int = 0
+             ) -> tuple[list[Any], dict[str, Any]]:
+    """The samples to score (``limit``: a sample of N, :mod:`dermaseg.data.sampling`) and how they were
+    chosen; no image, or an image without a mask, raises :class:`DataError`."""
+    samples, info = sample_subset(list(getattr(dataset, "samples", dataset)), limit, limit_mode, seed)
     if not samples:
         root = getattr(dataset, "root", "the dataset")
         raise DataError(f"{root}: no images to evaluate")
@@ -99,11 +103,12 @@ def _samples(dataset: Any, limit: int | None) -> list[Any]:
         root = getattr(dataset, "root", "the dataset")
         raise DataError(f"{root}: {len(missing)} of {len(samples)} images have no mask "
                         f"(first: {missing[0].image}); evaluation needs a true mask for every image")
-    return samples
+    return samples, info
 
 
 def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", *, seed: int = 0,
-             limit: int | None = None, progress: bool = True, with_hd95: bool = True,
+             limit: int | None = None, limit_mode: str = "stratified", progress: bool = True,
+             with_hd95: bool = True,
              box_model: PredictorLike | None = None, box_model_name: str = BOX_MODEL) -> EvaluationResult:
     """Score ``predictor`` on every sample of ``dataset`` (a Dataset or an iterable of Samples).
 
@@ -113,13 +118,15 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
 
     Each image is scored at its original resolution against its own mask. ``seed`` seeds the simulated
     prompts; each image's prompt depends on (seed, image id) only (:func:`dermaseg.data.prompts.rng_for`),
-    not on ``limit`` or the order. ``box_model`` is the promptless predictor whose mask's bounding box
+    not on ``limit`` or the order. ``limit`` N scores a sample of N images: seeded by ``seed`` and
+    stratified by diagnosis (``limit_mode="stratified"``), or the first N (``"first"``); see
+    :mod:`dermaseg.data.sampling`. ``box_model`` is the promptless predictor whose mask's bounding box
     is the prompt for ``box-from-model`` (default: the bundled automatic model, ``box_model_name``);
     its time counts in the per-image seconds. Raises :class:`DermasegError` for an
     unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
     """
     _check_mode(prompt_mode, predictor)
-    samples = _samples(dataset, limit)
+    samples, sample_info = _samples(dataset, limit, limit_mode, seed)
     if prompt_mode == "box-from-model" and box_model is None:
         box_model = load_predictor(box_model_name, device=getattr(predictor, "device", None))
     rows: list[dict[str, Any]] = []
@@ -173,7 +180,7 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
         rows=rows, summary=summarize(rows, metrics), per_diagnosis=by_group(rows, "label", metrics),
         prompt_mode=prompt_mode, prompt_source=" + ".join(sorted(sources)), seed=int(seed),
         seconds_total=total, seconds_model=model_seconds, masks=masks, prompts=prompts,
-        samples={s.id: s for s in samples})
+        samples={s.id: s for s in samples}, sample=sample_info)
 
 
 def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
@@ -185,7 +192,7 @@ def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
 
 
 def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: Path | None = None,
-                 split: str = "auto", limit: int | None = None, seed: int = 0,
+                 split: str = "auto", limit: int | None = None, limit_mode: str = "stratified", seed: int = 0,
                  checkpoint: Path | None = None, auto: str | None = None, tta: bool | None = None,
                  postprocess: bool = True, report: bool = True, format: str = "auto",
                  device: str | None = None) -> Path:
@@ -196,16 +203,17 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
         raise DermasegError(f"unknown prompt mode {prompt!r}; choose one of: {', '.join(PROMPT_MODES)}")
     ds = load_dataset(Path(data), format=format)
     sel = ds.select(split)
-    _samples(sel, limit)  # fail on missing masks before loading a model
+    _samples(sel, limit, limit_mode, seed)  # fail on missing masks before loading a model
     require_trained(model)  # an architecture with a random decoder: refused, naming the fix
     predictor = load_predictor(model=model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess)
     _check_mode(prompt, predictor)
-    result = evaluate(sel, predictor, prompt, seed=seed, limit=limit)
+    result = evaluate(sel, predictor, prompt, seed=seed, limit=limit, limit_mode=limit_mode)
     meta = evaluation_meta(predictor, requested=str(model), checkpoint=checkpoint, dataset={
         "format": getattr(ds, "format", format), "root": str(Path(data).resolve()), "split": split,
         "split_resolved": _resolved_split(sel, split), "count": len(result.rows),
-        "available": len(getattr(sel, "samples", [])), "limit": limit})
+        "available": len(getattr(sel, "samples", [])), "limit": limit,
+        "limit_mode": result.sample.get("mode")})
     write_evaluation(result, Path(out), meta, report=report)
     print(_one_line(result, Path(out)))
     return Path(out)
@@ -236,7 +244,13 @@ def _resolved_split(sel: Any, split: str) -> str:
 
 def _one_line(result: EvaluationResult, out: Path) -> str:
     pm = result.summary["per_image_mean"]
-    return (f"{len(result.rows)} images, prompt {result.prompt_mode} [source: {result.prompt_source}]: "
+    smp = result.sample or {}
+    how = ""
+    if smp.get("mode") == "stratified":
+        how = f" (a sample of {smp['available']}, stratified by diagnosis, seed {smp['seed']})"
+    elif smp.get("mode") == "first":
+        how = f" (the first of {smp['available']})"
+    return (f"{len(result.rows)} images{how}, prompt {result.prompt_mode} [source: {result.prompt_source}]: "
             f"Dice {pm['dice']['mean']:.4f} IoU {pm['iou']['mean']:.4f} "
             f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f} (per-image mean); "
             f"{len(result.rows) / max(result.seconds_model, 1e-9):.2f} img/s -> {out}")

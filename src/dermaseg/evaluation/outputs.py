@@ -140,6 +140,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": meta.get("model", {}),
         "dataset": meta.get("dataset", {}),
+        "sample": getattr(result, "sample", None) or {"mode": "all", "n": n},
         "prompt": {"mode": result.prompt_mode, "source": result.prompt_source},
         "resolution": {"scored_at": "original (each image's own height x width; no resizing)",
                        "height": {"min": min(heights), "max": max(heights)},

@@ -163,7 +163,13 @@ def _meta_section(m: dict[str, Any]) -> str:
     if ds.get("split_resolved") and ds.get("split_resolved") != ds.get("split"):
         split += f" → {ds['split_resolved']}"
     count = f"{ds.get('count', m.get('summary', {}).get('n', '?'))}"
-    if ds.get("limit"):
+    smp = m.get("sample") or {}
+    if smp.get("mode") in ("stratified", "first"):
+        per = ", ".join(f"{k} {v.get('sampled')}/{v.get('available')}" for k, v in smp.get("per_diagnosis", {}).items())
+        how = (f"seeded sample (seed {smp.get('seed')}) stratified by diagnosis" if smp["mode"] == "stratified"
+               else "the first N in the dataset's order, not a random sample")
+        count += f" of {smp.get('available', '?')} (--limit {smp.get('requested')}: {how}; {per})"
+    elif ds.get("limit"):
         count += f" of {ds.get('available', '?')} (--limit {ds['limit']})"
     rows = [  # (label, already-escaped HTML)
         ("model", _e(mdesc)),
