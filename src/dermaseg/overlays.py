@@ -4,9 +4,14 @@ Two styles, each used by one kind of output:
 
 - :func:`draw_overlay` (``dermaseg segment``'s ``<stem>_overlay.png``, uint8): the predicted mask's
   outline in yellow, the prompt box in cyan and prompt points as green dots, on the image itself.
-- :func:`tint` and :func:`contours` (the report's figures, float RGB in [0, 1]): melSeg Fig. 6 tints
-  truth-only pixels **green** (missed), prediction-only pixels **yellow** (false positive) and the overlap
-  half-way between; SkinSAM Fig. 3 draws contours (truth red, prediction green) from :func:`contours`.
+- :func:`tint` and :func:`contours` (the report's figures, float RGB in [0, 1]): truth-only pixels tinted
+  **green** (missed), prediction-only pixels **yellow** (false positive) and the overlap half-way between
+  (melSeg Fig. 6); contours from :func:`contours`.
+
+One colour pair everywhere (every report figure, the measurement figures, the README's pictures): ground
+truth :data:`TRUTH_COLOUR` green, prediction :data:`PRED_COLOUR` yellow, as melSeg draws them; prompts
+cyan. (SkinSAM's Fig. 3 draws truth red and prediction green; we do not, so that green always means the
+truth.)
 
 Coordinates are (x = column, y = row) with row 0 at the top: nothing is flipped or transposed.
 """
@@ -15,14 +20,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["outline", "draw_overlay", "tint", "contours", "GREEN", "YELLOW", "RED", "BOTH", "PROMPT_COLOUR"]
+__all__ = ["outline", "draw_overlay", "tint", "contours", "GREEN", "YELLOW", "BOTH", "TRUTH_COLOUR", "PRED_COLOUR",
+           "PROMPT_COLOUR", "EDGE_COLOUR"]
 
 #: report colours (RGB in [0, 1])
 GREEN = (0.0, 0.8, 0.0)
 YELLOW = (1.0, 0.9, 0.0)
-RED = (0.9, 0.0, 0.0)
 BOTH = (0.5, 0.85, 0.0)  # overlap of truth green and prediction yellow
+#: the one colour of the ground truth and the one of the prediction, in every figure
+TRUTH_COLOUR = GREEN
+PRED_COLOUR = YELLOW
 PROMPT_COLOUR = (0.0, 0.85, 1.0)
+#: a dark rim drawn under thin coloured lines so that yellow and green read on light skin and on white
+EDGE_COLOUR = (0.1, 0.1, 0.1)
 
 #: ``dermaseg segment`` overlay colours (RGB uint8)
 OUTLINE_RGB = (255, 255, 0)

@@ -137,15 +137,16 @@ def test_summarize_per_image_mean_vs_pooled():
     assert "thresholded_jaccard" not in s["pooled"]
 
 
-def test_by_group_mean_variance():
+def test_by_group_mean_and_std_no_variance():
     rows = [{"label": "melanoma", "dice": 0.5}, {"label": "melanoma", "dice": 0.9},
             {"label": "nevus", "dice": 0.8}, {"label": None, "dice": 0.1}]
     g = by_group(rows, "label", metrics=("dice",))
     assert list(g) == ["melanoma", "nevus", "unlabelled"]
     assert g["melanoma"]["n"] == 2
     assert g["melanoma"]["dice"]["mean"] == pytest.approx(0.7)
-    assert g["melanoma"]["dice"]["var"] == pytest.approx(0.04)  # ((0.2)^2 + (0.2)^2) / 2
-    assert g["nevus"]["dice"]["var"] == 0.0
+    assert g["melanoma"]["dice"]["std"] == pytest.approx(0.2)  # sqrt(((0.2)^2 + (0.2)^2) / 2)
+    assert g["nevus"]["dice"] == {"mean": 0.8, "std": 0.0, "n": 1}
+    assert all("var" not in v for entry in g.values() for v in entry.values() if isinstance(v, dict))
 
 
 def test_batch_dice_iou_matches_numpy_and_empty_rule():

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def test_figure_contours_are_plotted_as_column_row():
-    from dermaseg.overlays import RED
+    from dermaseg.overlays import TRUTH_COLOUR
     from dermaseg.report import figures as F
 
     class Ax:
@@ -19,9 +19,9 @@ def test_figure_contours_are_plotted_as_column_row():
     mask = np.zeros((20, 50), bool)
     mask[2:5, 30:45] = True  # a wide block near the top right
     ax = Ax()
-    F._contours(ax, mask, RED)
+    F._contours(ax, mask, TRUTH_COLOUR)
     x, y, colour = ax.lines[0]
-    assert colour == RED
+    assert colour == TRUTH_COLOUR
     assert 29 <= x.min() and x.max() <= 45 and 1 <= y.min() and y.max() <= 5  # x = column, y = row
 
 

@@ -36,8 +36,8 @@ def _metrics_doc() -> dict:
                                        "thresholded_jaccard": {"mean": 0.4321, "std": 0.3333},
                                        "hd95": {"mean": 7.25, "std": 1.5}},
                     "pooled": {"dice": 0.7777, "iou": 0.6363, "tp": 900, "fp": 100, "fn": 300, "tn": 4700}},
-        "per_diagnosis": {"melanoma": {"n": 2, "dice": {"mean": 0.75, "var": 0.04, "std": 0.2}},
-                          "nevus": {"n": 3, "dice": {"mean": 0.5667, "var": 0.1622, "std": 0.4028}}},
+        "per_diagnosis": {"melanoma": {"n": 2, "dice": {"mean": 0.75, "std": 0.2, "n": 2}},
+                          "nevus": {"n": 3, "dice": {"mean": 0.5667, "std": 0.4028, "n": 3}}},
         "empty_mask_rule": "documented",
         "timing": {"seconds_per_image": 0.125, "images_per_second": 8.0, "device": "cpu", "threads": 2},
     }
@@ -93,9 +93,10 @@ def test_evaluation_report_prints_the_saved_numbers(tmp_path):
     html = path.read_text()
     _assert_self_contained(html)
     for text in ("0.6123 ± 0.1111", "0.7777", "0.4321 ± 0.3333", "7.2500 ± 1.5000",
-                 "ground truth (SkinSAM jitter)", "original (each image", "0.7500 (0.0400)",
-                 "0.5667 (0.1622)", "fixture-model"):
+                 "ground truth (SkinSAM jitter)", "original (each image", "0.7500 ± 0.2000",
+                 "0.5667 ± 0.4028", "fixture-model"):
         assert text in html, text
+    assert "variance" not in html.replace("prints a variance", "") and "(0.0400)" not in html
     figs = sorted(p.name for p in (run / "figures").iterdir())
     assert figs == ["cases.png", "confusion.png", "contours.png", "histograms.png",
                     "histograms_by_diagnosis.png"]

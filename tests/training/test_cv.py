@@ -48,6 +48,16 @@ def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path
     dice = [float(r["dice"]) for r in rows]
     assert summary["per_image_mean"]["dice"]["mean"] == pytest.approx(sum(dice) / 3, rel=1e-5)
     assert {"dice", "iou", "accuracy", "precision", "recall"} <= set(summary["pooled"])
+    # the CV writes its own report: the protocol header, the fold table, mean ± std over folds, a figure
+    html = (out / "report.html").read_text()
+    assert f"report: {out / 'report.html'}" in cap.out
+    for text in ("dermaseg cross-validation", "3-fold cross-validation grouped by lesion", "seed 0",
+                 "15 validation images over 3 finished fold(s) of 3", f"ham10000 at {ham.resolve()}",
+                 "unet-tiny (recipe default)", "none (automatic cnn", "Mean over folds",
+                 f"{summary['per_image_mean']['dice']['mean']:.4f} ± {summary['per_image_mean']['dice']['std']:.4f}"):
+        assert text in html, text
+    assert (out / "figures" / "folds.png").is_file() and "variance" not in html
+    assert all((out / f"fold_{i}" / "report.html").is_file() for i in range(3))
     # re-running skips the finished folds and does not retrain
     code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",
                          *TINY], capsys)

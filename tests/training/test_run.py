@@ -59,10 +59,24 @@ def test_cnn_train_reports_what_evaluate_measures(tmp_path, capsys):
     m, rows = _assert_same_scores(run, ev)
     assert m["prompt"]["mode"] == "none" and m["training"]["recipe"] == "default"
     assert len(rows) == 6 and len({r["pred_area"] for r in rows}) > 1  # real, differing masks were scored
-    # the report of the run renders from those files: the final validation and the training curves
-    _cli(["report", run], capsys)
+    # train wrote its report itself, with the protocol header of an evaluation plus the training's own rows
+    assert f"report: {run / 'report.html'}" in out
     html = (run / "report.html").read_text()
-    assert "dermaseg training run" in html and "Training curves" in html
+    assert "dermaseg training run" in html and "Training curves" in html and "Run configuration" in html
+    header = html.split("<table class='meta'>", 1)[1].split("</table>", 1)[0]
+    for label, value in (("model", "unet-tiny"), ("dataset", f"isic2017 at {data.resolve()}"),
+                         ("split", "the dataset&#x27;s own train/val splits"), ("images scored", "6"),
+                         ("prompt", "none"), ("scored at", "original"), ("seed", "3"),
+                         ("training images", "6 training, 6 validation"), ("training resolution", "64×64 (H×W)"),
+                         ("training", "2 of 2 epochs, best epoch")):
+        row = header.split(f"<th class='l'>{label}</th>", 1)[1].split("</tr>", 1)[0]
+        assert value in row, (label, row)
+    figures = sorted(p.name for p in (run / "figures").iterdir())
+    assert {"cases.png", "contours.png", "training.png"} <= set(figures)
+    # and `dermaseg report` re-renders the same report from the saved files
+    (run / "report.html").unlink()
+    _cli(["report", run], capsys)
+    assert (run / "report.html").read_text().split("<table class='meta'>")[1] == html.split("<table class='meta'>")[1]
 
 
 @pytest.mark.slow
@@ -121,3 +135,18 @@ def test_resume_refuses_different_settings(dataset, tmp_path):
     train_run(dataset, tiny(), tmp_path / "r", train, val, "t", progress=False)
     with pytest.raises(DermasegError, match="different settings"):
         train_run(dataset, tiny(lr=0.5), tmp_path / "r", train, val, "t", resume=True, progress=False)
+
+
+def test_a_failed_run_leaves_no_run_folder(tmp_path):
+    """An unreadable training image stops the run with one DataError naming it, and the run folder this
+    call made is gone (no config.json, no empty folder left to resume from)."""
+    from dermaseg.errors import DataError
+
+    root = write_dataset(tmp_path / "f", "folder", n=6, size=(64, 64), seed=1)
+    bad = root / "images" / "case_004.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])
+    ds = load_dataset(root)
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="case_004.jpg"):
+        train_run(ds, tiny(), out, ds.samples[:5], ds.samples[5:], "t", progress=False)
+    assert not out.exists()

@@ -32,8 +32,8 @@ Aggregation:
 - :func:`summarize` reports the **per-image mean** (the ISIC convention: score each image, then
   average; with the population standard deviation, ddof=0) and the **pooled** scores (sum the counts
   over the dataset, then score once). Both are labelled in the output and must never be confused.
-- :func:`by_group` gives per-group (e.g. diagnosis) mean, variance (ddof=0, SkinSAM Table 1
-  "mean(variance)"), std and n.
+- :func:`by_group` gives per-group (e.g. diagnosis) mean, std (ddof=0) and n — SkinSAM's Table 1 layout,
+  with the std where SkinSAM prints a variance, so that every spread dermaseg reports is a std.
 
 :func:`quality_summary` says how well the predicted quality (``Prediction.quality``, an estimate of each
 image's Jaccard) ranks the images: Spearman correlation with the true IoU, and the AUROC of low predicted
@@ -244,10 +244,10 @@ def summarize(rows: Sequence[Mapping[str, Any]],
 
 def by_group(rows: Sequence[Mapping[str, Any]], key: str = "label",
              metrics: Sequence[str] = IMAGE_METRICS, missing: str = "unlabelled") -> dict[str, Any]:
-    """Per-group statistics (SkinSAM Table 1): ``{group: {"n": n, metric: {"mean", "var", "std"}}}``.
+    """Per-group statistics (SkinSAM Table 1's layout): ``{group: {"n": n, metric: {"mean", "std", "n"}}}``.
 
-    Groups are the values of ``row[key]``; rows without one go to ``missing``. Variance and std are
-    population statistics (ddof=0) over the group's images. Groups are sorted by name.
+    Groups are the values of ``row[key]``; rows without one go to ``missing``. The std is the population
+    std (ddof=0) over the group's images, as :func:`summarize`'s. Groups are sorted by name.
     """
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -262,7 +262,7 @@ def by_group(rows: Sequence[Mapping[str, Any]], key: str = "label",
             vals = _finite(r.get(m) for r in members)
             if vals.size == 0:
                 continue
-            entry[m] = {"mean": float(vals.mean()), "var": float(vals.var()), "std": float(vals.std())}
+            entry[m] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": int(vals.size)}
         out[g] = entry
     return out
 

@@ -160,7 +160,8 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
         },
         "predicted_quality": quality_summary(result.rows),
         "per_diagnosis": result.per_diagnosis,
-        "per_diagnosis_note": "mean, population variance (ddof=0), std and n per diagnosis (SkinSAM Table 1)",
+        "per_diagnosis_note": "mean and population std (ddof=0) over the images of each diagnosis, with n "
+                              "(SkinSAM Table 1's layout, std in place of its variance)",
         "empty_mask_rule": "0/0 ratios score 1 when prediction and truth are identical, else 0; HD95 is 0 "
                            "when both are empty and the image diagonal when exactly one is empty",
         "timing": {

@@ -2,10 +2,11 @@
 
 Each function takes already-loaded data (rows of per_image.csv, cases.json entries with their PNGs,
 metrics.json's pooled counts, history.csv) and writes one PNG, returning its path (or ``None`` when the
-run has nothing to draw). Colours follow the seeds: melSeg Fig. 6 overlays truth **green** and
-prediction **yellow**; SkinSAM Fig. 3 draws truth contours **red** and prediction contours **green**
-(both drawn by :mod:`dermaseg.overlays`). Images are shown with ``origin="upper"`` (row 0 at the top),
-contours in (column, row) order, so nothing is flipped or transposed.
+run has nothing to draw). One colour pair in every figure (:mod:`dermaseg.overlays`): ground truth
+**green**, prediction **yellow** (melSeg Fig. 6), prompts cyan; thin lines get a dark rim so that they read
+on light skin. Every figure has a legend (or a labelled colour bar). Images are shown with
+``origin="upper"`` (row 0 at the top), contours in (column, row) order, so nothing is flipped or
+transposed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dermaseg.io import atomic_path, read_image, read_mask
-from dermaseg.overlays import BOTH, GREEN, PROMPT_COLOUR, RED, YELLOW, contours, tint
+from dermaseg.overlays import BOTH, EDGE_COLOUR, PRED_COLOUR, PROMPT_COLOUR, TRUTH_COLOUR, contours, tint
 
 __all__ = [
     "case_panels",
@@ -27,6 +28,8 @@ __all__ = [
     "confusion_heatmap",
     "training_curves",
     "quality_calibration",
+    "cv_folds",
+    "mask_rgb",
 ]
 
 
@@ -56,8 +59,18 @@ def _load_case(run_dir: Path, case: dict[str, Any]) -> tuple[np.ndarray, np.ndar
 
 
 def _contours(ax: Any, mask: np.ndarray, colour: tuple[float, float, float], lw: float = 1.6) -> None:
+    from matplotlib import patheffects
+
+    rim = [patheffects.Stroke(linewidth=lw + 1.6, foreground=EDGE_COLOUR), patheffects.Normal()]
     for c in contours(mask):
-        ax.plot(c[:, 0], c[:, 1], color=colour, linewidth=lw)
+        ax.plot(c[:, 0], c[:, 1], color=colour, linewidth=lw, path_effects=rim)
+
+
+def mask_rgb(mask: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:
+    """A bool H×W mask as float RGB H×W×3: lesion pixels in ``colour``, background black."""
+    out = np.zeros((*mask.shape, 3), np.float32)
+    out[np.asarray(mask, dtype=bool)] = colour
+    return out
 
 
 def _draw_prompt(ax: Any, case: dict[str, Any]) -> None:
@@ -83,11 +96,13 @@ def _case_title(case: dict[str, Any]) -> str:
 
 def case_panels(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path) -> Path | None:
     """melSeg Fig. 6: one row per case (best, median, worst by Dice); columns input (prompt drawn) |
-    truth | prediction | overlay (truth green, prediction yellow, overlap yellow-green; both outlined)."""
+    truth (green) | prediction (yellow) | overlay (truth-only green, prediction-only yellow, overlap
+    yellow-green; both outlined)."""
     main = [c for c in cases if c["role"] in ("best", "median", "worst")]
     if not main:
         return None
     plt = _plt()
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     fig, axes = plt.subplots(len(main), 4, figsize=(13, 3.0 * len(main)), squeeze=False)
@@ -95,29 +110,36 @@ def case_panels(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path) -> P
         rgb, truth, pred = _load_case(run_dir, case)
         panels = [(rgb, "input" + (" + prompt" if case.get("prompt", {}).get("box") or
                                    case.get("prompt", {}).get("points") else "")),
-                  (truth, "ground truth"), (pred, "prediction"), (tint(rgb, truth, pred), "overlay")]
+                  (mask_rgb(truth, TRUTH_COLOUR), "ground truth"), (mask_rgb(pred, PRED_COLOUR), "prediction"),
+                  (tint(rgb, truth, pred), "overlay")]
         for c, (img, title) in enumerate(panels):
             ax = axes[r, c]
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1 if img.ndim == 2 else None,
-                      origin="upper", interpolation="nearest")
+            ax.imshow(img, origin="upper", interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(title)
         _draw_prompt(axes[r, 0], case)
-        _contours(axes[r, 3], truth, GREEN, 1.2)
-        _contours(axes[r, 3], pred, YELLOW, 1.2)
+        _contours(axes[r, 3], truth, TRUTH_COLOUR, 1.2)
+        _contours(axes[r, 3], pred, PRED_COLOUR, 1.2)
         axes[r, 0].set_ylabel(_case_title(case), fontsize=9)
-    fig.legend(handles=[Patch(color=GREEN, label="ground truth only (missed)"),
-                        Patch(color=YELLOW, label="prediction only (false positive)"),
-                        Patch(color=BOTH, alpha=0.6, label="both"),
-                        Patch(edgecolor=PROMPT_COLOUR, facecolor="none", linestyle="--", label="prompt")],
-               loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    handles = [Patch(color=TRUTH_COLOUR, label="ground truth (tint: truth only, missed)"),
+               Patch(color=PRED_COLOUR, label="prediction (tint: prediction only, false positive)"),
+               Patch(color=BOTH, alpha=0.6, label="both")]
+    prompts = [c.get("prompt") or {} for c in main]
+    if any(p.get("box") is not None for p in prompts):
+        handles.append(Line2D([], [], color=PROMPT_COLOUR, linestyle="--", label="prompt box"))
+    if any(p.get("points") for p in prompts):
+        handles.append(Line2D([], [], color=PROMPT_COLOUR, marker="*", markeredgecolor="black", linestyle="",
+                              markersize=10, label="prompt point"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, -0.02),
+               fontsize=9)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return _save(fig, path)
 
 
 def contour_grid(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path, ncols: int = 4) -> Path | None:
-    """SkinSAM Fig. 3: each example image with the truth contour red and the prediction green."""
+    """SkinSAM Fig. 3's layout: each example image with its truth contour (green) and prediction contour
+    (yellow) — dermaseg's colours, not SkinSAM's red/green."""
     seen: dict[str, dict[str, Any]] = {}
     for c in cases:
         seen.setdefault(c["id"], c)
@@ -135,13 +157,13 @@ def contour_grid(run_dir: Path, cases: Sequence[dict[str, Any]], path: Path, nco
     for ax, case in zip(axes.ravel(), uniq, strict=False):
         rgb, truth, pred = _load_case(run_dir, case)
         ax.imshow(rgb, origin="upper")
-        _contours(ax, truth, RED, 1.8)
-        _contours(ax, pred, GREEN, 1.8)
+        _contours(ax, truth, TRUTH_COLOUR, 1.8)
+        _contours(ax, pred, PRED_COLOUR, 1.8)
         roles = ", ".join(c["role"] for c in cases if c["id"] == case["id"])
         lab = f" ({case['label']})" if case.get("label") else ""
         ax.set_title(f"{case['id']}{lab}\n{roles}: Dice {float(case['dice']):.3f}", fontsize=9)
-    fig.legend(handles=[Line2D([], [], color=RED, lw=2, label="ground truth"),
-                        Line2D([], [], color=GREEN, lw=2, label="prediction")],
+    fig.legend(handles=[Line2D([], [], color=TRUTH_COLOUR, lw=2.5, label="ground truth"),
+                        Line2D([], [], color=PRED_COLOUR, lw=2.5, label="prediction")],
                loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _save(fig, path)
@@ -262,7 +284,7 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | Non
             drawn = True
     a2.set_xlabel("epoch")
     a2.set_ylabel("score")
-    a2.set_title("validation Dice / IoU")
+    a2.set_title("validation Dice / IoU (at the model's input size)")
     from matplotlib.ticker import MaxNLocator
 
     for a in (a1, a2):
@@ -311,5 +333,32 @@ def quality_calibration(rows: Sequence[dict[str, Any]], quality: dict[str, Any] 
             title += f"\nSpearman {rho:.2f}, AUROC for IoU < {failure:g}: {auc:.2f}"
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def cv_folds(table: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """Cross-validation: each fold's per-image mean Dice and IoU (cv_table.csv rows) as bars, with the mean
+    over folds (line) and ± one population std over folds (band). ``None`` without a fold."""
+    folds = [r for r in table if r.get("dice") not in (None, "")]
+    if not folds:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.2 * len(folds) + 4.5), 3.8))
+    x = np.arange(len(folds))
+    for k, (key, name, colour) in enumerate((("dice", "Dice", "tab:blue"), ("iou", "IoU", "tab:orange"))):
+        v = _column(folds, key)
+        if v.size != len(folds):
+            continue
+        ax.bar(x + (k - 0.5) * 0.38, v, width=0.36, color=colour, label=f"{name} per fold")
+        mean, std = float(v.mean()), float(v.std())
+        ax.axhline(mean, color=colour, linestyle="--", linewidth=1.2, label=f"{name} mean {mean:.3f} ± {std:.3f}")
+        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.12)
+    ax.set_xticks(x, [f"fold {r.get('fold', i)}" for i, r in enumerate(folds)])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("per-image mean on the fold's validation images")
+    ax.set_title(f"{len(folds)} folds: mean ± std over folds (band: ± 1 std, ddof=0)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

@@ -3,7 +3,8 @@
 ``OUT/splits.json`` holds the folds (made once, seeded, re-used; no lesion in two folds, asserted), each
 fold trains into ``OUT/fold_<i>/`` (a normal run folder) and its best checkpoint is scored on its
 validation images as ``dermaseg evaluate`` scores (``fold_<i>/metrics.json``, ``per_image.csv``). ``OUT/cv_table.csv`` has one row per finished fold (per-image mean metrics, then pooled
-ones prefixed ``pooled_``); ``OUT/cv_summary.json`` the mean ± std over folds of every column. A fold
+ones prefixed ``pooled_``); ``OUT/cv_summary.json`` the mean ± std over folds of every column and the
+protocol header; ``OUT/report.html`` renders them (each fold has its own ``report.html`` too). A fold
 whose ``result.json`` exists is finished and is skipped, so a killed CV resumes where it stopped.
 """
 
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 from dermaseg.data.splits import get_or_make_splits
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.io import write_text
+from dermaseg.report.html import render_report
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.run import train_run
 
-__all__ = ["run_cv", "collect_cv", "fold_validation", "METRICS"]
+__all__ = ["run_cv", "collect_cv", "cv_protocol", "fold_validation", "METRICS"]
 
 #: metrics reported per fold (per-image mean and pooled)
 METRICS = ("dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall", "specificity", "hd95")
@@ -39,7 +42,46 @@ def fold_validation(fold_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DermasegError(f"{path}: not valid JSON ({e}); delete the fold folder to run it again") from e
+    if not isinstance(doc, dict):
+        raise DermasegError(f"{path}: not a file dermaseg wrote; delete the fold folder to run it again")
+    return doc
+
+
+def cv_protocol(out: Path, k: int, done: list[int]) -> dict[str, Any]:
+    """The protocol header of the CV report (cv_summary.json's ``protocol``), read from the finished folds'
+    metrics.json and config.json and from splits.json: model, dataset, how it was split, images scored,
+    prompt and its source, resolution, seed."""
+    metrics = [m for m in (_read_json(out / f"fold_{i}" / "metrics.json") for i in done) if m]
+    configs = [c for c in (_read_json(out / f"fold_{i}" / "config.json") for i in done) if c]
+    first = metrics[0] if metrics else {}
+    recipe = (configs[0].get("recipe") or {}) if configs else {}
+    sources = sorted({str(m.get("prompt", {}).get("source", "?")) for m in metrics})
+    modes = sorted({str(m.get("prompt", {}).get("mode", "?")) for m in metrics})
+    n_val = sum(int(m.get("summary", {}).get("n") or 0) for m in metrics)
+    splits = _read_json(out / "splits.json") or {}
+    groups = len(set((splits.get("groups") or {}).values())) if isinstance(splits.get("groups"), dict) else None
+    seed = first.get("seed", configs[0].get("seed") if configs else None)
+    return {
+        "model": f"{recipe.get('model', '?')} (recipe {recipe.get('name', '?')}), each fold's best.pt",
+        "format": first.get("dataset", {}).get("format", configs[0].get("format") if configs else "?"),
+        "root": first.get("dataset", {}).get("root", configs[0].get("data") if configs else "?"),
+        "split": f"{k}-fold cross-validation grouped by lesion{f' ({groups} groups)' if groups else ''}, stratified "
+                 f"by diagnosis (splits.json, seed {splits.get('seed', '?')}); each fold validated on its held-out "
+                 "fold",
+        "images": f"{n_val} validation images over {len(metrics)} finished fold(s) of {k}, each image scored once",
+        "prompt": {"mode": ", ".join(modes) or "?", "source": " / ".join(sources) or "?"},
+        "scored_at": first.get("resolution", {}).get("scored_at", "?"),
+        "training_resolution": (f"{recipe['input_size'][0]}×{recipe['input_size'][1]} (H×W)"
+                                if recipe.get("kind", "cnn") == "cnn" and recipe.get("input_size")
+                                else "the SAM model's own input"),
+        "seed": seed,
+    }
 
 
 def _fold_row(fold: int, result: dict[str, Any], val: dict[str, Any]) -> dict[str, Any]:
@@ -65,9 +107,9 @@ def _mean_std(values: list[float]) -> dict[str, float | int | None]:
     return {"mean": mean, "std": std, "n": len(v)}
 
 
-def collect_cv(out: Path, k: int) -> dict[str, Any]:
-    """Read every finished fold (``fold_<i>/result.json`` and its metrics.json); write cv_table.csv and
-    cv_summary.json."""
+def collect_cv(out: Path, k: int, report: bool = True) -> dict[str, Any]:
+    """Read every finished fold (``fold_<i>/result.json`` and its metrics.json); write cv_table.csv,
+    cv_summary.json (with the protocol header) and, with ``report``, the CV's report.html."""
     import pandas as pd
 
     rows = []
@@ -88,8 +130,12 @@ def collect_cv(out: Path, k: int) -> dict[str, Any]:
         "per_image_mean": {c: _mean_std(table[c].tolist()) for c in metric_cols},
         "pooled": {c.removeprefix("pooled_"): _mean_std(table[c].tolist()) for c in pooled_cols},
         "seconds": float(table["seconds"].sum()),
+        "protocol": cv_protocol(out, k, [int(r["fold"]) for r in rows]),
     }
     write_text(out / "cv_summary.json", json.dumps(summary, indent=2))
+    if report:
+        render_report(out)
+        summary["report"] = str(out / "report.html")
     return summary
 
 
@@ -101,8 +147,23 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
 
     ``limit``: use only the first N images of the dataset; each keeps the fold the full (lesion-grouped)
     splits give it, so every fold trains and validates on its share of those N images.
+
+    A :class:`DermasegError` removes ``out`` when this call created it and no fold finished (a failed
+    start leaves nothing behind); finished folds are kept, and a re-run resumes after them.
     """
     out = Path(out)
+    created = not out.exists()
+    try:
+        return _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit,
+                       splits_path, progress, quiet)
+    except DermasegError:
+        if created and not any(out.glob("fold_*/result.json")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit, splits_path,
+            progress, quiet) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     splits = get_or_make_splits(dataset, splits_path or out / "splits.json", folds=folds, seed=seed)
     splits.validate()
@@ -140,6 +201,8 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
 def _print_cv(out: Path, summary: dict[str, Any]) -> None:
     done = summary.get("completed", [])
     print(f"cross-validation: {len(done)}/{summary['folds']} folds finished -> {out / 'cv_table.csv'}")
+    if summary.get("report"):
+        print(f"report: {summary['report']} (each fold: fold_<i>/report.html)")
     for kind in ("per_image_mean", "pooled"):
         stats = summary.get(kind, {})
         parts = [f"{m} {s['mean']:.4f} ± {s['std']:.4f}" for m, s in stats.items()

@@ -67,7 +67,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
               f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f}  |  pooled Dice "
               f"{pooled['dice']:.4f}  IoU {pooled['iou']:.4f}  -> {Path(summary['out']) / 'metrics.json'}")
     print(f"load it with: dermaseg segment IMAGES --out DIR --model {Path(summary['out']) / 'best.pt'}")
-    print(f"report: dermaseg report {summary['out']}")
+    if summary.get("report"):
+        print(f"report: {summary['report']}")
 
 
 def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold: int | None = None,

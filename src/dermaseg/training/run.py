@@ -6,7 +6,8 @@
 Final validation (:func:`validate_best`), as nnU-Net's runs its predictor: ``best.pt`` is loaded by the
 same loader as ``dermaseg segment`` / ``evaluate`` (:func:`~dermaseg.inference.predictor.load_predictor`)
 and scored by :func:`~dermaseg.evaluation.evaluate.evaluate` on the validation images at their own
-resolution; ``metrics.json``, ``per_image.csv`` and ``cases/`` join the run folder, written by
+resolution; ``metrics.json``, ``per_image.csv``, ``cases/`` and ``report.html`` (with the evaluation's
+protocol header, the training curves and the run's configuration) join the run folder, written by
 :func:`~dermaseg.evaluation.outputs.write_evaluation`. The numbers are therefore exactly those of
 ``dermaseg evaluate --model RUN/best.pt --prompt MODE --seed SEED`` on the same images, where MODE is
 ``none`` for a CNN and the recipe's ``prompt`` (simulated from the truth) for a SAM-family recipe.
@@ -15,6 +16,7 @@ resolution; ``metrics.json``, ``per_image.csv`` and ``cases/`` join the run fold
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from dermaseg.evaluation.outputs import write_evaluation
 from dermaseg.inference.predictor import load_predictor
 from dermaseg.io import write_text
 from dermaseg.models.registry import create_model
+from dermaseg.report.html import render_report
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import make_task
 from dermaseg.training.trainer import Trainer, seed_everything
@@ -50,10 +53,11 @@ def validation_prompt(recipe: Recipe) -> str:
 
 
 def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str, seed: int = 0,
-                  device=None, progress: bool = True) -> dict[str, Any]:
+                  device=None, progress: bool = True, report: bool = True) -> dict[str, Any]:
     """Score ``out/best.pt`` on ``val`` through the Predictor and the evaluator (module docstring); write
-    metrics.json, per_image.csv and cases/ into ``out``. Returns the summary: ``n_images``, ``prompt``
-    (its source), ``prompt_mode``, ``seed``, ``per_image_mean`` and ``pooled``."""
+    metrics.json, per_image.csv, cases/ and (``report``) report.html + figures/ into ``out``. Returns the
+    summary: ``n_images``, ``prompt`` (its source), ``prompt_mode``, ``seed``, ``per_image_mean`` and
+    ``pooled``."""
     best = Path(out) / "best.pt"
     predictor = load_predictor(best, device=None if device is None else str(device))
     mode = validation_prompt(recipe)
@@ -63,27 +67,49 @@ def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str
         "count": len(result.rows), "available": len(val), "limit": None})
     meta["training"] = {"run": str(out), "recipe": recipe.name, "model": recipe.model,
                         "scored": "best.pt, final validation through the Predictor (as dermaseg evaluate)"}
-    write_evaluation(result, Path(out), meta, report=False)
+    write_evaluation(result, Path(out), meta, report=report)
     return {"n_images": len(result.rows), "prompt": result.prompt_source, "prompt_mode": mode, "seed": int(seed),
             "per_image_mean": result.summary["per_image_mean"], "pooled": result.summary["pooled"]}
 
 
 def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_note: str, seed: int = 0,
               workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device=None,
-              progress: bool = True, cache_dir: Path | None = None, extra: dict | None = None) -> dict[str, Any]:
-    """Train one run into ``out`` and score its best checkpoint on ``val`` (:func:`validate_best`);
-    returns the training summary with the validation summary under ``"val"``."""
+              progress: bool = True, cache_dir: Path | None = None, extra: dict | None = None,
+              report: bool = True) -> dict[str, Any]:
+    """Train one run into ``out`` and score its best checkpoint on ``val`` (:func:`validate_best`); returns
+    the training summary with the validation summary under ``"val"``. ``report``: write ``out/report.html``
+    (the protocol header, the final validation, the training curves), as ``dermaseg report OUT`` would.
+
+    A :class:`DermasegError` (an unreadable image, a diverging loss, ...) removes ``out`` when this call
+    created it, so a failed run leaves no partial run folder; a resumed run's folder is left as it was."""
     if not train:
         raise DataError(f"{dataset.root}: no training images")
     out = Path(out)
+    created = not out.exists()
+    try:
+        return _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint,
+                          device, progress, cache_dir, extra, report)
+    except DermasegError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint, device, progress,
+               cache_dir, extra, report) -> dict[str, Any]:
     dev = select_device(device)
     config = {"recipe": recipe.to_dict(), "data": str(dataset.root), "format": dataset.format,
               "n_train": len(train), "n_val": len(val), "split": split_note, "seed": seed,
               "device": str(dev), "torch_threads": torch.get_num_threads(), **(extra or {})}
     cfg_path = out / "config.json"
     if resume and cfg_path.is_file():
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
-        a = {k: v for k, v in old.get("recipe", {}).items() if k != "epochs"}
+        try:
+            old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DermasegError(f"{cfg_path}: cannot read the run's config to resume ({e})") from e
+        if not isinstance(old, dict) or not isinstance(old.get("recipe"), dict):
+            raise DermasegError(f"{cfg_path}: not the config.json of a dermaseg run; cannot resume")
+        a = {k: v for k, v in old["recipe"].items() if k != "epochs"}
         b = {k: v for k, v in config["recipe"].items() if k != "epochs"}
         if a != b or old.get("seed") != seed or old.get("n_train") != len(train):
             raise DermasegError(f"{cfg_path}: --resume with different settings than the run being resumed")
@@ -98,5 +124,9 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
     summary = trainer.fit(resume=resume)
     if val and (out / "best.pt").is_file():
         summary["val"] = validate_best(out, val, recipe, dataset, split_note, seed=seed, device=dev,
-                                       progress=progress)
+                                       progress=progress, report=report)
+    elif report:
+        render_report(out)
+    if report:
+        summary["report"] = str(out / "report.html")
     return summary
