@@ -95,6 +95,8 @@ def test_check_rgb_accepts_images_and_names_what_is_wrong():
         check_rgb(np.zeros((5, 6, 2), np.uint8))
     with pytest.raises(DataError, match="too small"):
         check_rgb(np.zeros((1, 6, 3), np.uint8))
+    with pytest.raises(DataError, match="a.png: image of 6x1 pixels is too small"):
+        check_rgb(np.zeros((1, 6, 3), np.uint8), "a.png")
     with pytest.raises(DataError, match="uint8 RGB image, got dtype float32"):
         check_rgb(np.zeros((5, 6, 3), np.float32))
 

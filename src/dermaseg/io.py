@@ -87,28 +87,32 @@ def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None) -> n
     applied.
 
     Raises :class:`DataError` naming the file (``name`` when given) when it is missing, unreadable,
-    truncated or a decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels).
+    truncated, a decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels) or smaller than 2×2.
     """
     im = _open(path, name)
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF block: keep the pixels as stored
         pass
-    return _to_uint8_rgb(im)
+    label = name or (str(Path(path)) if isinstance(path, str | os.PathLike) else "<upload>")
+    return check_rgb(_to_uint8_rgb(im), label)
 
 
-def check_rgb(rgb) -> np.ndarray:
+def check_rgb(rgb, name: str | None = None) -> np.ndarray:
     """Check an in-memory image: RGB(A) ``uint8`` H×W×3 (or ×4; gray H×W is expanded), at least 2×2.
-    Returns it as a contiguous H×W×3 array; anything else raises :class:`DataError`."""
+    Returns it as a contiguous H×W×3 array; anything else raises :class:`DataError` (starting with
+    ``name`` when given)."""
     a = np.asarray(rgb)
+    label = f"{name}: " if name else ""
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise DataError(f"expected an RGB image H×W×3, got an array of shape {a.shape}")
+        raise DataError(f"{label}expected an RGB image H×W×3, got an array of shape {a.shape}")
     if a.shape[0] < 2 or a.shape[1] < 2:
-        raise DataError(f"image of {a.shape[1]}x{a.shape[0]} pixels is too small (at least 2x2)")
+        raise DataError(f"{label}image of {a.shape[1]}x{a.shape[0]} pixels is too small to segment "
+                        "(at least 2x2)")
     if a.dtype != np.uint8:
-        raise DataError(f"expected a uint8 RGB image, got dtype {a.dtype} (use dermaseg.io.read_image)")
+        raise DataError(f"{label}expected a uint8 RGB image, got dtype {a.dtype} (use dermaseg.io.read_image)")
     return np.ascontiguousarray(a[..., :3])
 
 

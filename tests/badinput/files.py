@@ -114,11 +114,11 @@ def odd_images() -> dict[str, tuple[str, bytes, tuple[int, int] | None]]:
     Image.fromarray(gray).convert("1").save(one, format="PNG")
     la = io.BytesIO()
     Image.fromarray(np.dstack([gray, np.full((H, W), 255, np.uint8)]), mode="LA").save(la, format="PNG")
-    g16 = Image.fromarray((gray.astype(np.uint16) * 257), mode="I;16")
+    g16 = gray.astype(np.uint16) * 257
     multi = io.BytesIO()
     Image.fromarray(rgb).save(multi, format="TIFF", save_all=True, append_images=[Image.fromarray(rgb[::-1])])
     return {
-        "gray16-png": (".png", _png(np.asarray(g16)), (H, W)),
+        "gray16-png": (".png", _png(g16), (H, W)),
         "cmyk-jpeg": (".jpg", cmyk.getvalue(), (H, W)),
         "palette-png": (".png", pal.getvalue(), (H, W)),
         "palette-transparency": (".png", pal_t.getvalue(), (H, W)),

@@ -122,9 +122,19 @@ class CheckReport:
             con.print(f"  [red]x[/red] {self.summary_line(kind, items)}", highlight=False)
             shown = items if verbose else items[:max_examples]
             for p in shown:
-                con.print(f"      {p}", highlight=False, markup=False)
+                con.print(f"      {p}", highlight=False, markup=False, soft_wrap=True)  # paths whole
             if len(items) > len(shown):
                 con.print(f"      ... and {len(items) - len(shown):,} more (--verbose lists all)")
+
+
+def _check_pixels(size: tuple[int, int]) -> None:
+    """The rule of dermaseg.io: more pixels than PIL's limit is refused from the header, before decoding."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and size[0] * size[1] > limit:
+        raise ValueError(f"image of {size[0]}x{size[1]} pixels exceeds the limit of {limit} pixels "
+                         "(a decompression bomb?)")
 
 
 def _mask_values(path: Path) -> tuple[tuple[int, int], np.ndarray]:
@@ -132,6 +142,7 @@ def _mask_values(path: Path) -> tuple[tuple[int, int], np.ndarray]:
     from PIL import Image
 
     with Image.open(path) as im:
+        _check_pixels(im.size)
         im.load()
         size = im.size
         if im.mode == "P":
@@ -150,6 +161,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 
     with Image.open(path) as im:
         size = im.size
+        _check_pixels(size)
         orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
         if im.format == "JPEG":
             im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
@@ -159,6 +171,17 @@ def _image_size(path: Path) -> tuple[int, int]:
     return size
 
 
+def _read_error(e: Exception) -> str:
+    """The problem text of an image PIL could not read: what is wrong, without PIL's repeat of the path."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(e, UnidentifiedImageError):
+        return "not an image format PIL recognises"
+    if isinstance(e, Image.DecompressionBombError | ValueError) and "pixels" in str(e):
+        return str(e)
+    return f"cannot read image ({e})"
+
+
 def check_sample(s: Sample) -> tuple[tuple[int, int] | None, list[Problem]]:
     """Pixel-level checks of one sample: (image W×H or None, problems)."""
     problems: list[Problem] = []
@@ -166,13 +189,13 @@ def check_sample(s: Sample) -> tuple[tuple[int, int] | None, list[Problem]]:
     try:
         size = _image_size(s.image)
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        problems.append(Problem("unreadable", str(s.image), f"{type(e).__name__}: {e}"))
+        problems.append(Problem("unreadable", str(s.image), _read_error(e)))
     if s.mask is None:
         return size, problems
     try:
         msize, a = _mask_values(s.mask)
     except Exception as e:
-        problems.append(Problem("unreadable", str(s.mask), f"{type(e).__name__}: {e}"))
+        problems.append(Problem("unreadable", str(s.mask), _read_error(e)))
         return size, problems
     if size is not None and msize != size:
         problems.append(Problem("size_mismatch", str(s.mask), f"mask {msize[0]}x{msize[1]}, "
