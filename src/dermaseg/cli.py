@@ -79,7 +79,9 @@ def data_split(
     """Seeded K-fold grouped by lesion and stratified by diagnosis, saved as JSON."""
     from dermaseg.data.readers import load_dataset
     from dermaseg.data.splits import get_or_make_splits
+    from dermaseg.io import check_out
 
+    check_out(out, kind="file")
     splits = get_or_make_splits(load_dataset(path, format=fmt), out, folds=folds, seed=seed,
                                 test_fraction=test_fraction, overwrite=overwrite)
     splits.print_summary()
@@ -225,8 +227,10 @@ def measure_cmd(
     fmt: str = FormatOpt,
 ) -> None:
     """Lesion measurements (size in px/mm, asymmetry, border, colours) of masks, one CSV row per image."""
+    from dermaseg.io import check_out
     from dermaseg.measure.files import measure_dataset, measure_files
 
+    check_out(out, kind="file")
     if data is not None and (images or masks is not None):
         raise DermasegError("measure: give either IMAGES... --masks DIR or --data DATASET, not both")
     if data is not None:

@@ -31,6 +31,7 @@ __all__ = [
     "read_mask",
     "mask_from_array",
     "atomic_path",
+    "check_out",
     "write_png",
     "write_text",
 ]
@@ -156,6 +157,37 @@ def read_mask(path: str | os.PathLike | BinaryIO, name: str | None = None) -> np
     return mask_from_array(np.asarray(im))
 
 
+def check_out(path: str | os.PathLike, kind: str = "folder", option: str = "--out",
+              inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Refuse, before any work is done, an output ``path`` (a ``"folder"`` or a ``"file"``) that cannot be
+    written: a dangling symbolic link, a name over 255 bytes, a file where a folder is wanted (or the
+    reverse), a path below a file, a folder without write permission, or a path equal to or inside one of
+    ``inputs`` (the user's own data). Raises :class:`DataError` naming ``option`` and the path."""
+    p = Path(path)
+    label = f"{option} {p}"
+    if any(len(os.fsencode(part)) > 255 for part in p.parts):
+        raise DataError(f"{label}: a file or folder name is longer than 255 bytes")
+    if p.is_symlink() and not p.exists():
+        raise DataError(f"{label}: a symbolic link to {os.readlink(p)}, which does not exist")
+    if kind == "folder" and p.exists() and not p.is_dir():
+        raise DataError(f"{label}: exists and is not a folder")
+    if kind == "file" and p.is_dir():
+        raise DataError(f"{label}: is a folder; give a file name")
+    q = p if kind == "folder" else p.parent
+    while not q.exists() and q != q.parent:
+        q = q.parent
+    if not q.is_dir():
+        raise DataError(f"{label}: {q} is a file, not a folder")
+    if not os.access(q, os.W_OK | os.X_OK):
+        raise DataError(f"{label}: cannot write in {q} (permission denied)")
+    real = p.resolve()
+    for inp in inputs:
+        src = Path(inp).resolve()
+        if src.is_dir() and (real == src or src in real.parents):
+            raise DataError(f"{label}: inside the input {inp}; write the outputs elsewhere")
+    return p
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -163,8 +195,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Readers never see a half-written file, and a failure leaves nothing behind.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + dest.suffix, dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # a short temporary name: the final name may be close to the file system's 255-byte limit
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[:40]}.", suffix=".part" + dest.suffix[:10],
+                                   dir=dest.parent)
+    except OSError as e:
+        raise DataError(f"{dest}: cannot write ({e.strerror or e})") from e
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -173,7 +210,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, dest)
+        try:
+            os.replace(tmp_path, dest)
+        except OSError as e:
+            raise DataError(f"{dest}: cannot write ({e.strerror or e})") from e
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -191,6 +231,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically (UTF-8)."""
+    """Write a text file atomically (UTF-8; file names that are not UTF-8 are written back as their own
+    bytes, as Python decoded them)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")

@@ -54,7 +54,9 @@ def snapshot(*paths: Path) -> dict[str, str]:
 
 
 def error_lines(o: Outcome) -> list[str]:
-    return [line for line in (o.err + o.out).splitlines() if line.startswith("error:")]
+    """The error lines: dermaseg's ``error: ...``, or click's ``Error: Invalid value for '--x' ...`` of a usage
+    error (its Usage/Try lines around it are click's; `cli.main` owns their format)."""
+    return [line for line in (o.err + o.out).splitlines() if line.startswith(("error:", "Error:"))]
 
 
 def _no_traceback(o: Outcome) -> None:

@@ -31,7 +31,7 @@ from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, 
 from dermaseg.evaluation.outputs import write_evaluation
 from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.predictor import PredictorLike, load_predictor
-from dermaseg.io import read_image, read_mask
+from dermaseg.io import check_out, read_image, read_mask
 from dermaseg.models.registry import require_trained
 
 __all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli", "evaluation_meta"]
@@ -201,6 +201,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
         raise DermasegError("--out is required")
     if prompt not in PROMPT_MODES:
         raise DermasegError(f"unknown prompt mode {prompt!r}; choose one of: {', '.join(PROMPT_MODES)}")
+    check_out(out, inputs=(data,))
     ds = load_dataset(Path(data), format=format)
     sel = ds.select(split)
     _samples(sel, limit, limit_mode, seed)  # fail on missing masks before loading a model

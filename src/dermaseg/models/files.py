@@ -67,11 +67,23 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
         raise DermasegError(f"{p}: model file not found")
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DermasegError(f"{p}: not a dermaseg model file ({type(e).__name__}: {e})") from e
+    except Exception as e:  # torch's unpickling errors run to several lines: keep the first
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise DermasegError(f"{p}: not a dermaseg model file ({type(e).__name__}: {first})") from e
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise DermasegError(f"{p}: not a dermaseg model file (expected keys 'config' and 'state_dict')")
+    if not isinstance(blob["config"], dict):
+        raise DermasegError(f"{p}: not a dermaseg model file (its config is a {type(blob['config']).__name__}, "
+                            "not a mapping)")
     config = dict(blob["config"])
-    if "name" not in config:
+    if not isinstance(config.get("name"), str) or not config["name"]:
         raise DermasegError(f"{p}: not a dermaseg model file (its config has no model name)")
-    return ModelFile(p, config, blob["state_dict"], dict(blob.get("extra") or {}), blob.get("training"))
+    sd = blob["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                           for k, v in sd.items()):
+        raise DermasegError(f"{p}: not a dermaseg model file (its state_dict is not a mapping of names to "
+                            "tensors)")
+    extra = blob.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise DermasegError(f"{p}: not a dermaseg model file (its 'extra' is not a mapping)")
+    return ModelFile(p, config, sd, dict(extra), blob.get("training"))

@@ -109,7 +109,12 @@ def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name`` (exact name first, then the longest matching pattern); for a saved
     model file, the entry of the model it holds."""
     if looks_like_model_file(str(name)):
-        name = read_model_file(name).config["name"]
+        f = read_model_file(name)
+        try:
+            return model_info(f.config["name"])
+        except DermasegError as e:
+            raise DermasegError(f"{f.path}: holds model '{f.config['name']}', which this dermaseg does not "
+                                "know") from e
     _ensure_loaded()
     if name in _REGISTRY and not _REGISTRY[name].pattern:
         return _REGISTRY[name]
@@ -142,7 +147,14 @@ def load_model(path: str | os.PathLike, **kwargs: Any):
     # the saved weights replace any pretrained ones: do not look for them
     config["pretrained"] = False
     config.update(kwargs)
-    model = create_model(name, **config)
+    if looks_like_model_file(name):
+        raise DermasegError(f"{f.path}: not a dermaseg model file (its config names another file)")
+    try:
+        model = create_model(name, **config)
+    except DermasegError as e:
+        raise DermasegError(f"{f.path}: cannot rebuild model '{name}' ({e})") from e
+    except (TypeError, ValueError, KeyError) as e:
+        raise DermasegError(f"{f.path}: cannot rebuild model '{name}' from its config ({e})") from e
     try:
         model.load_state_dict(f.state_dict)
     except RuntimeError as e:

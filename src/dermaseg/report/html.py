@@ -45,7 +45,14 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            return [{k: v for k, v in row.items() if isinstance(k, str)} for row in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            rows = []
+            for row in reader:
+                if None in row:  # more fields than the header: not a file dermaseg wrote
+                    raise DermasegError(f"{path}:{reader.line_num}: more fields than the header; not a CSV "
+                                        "file dermaseg wrote")
+                rows.append(row)
+            return rows
     except (UnicodeDecodeError, csv.Error) as e:
         raise DermasegError(f"{path}: not a CSV file dermaseg wrote ({type(e).__name__}: {e})") from e
 
@@ -61,6 +68,15 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         raise DermasegError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(doc, dict):
         raise DermasegError(f"{path}: not a file dermaseg wrote (a JSON {type(doc).__name__}, not an object)")
+    for key in ("per_image_mean", "per_image_std", "pooled"):  # the score tables every report reads
+        table = doc.get(key)
+        if table is None:
+            continue
+        if not isinstance(table, dict) or not all(v is None or isinstance(v, int | float | dict)
+                                                  for v in table.values()):
+            raise DermasegError(f"{path}: not a file dermaseg wrote ('{key}' is not a table of scores)")
+    if "n_images" in doc and not isinstance(doc["n_images"], int):
+        raise DermasegError(f"{path}: not a file dermaseg wrote ('n_images' is not a number)")
     return doc
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.splits import holdout
 from dermaseg.errors import DermasegError
+from dermaseg.io import check_out
 from dermaseg.training.cv import run_cv
 from dermaseg.training.recipes import Recipe, get_recipe
 from dermaseg.training.run import train_run
@@ -78,6 +79,7 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
               seed: int = 0, resume: bool = False, checkpoint: Path | None = None, format: str = "auto",
               device: str | None = None) -> dict[str, Any]:
     """What ``dermaseg train`` runs (see the module docstring)."""
+    check_out(out, inputs=(data,))
     r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
                        loss=loss, optimizer=optimizer)
     ds = load_dataset(data, format=format).with_masks()

@@ -8,6 +8,7 @@ not state a value, the field says what we chose and why (``notes``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,15 @@ class Recipe:
         if bad:
             raise DermasegError(f"recipe '{self.name}': unknown setting(s) {', '.join(bad)}")
         changes = {k: v for k, v in kw.items() if v is not None}
+        for key in ("lr", "weight_decay"):
+            if key in changes:
+                v = float(changes[key])
+                if not math.isfinite(v) or v < 0 or (key == "lr" and v == 0):
+                    raise DermasegError(f"--{key.replace('_', '-')} {changes[key]}: must be a "
+                                        f"{'positive' if key == 'lr' else 'non-negative'}, finite number")
+        for key in ("epochs", "batch_size"):
+            if key in changes and int(changes[key]) < 1:
+                raise DermasegError(f"--{key.replace('_', '-')} {changes[key]}: must be at least 1")
         if "input_size" in changes:
             changes["input_size"] = tuple(int(v) for v in changes["input_size"])
         return dataclasses.replace(self, **changes)
