@@ -98,7 +98,8 @@ def read_table(path: Path, problems: list[Problem] | None = None) -> tuple[list[
 
     The delimiter is the most frequent of tab, comma and semicolon in the header line; column names go
     through :func:`norm_header`; values are stripped; CRLF and quoted fields are read as the csv module
-    reads them; blank rows are skipped and a short row is padded with empty values. A row with more
+    reads them; blank rows are skipped and a short row is padded with empty values (and, with a ``problems``
+list, reported as a ``bad_table_row``). A row with more
     (non-empty) fields than the header is a ``bad_table_row`` problem and left out (its values cannot be
     put in columns); without a ``problems`` list it raises :class:`DataError`."""
     text = read_text(path)
@@ -122,6 +123,10 @@ def read_table(path: Path, problems: list[Problem] | None = None) -> tuple[list[
                     raise DataError(f"{where}: {detail}")
                 problems.append(Problem("bad_table_row", where, detail))
                 continue
+            if len(values) < len(header) and problems is not None:  # kept, padded, and reported
+                problems.append(Problem("bad_table_row", f"{path}:{reader.line_num}",
+                                        f"{len(values)} field(s), the header has {len(header)}; the rest "
+                                        "read as empty"))
             values += [""] * (len(header) - len(values))
             rows.append((reader.line_num, dict(zip(header, values, strict=False))))
     except csv.Error as e:

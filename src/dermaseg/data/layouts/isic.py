@@ -124,8 +124,8 @@ def _isic_labels(path: Path, year: str, problems: list[Problem]) -> dict[str, st
         try:
             out[r[0]] = "malignant" if _flag(v) else "benign"
         except ValueError:
-            if i == 0:
-                continue  # a header row
+            if i == 0 and not r[0].upper().startswith("ISIC_"):
+                continue  # a header row (its first field is not an image id)
             problems.append(Problem("bad_table_row", f"{path}:{line}",
                                     f"diagnosis {v!r} is not benign, malignant, 0 or 1" if v else "no diagnosis"))
             out[r[0]] = None
