@@ -289,6 +289,8 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | Non
 
     for a in (a1, a2):
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs.size == 1:  # one epoch: one tick, not fractions around it
+            a.set_xticks(epochs)
         a.grid(alpha=0.3)
         if a.get_legend_handles_labels()[0]:
             a.legend(frameon=False)
