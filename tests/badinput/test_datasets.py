@@ -185,3 +185,14 @@ def test_broken_dataset_in_evaluate_and_train(clean, tmp_path, capsys, case, com
     assert_refused(o, [str(named)] if named is not None else [str(ds)])
     assert not out.exists(), "partial output left"
     assert snapshot(ds) == before
+
+
+def test_train_says_which_images_it_leaves_out(clean, tmp_path, capsys):
+    """Images without a mask cannot be trained on: train leaves them out and says so (a warning naming the
+    first). Stopped right after by `--folds 1` (refused once the dataset is read), so nothing trains."""
+    ds, named, _ = _apply(clean, tmp_path, "folder-missing-mask")
+    o = run_cli(["train", "--data", ds, "--out", tmp_path / "run", "--folds", "1"], capsys)
+    assert_refused(o, "--folds 1")
+    warnings = [line for line in o.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(named) in warnings[0] and "1 image(s)" in warnings[0]
+    assert not (tmp_path / "run").exists()

@@ -11,6 +11,7 @@ grouped by lesion so no lesion is on both sides (:func:`dermaseg.data.splits.hol
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,12 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
     check_out(out, inputs=(data,))
     r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
                        loss=loss, optimizer=optimizer)
-    ds = load_dataset(data, format=format).with_masks()
+    full = load_dataset(data, format=format)
+    ds = full.with_masks()
+    left_out = [s.image for s in full.samples if s.mask is None]
+    if left_out:  # said, not silent: a folder with a few masks missing still trains on the rest
+        print(f"warning: {len(left_out)} image(s) without a mask left out of training (first: {left_out[0]}); "
+              "dermaseg data check lists them", file=sys.stderr)
     workers = 0 if workers is None else workers
     if folds == 1 or (folds is not None and folds < 0):
         raise DermasegError(f"--folds {folds}: use K >= 2 folds, or 0 for one train/val run")
