@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -46,7 +47,9 @@ def _open(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Imag
     warns below twice that) is refused from its header, before any pixel is decoded."""
     label = name or (str(Path(source)) if isinstance(source, str | os.PathLike) else "<upload>")
     try:
-        im = Image.open(source if not isinstance(source, str | os.PathLike) else Path(source))
+        with warnings.catch_warnings():  # PIL warns between 1x and 2x its limit: refused below, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source if not isinstance(source, str | os.PathLike) else Path(source))
         limit = Image.MAX_IMAGE_PIXELS
         if limit and im.size[0] * im.size[1] > limit:
             im.close()

@@ -127,6 +127,18 @@ class CheckReport:
                 con.print(f"      ... and {len(items) - len(shown):,} more (--verbose lists all)")
 
 
+def _open_quietly(path: Path):
+    """PIL's open without its DecompressionBombWarning (between 1x and 2x its limit): _check_pixels refuses
+    such an image as a problem instead of a warning on the terminal."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def _check_pixels(size: tuple[int, int]) -> None:
     """The rule of dermaseg.io: more pixels than PIL's limit is refused from the header, before decoding."""
     from PIL import Image
@@ -139,9 +151,8 @@ def _check_pixels(size: tuple[int, int]) -> None:
 
 def _mask_values(path: Path) -> tuple[tuple[int, int], np.ndarray]:
     """(size W×H, channel-reduced H×W array) of a mask, following the mask rule's reduction."""
-    from PIL import Image
 
-    with Image.open(path) as im:
+    with _open_quietly(path) as im:
         _check_pixels(im.size)
         im.load()
         size = im.size
@@ -157,9 +168,8 @@ def _mask_values(path: Path) -> tuple[tuple[int, int], np.ndarray]:
 
 def _image_size(path: Path) -> tuple[int, int]:
     """Decode an image (JPEG at 1/8 scale) to prove it is whole; return its displayed W×H (EXIF applied)."""
-    from PIL import Image
 
-    with Image.open(path) as im:
+    with _open_quietly(path) as im:
         size = im.size
         _check_pixels(size)
         orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
