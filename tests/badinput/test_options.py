@@ -65,8 +65,6 @@ FILE_COMMANDS = {
 def test_out_folder_that_cannot_be_written(ds, tmp_path, capsys, command, kind):
     if kind == "read-only-folder" and ROOT:
         pytest.skip("root writes into read-only folders")
-    if command == "segment" and kind == "over-long-name":
-        pytest.xfail("segment's own --out handling is part A of issue 11 (OSError from its mkdir)")
     out = _fresh_out(tmp_path, kind)
     before = snapshot(ds, tmp_path)
     o = run_cli(DIR_COMMANDS[command](ds, out), capsys)

@@ -2,9 +2,7 @@
 reversed, outside the image, zero area, too few numbers, text, missing columns, another encoding, rows with
 more fields than the header, a CSV naming none of the images). `segment` refuses each in one line naming
 the option or file, writes nothing for the image, and leaves the inputs as they were.
-
-Prompt parsing and `segment` are part A of issue 11: cases that fail before part A lands are marked xfail
-with that reason (not strict, so they pass silently once it lands)."""
+"""
 
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ POINTS = {"nan": "nan,3", "inf": "inf,3", "outside": "1000,1000", "empty": "", "
           "negative": "-5,-5"}
 HEADER = "image,x0,y0,x1,y1,px,py\n"
 CSVS = {
-    "missing-columns": (HEADER.replace(",x0,y0,x1,y1", "") + "IMG,10,10\n").encode(),
+    "missing-columns": b"image,x0,y0\nIMG,10,10\n",  # half a box
     "no-image-column": b"file,x0,y0,x1,y1\nIMG,5,5,40,30\n",
     "latin1": (HEADER + "IMG,5,5,40,30,20,15\n# n\xe6vus\n").encode("latin-1"),
     "extra-fields": (HEADER + "IMG,5,5,40,30,20,15,99,98\n").encode(),
@@ -42,11 +40,8 @@ def image(tmp_path):
 
 
 def _expect_refused(o, names, out):
-    try:
-        assert_refused(o, names)
-        assert not list(out.glob("IMG_*")) if out.exists() else True
-    except AssertionError:
-        pytest.xfail(PART_A)
+    assert_refused(o, names)
+    assert not out.exists() or not list(out.glob("IMG_*")), "output written for a refused prompt"
 
 
 @pytest.mark.parametrize("case", list(BOXES))
@@ -74,7 +69,6 @@ def test_bad_prompts_csv(image, tmp_path, capsys, case):
     csv.write_bytes(CSVS[case].replace(b"IMG", b"IMG.png"))
     before = snapshot(image.parent, csv)
     o = run_cli(["segment", image, "--out", tmp_path / "out", "--model", "litemedsam", "--prompts", csv], capsys)
-    if o.exc is not None:  # data/prompts.py's CSV reader: part A
-        pytest.xfail(f"{PART_A}: traceback {o.exc}")
+    assert o.exc is None, f"traceback: {o.exc}"
     assert snapshot(image.parent, csv) == before
     _expect_refused(o, [str(csv), "--prompts", str(image)], tmp_path / "out")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dermaseg.data.readers import detect_format, load_dataset
 from dermaseg.errors import DermasegError
-from dermaseg.io import IMAGE_EXTENSIONS
+from dermaseg.io import IMAGE_EXTENSIONS, check_out
 
 __all__ = ["SegmentJob", "OUTPUT_SUFFIXES", "collect_jobs", "check_out_folder", "image_size"]
 
@@ -147,7 +147,8 @@ def check_out_folder(out: Path, jobs: list[SegmentJob], inputs: list[str | os.Pa
                      recursive: bool) -> None:
     """Refuse an ``out`` whose writes could land among the user's own files: no output may be written into a
     folder that holds an input image, nor into an input folder (or, with ``recursive``, below one).
-    ``out`` itself must be a folder or not exist yet."""
+    ``out`` itself must be a folder or not exist yet, and writable (:func:`dermaseg.io.check_out`)."""
+    check_out(out)  # a name over 255 bytes, a dangling link, below a file, no permission: one line
     if out.exists() and not out.is_dir():
         raise DermasegError(f"--out {out}: exists and is not a folder")
     base = out.resolve()
