@@ -218,10 +218,14 @@ def _labelled_folder(root: Path) -> Path:
 @pytest.mark.parametrize("mode", ["stratified", "first"])
 def test_cli_limit_is_a_stratified_seeded_sample(tmp_path, mode):
     from dermaseg.cli import main
+    from dermaseg.models.files import save_model
+    from dermaseg.models.registry import create_model
 
     root = _labelled_folder(tmp_path / "f")
     out = tmp_path / "ev"
-    args = ["evaluate", "--data", str(root), "--model", "unet-tiny", "--out", str(out), "--limit", "4",
+    model_file = tmp_path / "tiny.pt"  # a saved model: a bare architecture name is refused as untrained
+    save_model(create_model("unet-tiny", pretrained=False, input_size=(64, 64)), model_file)
+    args = ["evaluate", "--data", str(root), "--model", str(model_file), "--out", str(out), "--limit", "4",
             "--seed", "2", "--no-report"] + (["--limit-mode", "first"] if mode == "first" else [])
     with pytest.raises(SystemExit) as e:
         main(args)
