@@ -13,6 +13,7 @@ import pytest
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.evaluation.evaluate import evaluate
+from dermaseg.evaluation.measurements import measurement_summary
 from dermaseg.evaluation.outputs import CSV_COLUMNS, write_evaluation
 from dermaseg.io import read_mask
 from tests.evaluation.doubles import TruthLookupPredictorDouble
@@ -59,7 +60,15 @@ def test_outputs_are_complete_and_report_self_contained(folder_ds, tmp_path):
     assert not re.search(r"""src=["'](?!data:)""", html)
     assert html.count("data:image/png;base64,") >= 4
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
-        "cases.png", "confusion.png", "contours.png", "histograms.png"]
+        "cases.png", "confusion.png", "contours.png", "histograms.png", "measure_asymmetry.png",
+        "measure_diameter.png"]
+    # measurement agreement: in metrics.json, the same when recomputed from the saved per_image.csv
+    assert m["measurements"]["n"] == 5 and m["measurements"]["diameter_px"]["n"] == 5
+    again = measurement_summary(rows)  # per_image.csv keeps 6 significant digits
+    for key in ("area_px", "diameter_px", "asymmetry", "colours"):
+        for k, v in m["measurements"][key].items():
+            assert v == (again[key][k] if v is None else pytest.approx(again[key][k], rel=1e-4, abs=1e-6)), (key, k)
+    assert "How far the predicted masks move the lesion measurements" in html
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
 
 

@@ -27,6 +27,7 @@ from dermaseg.data.prompts import Prompt, make_prompt
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.sampling import sample_subset
 from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.measurements import measurement_columns
 from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
 from dermaseg.evaluation.outputs import write_evaluation
 from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
@@ -108,7 +109,7 @@ def _samples(dataset: Any, limit: int | None, limit_mode: str = "stratified", se
 
 def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", *, seed: int = 0,
              limit: int | None = None, limit_mode: str = "stratified", progress: bool = True,
-             with_hd95: bool = True,
+             with_hd95: bool = True, measurements: bool = True,
              box_model: PredictorLike | None = None, box_model_name: str = BOX_MODEL) -> EvaluationResult:
     """Score ``predictor`` on every sample of ``dataset`` (a Dataset or an iterable of Samples).
 
@@ -122,7 +123,9 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
     stratified by diagnosis (``limit_mode="stratified"``), or the first N (``"first"``); see
     :mod:`dermaseg.data.sampling`. ``box_model`` is the promptless predictor whose mask's bounding box
     is the prompt for ``box-from-model`` (default: the bundled automatic model, ``box_model_name``);
-    its time counts in the per-image seconds. Raises :class:`DermasegError` for an
+    its time counts in the per-image seconds. ``measurements`` adds each image's predicted and true lesion
+    measurements (:mod:`dermaseg.evaluation.measurements`; not counted in the seconds). Raises
+    :class:`DermasegError` for an
     unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
     """
     _check_mode(prompt_mode, predictor)
@@ -171,6 +174,8 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
                     "predicted_quality": "" if quality is None else float(quality),
                     "flag": ";".join(getattr(pred, "flags", ()) or ()), "pred_area": int(mask.sum()),
                     "truth_area": int(truth.sum()), "prompt": used_text, "seconds": dt})
+        if measurements:
+            row.update(measurement_columns(mask, truth, rgb))
         rows.append(row)
         masks[s.id] = (np.packbits(mask.ravel()), mask.shape)
         prompts[s.id] = {k: (np.asarray(v).tolist() if v is not None else None) for k, v in used.items()}

@@ -26,6 +26,7 @@ import numpy as np
 
 from dermaseg import __version__
 from dermaseg.errors import DermasegError
+from dermaseg.evaluation.measurements import MEASURE_COLUMNS, measurement_summary
 from dermaseg.evaluation.metrics import quality_summary
 from dermaseg.io import read_image, read_mask, write_png, write_text
 from dermaseg.report.html import render_report
@@ -36,7 +37,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "id", "label", "group", "height", "width", "dice", "iou", "thresholded_jaccard", "accuracy",
     "precision", "recall", "specificity", "hd95", "tp", "fp", "fn", "tn", "score", "predicted_quality",
     "flag", "pred_area",
-    "truth_area", "prompt", "seconds",
+    "truth_area", "prompt", "seconds", *MEASURE_COLUMNS,
 )
 CASE_MAX_SIDE = 800
 #: files of a training run folder that the report also reads (copied into the staging folder)
@@ -159,6 +160,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
             "images_below_threshold": sum(1 for r in result.rows if r["thresholded_jaccard"] == 0.0),
         },
         "predicted_quality": quality_summary(result.rows),
+        "measurements": measurement_summary(result.rows),
         "per_diagnosis": result.per_diagnosis,
         "per_diagnosis_note": "mean and population std (ddof=0) over the images of each diagnosis, with n "
                               "(SkinSAM Table 1's layout, std in place of its variance)",

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.evaluation.measurements import records_from_rows
 from dermaseg.io import write_text
 from dermaseg.report import figures as F
+from dermaseg.report import measure_figures as MF
 from dermaseg.report import sections as S
 from dermaseg.report.sections import SUMMARY_METRICS
 
@@ -198,6 +200,16 @@ def _document(d: Path, run: dict[str, Any], fig_dir: Path) -> str:
                                     "IoU, made without the truth) against its true IoU; the dotted lines mark "
                                     "the ISIC failure threshold 0.65, below which masks are flagged "
                                     "predicted-failure"))
+        mp, mt = records_from_rows(run["rows"])
+        if mp:
+            parts.append("<h2>How far the predicted masks move the lesion measurements</h2>")
+            parts.append(S.measurement_section(m.get("measurements")))
+            parts.append(_img(MF.bland_altman_diameter(mp, mt, fig_dir / "measure_diameter.png"),
+                              "Bland–Altman plot of the maximum Feret diameter (predicted − true against their "
+                              "mean; bias and 95 % limits of agreement), beside both distributions"))
+            parts.append(_img(MF.asymmetry_scatter(mp, mt, fig_dir / "measure_asymmetry.png"),
+                              "shape asymmetry (0 symmetric – 1) of the predicted mask against the true mask's; "
+                              "dashed: identity"))
         parts.append(S.diagnosis_section(m))
         parts.append("<h2>Pixel confusion matrix (U-Net paper)</h2>")
         parts.append(_img(F.confusion_heatmap(pooled, fig_dir / "confusion.png"),

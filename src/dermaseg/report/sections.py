@@ -227,6 +227,34 @@ def summary_section(m: dict[str, Any]) -> str:
             f"{esc(m.get('empty_mask_rule', ''))}.</p>")
 
 
+def measurement_section(a: dict[str, Any] | None) -> str:
+    """metrics.json's ``measurements`` (predicted vs true masks' lesion measurements) as one table."""
+    if not a:
+        return ""
+    area, diam = a.get("area_px") or {}, a.get("diameter_px") or {}
+    asym, axes, col = a.get("asymmetry") or {}, a.get("asymmetry_axes") or {}, a.get("colours") or {}
+
+    def pct(v: Any) -> str:
+        return "–" if v is None else f"{100 * float(v):.1f} %"
+
+    rows = [
+        ("area (px)", f"mean |error| {num(area.get('mae'), 1)}; relative error mean {pct(area.get('mre'))}, "
+                      f"median {pct(area.get('median_re'))}; bias {num(area.get('bias'), 1)}"),
+        ("maximum diameter (px)", f"mean |error| {num(diam.get('mae'), 2)}; relative error mean "
+                                  f"{pct(diam.get('mre'))}, median {pct(diam.get('median_re'))}; Bland–Altman bias "
+                                  f"{num(diam.get('bias'), 2)}, 95 % limits {num(diam.get('loa_low'), 2)} to "
+                                  f"{num(diam.get('loa_high'), 2)}"),
+        ("asymmetry", f"Pearson r {num(asym.get('pearson'), 3)}, Spearman ρ {num(asym.get('spearman'), 3)}, "
+                      f"mean |error| {num(asym.get('mae'), 3)}; A score (0/1/2) equal on {pct(axes.get('agreement'))}"),
+        ("colours", f"colour-set Jaccard {num(col.get('mean_jaccard'), 3)}, identical sets {pct(col.get('identical'))}, "
+                    f"mean |Δ number of colours| {num(col.get('n_colours_mae'), 3)}"),
+    ]
+    body = "".join(f"<tr><td class='l'>{esc(k)}</td><td class='l'>{esc(v)}</td></tr>" for k, v in rows)
+    return ("<table><tr><th class='l'>measurement</th><th class='l'>predicted mask against the true mask "
+            f"(n = {a.get('n', '?')})</th></tr>" + body + "</table>"
+            f"<p class='note'>{esc(a.get('note', ''))}</p>")
+
+
 DIAGNOSIS_METRICS = (("dice", "Dice"), ("iou", "IoU"), ("thresholded_jaccard", "thr. Jaccard"),
                      ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("hd95", "HD95 px"))
 
