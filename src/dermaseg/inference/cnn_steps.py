@@ -34,16 +34,21 @@ def flip_tta(forward: Callable, x):
     return (prob + torch.sigmoid(forward(x.flip(-2)).float()).flip(-2)) / 3.0
 
 
-def cnn_probs(model, rgbs: list[np.ndarray], device, tta: bool = False) -> list[np.ndarray]:
+def cnn_probs(model, rgbs: list[np.ndarray], device, tta: bool = False,
+              forward: Callable | None = None) -> list[np.ndarray]:
     """Probability maps float32 H×W in [0, 1], one per image at its own size: :func:`cnn_input`,
-    sigmoid of the logits (:func:`flip_tta` when ``tta``), bilinear resize back to H×W."""
+    sigmoid of the logits (:func:`flip_tta` when ``tta``), bilinear resize back to H×W.
+
+    ``forward``: the network call, normalised batch B×3×h×w -> logits B×1×h×w (default ``model``
+    itself; the Predictor passes its backend's, e.g. onnxruntime's)."""
     import torch
     import torch.nn.functional as F
 
+    forward = model if forward is None else forward
     out = []
     with torch.inference_mode():
         x = torch.from_numpy(cnn_input(model, rgbs)).to(device)
-        prob = flip_tta(model, x) if tta else torch.sigmoid(model(x).float())
+        prob = flip_tta(forward, x) if tta else torch.sigmoid(forward(x).float())
         for i, rgb in enumerate(rgbs):
             p = prob[i:i + 1]
             if tuple(p.shape[-2:]) != rgb.shape[:2]:

@@ -25,6 +25,7 @@ import numpy as np
 from dermaseg.data.prompts import Prompt, mask_bbox
 from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
+from dermaseg.inference.backends import check_backend, make_runner
 from dermaseg.inference.cnn_steps import cnn_probs
 from dermaseg.inference.flags import mask_flags
 from dermaseg.inference.postprocess import RULES, clean_mask
@@ -33,7 +34,6 @@ from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
 from dermaseg.io import as_rgb, check_rgb
 from dermaseg.models.base import PromptableSegmenter
 from dermaseg.models.registry import create_model
-from dermaseg.models.sam.fast_inference import FastEncoder
 
 __all__ = ["Prediction", "Predictor", "PredictorLike", "PredictionLike", "ImageState", "load_predictor",
            "AUTO_MODES"]
@@ -142,19 +142,22 @@ class Predictor:
         tta: average the CNN over identity + horizontal + vertical flips.
         postprocess: keep one component and fill holes in the binary mask.
         threshold: probability above which a pixel is lesion.
-        threads: torch CPU threads (None leaves torch's setting).
+        threads: torch CPU threads, and onnxruntime's intra-op threads (None leaves their defaults).
         postprocess_rule: which component post-processing keeps: ``"area"`` (the largest) or ``"mass"``
             (the most probability); :func:`dermaseg.inference.postprocess.clean_mask`.
         quality: a :class:`~dermaseg.inference.quality.QualityModel` giving a CNN's automatic masks their
             predicted quality (estimated Jaccard); None: no estimate (``Prediction.quality`` None).
+        backend: where the networks run, ``"torch"``, ``"onnx"`` (onnxruntime, graphs exported once and
+            cached) or ``"onnx-int8"`` (:mod:`dermaseg.inference.backends`); the steps around them are the same.
     """
 
     def __init__(self, model, device: str | None = None, *, auto: str | None = None, refiner=None,
                  tta: bool = False, postprocess: bool = True, threshold: float = 0.5,
                  threads: int | None = None, postprocess_rule: str = "area",
-                 quality: QualityModel | None = None) -> None:
+                 quality: QualityModel | None = None, backend: str = "torch") -> None:
         import torch
 
+        self.backend = check_backend(backend)
         if threads:
             torch.set_num_threads(int(threads))
         self.device = select_device(device)
@@ -172,8 +175,8 @@ class Predictor:
             if refiner is None:
                 refiner = create_model("litemedsam")
             self.refiner = refiner.eval().to(self.device)
-        self._encoders = {id(m): FastEncoder(m) for m in (self.model, self.refiner)
-                          if m is not None and isinstance(m, PromptableSegmenter)}
+        self._runners = {id(m): make_runner(m, self.backend, self.device, threads)
+                         for m in (self.model, self.refiner) if m is not None}
         self.tta = bool(tta)
         self.postprocess = bool(postprocess)
         self.threshold = float(threshold)
@@ -216,7 +219,7 @@ class Predictor:
         if self.promptable:
             self._cache["sam"] = self._embed(self.model, [rgb])[0]
         else:
-            self._cache["cnn"] = cnn_probs(self.model, [rgb], self.device, self.tta)[0]
+            self._cache["cnn"] = cnn_probs(self.model, [rgb], self.device, self.tta, self._cnn_forward)[0]
 
     # ---------------------------------------------------------------- prediction
     def predict(self, prompt: Prompt | None = None, *, box=None, points=None, point_labels=None,
@@ -260,7 +263,7 @@ class Predictor:
                 embs = self._embed(self.model, chunk)
                 out += [self._finish_sam(self.model, e, p, multimask) for e, p in zip(embs, pr, strict=True)]
             else:
-                probs = cnn_probs(self.model, chunk, self.device, self.tta)
+                probs = cnn_probs(self.model, chunk, self.device, self.tta, self._cnn_forward)
                 caches: list[dict[str, Any]] = [{} for _ in chunk]
                 if self.refiner is not None:
                     for c, e in zip(caches, self._embed(self.refiner, chunk), strict=True):
@@ -269,8 +272,13 @@ class Predictor:
         return out
 
     # ---------------------------------------------------------------- internals
+    @property
+    def _cnn_forward(self):
+        return self._runners[id(self.model)].cnn_logits
+
     def _embed(self, model, rgbs: list[np.ndarray]) -> list[Embedding]:
-        return sam_embed(model, rgbs, self.device, encoder=self._encoders.get(id(model)))
+        run = self._runners[id(model)]
+        return sam_embed(model, rgbs, self.device, encoder=run.sam_encode, prepare_decoder=run.prepares)
 
     def _binarize(self, prob: np.ndarray) -> np.ndarray:
         mask = prob > self.threshold
@@ -282,7 +290,7 @@ class Predictor:
             multimask = bool(getattr(model, "multimask_default", True))
         if p.empty:  # SAM's no-prompt output: several candidates, keep the most confident
             multimask = True
-        prob, score = sam_decode(model, emb, p, multimask)
+        prob, score = sam_decode(model, emb, p, multimask, decoder=self._runners[id(model)].sam_decode)
         source = p.source or (SAM_NO_PROMPT if p.empty else "user")
         return Prediction(prob=prob, mask=self._binarize(prob), score=score, box=p.box, points=p.points,
                           source=source)
@@ -305,8 +313,8 @@ class Predictor:
 
 def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None = None,
                    device: str | None = None, auto: str | None = None, tta: bool | None = None,
-                   postprocess: bool = True, refiner: Any = "litemedsam", threads: int | None = None
-                   ) -> Predictor:
+                   postprocess: bool = True, refiner: Any = "litemedsam", threads: int | None = None,
+                   backend: str = "torch") -> Predictor:
     """Build a :class:`Predictor` from a registry name, a saved model file or a model instance.
 
     ``checkpoint`` goes to SAM ViT models. ``auto="cnn+sam"`` with a SAM-family ``model`` uses the
@@ -314,7 +322,9 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
     ``config["tta"]`` (False when absent); ``auto=None`` takes ``config["auto"]`` for CNN models. The
     threshold, the post-processing rule and the quality model come from the model's config
     (``threshold``, ``postprocess_rule``, ``quality``; the bundled model's were chosen out of fold).
+    ``backend``: ``"torch"``, ``"onnx"`` or ``"onnx-int8"`` (:class:`Predictor`).
     """
+    check_backend(backend)
     if auto is not None and auto not in AUTO_MODES:
         raise DermasegError(f"unknown automatic mode '{auto}'; choose one of {', '.join(AUTO_MODES)}")
 
@@ -343,4 +353,4 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
                      refiner=ref, tta=tta, postprocess=postprocess, threads=threads,
                      threshold=float(net.config.get("threshold", 0.5)),
                      postprocess_rule=str(net.config.get("postprocess_rule", "area")),
-                     quality=QualityModel.from_dict(quality) if quality else None)
+                     quality=QualityModel.from_dict(quality) if quality else None, backend=backend)

@@ -19,7 +19,7 @@ from dermaseg.inference.flags import COVER_FRACTION
 from dermaseg.models.sam.fast_inference import decode_prepared, prepare
 
 __all__ = ["Embedding", "to_model_frame", "to_input_frame", "sam_embed", "logits_to_input", "candidate_cover",
-           "choose_candidate", "sam_decode"]
+           "choose_candidate", "torch_decode", "sam_decode"]
 
 
 @dataclass
@@ -48,11 +48,12 @@ def to_input_frame(xy: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(xy, dtype=np.float64) / scale
 
 
-def sam_embed(model, rgbs: list[np.ndarray], device, encoder=None) -> list[Embedding]:
+def sam_embed(model, rgbs: list[np.ndarray], device, encoder=None, prepare_decoder: bool = True) -> list[Embedding]:
     """Preprocess and encode RGB uint8 H×W×3 images as one batch -> one :class:`Embedding` per image.
 
-    ``encoder``: a callable used instead of ``model.encode`` (the Predictor passes its
-    :class:`~dermaseg.models.sam.fast_inference.FastEncoder`)."""
+    ``encoder``: a callable used instead of ``model.encode`` (the Predictor passes its backend's: torch's
+    :class:`~dermaseg.models.sam.fast_inference.FastEncoder`, or onnxruntime's). ``prepare_decoder``: also
+    compute the torch decoder's per-image state (:func:`~dermaseg.models.sam.fast_inference.prepare`)."""
     import torch
 
     xs, metas = [], []
@@ -63,7 +64,8 @@ def sam_embed(model, rgbs: list[np.ndarray], device, encoder=None) -> list[Embed
         xs.append(x)
     with torch.inference_mode():
         emb = (encoder or model.encode)(torch.stack(xs).to(device))
-        return [Embedding(emb[i:i + 1], *m, prepared=prepare(model, emb[i:i + 1])) for i, m in enumerate(metas)]
+        return [Embedding(emb[i:i + 1], *m, prepared=prepare(model, emb[i:i + 1]) if prepare_decoder else None)
+                for i, m in enumerate(metas)]
 
 
 def logits_to_input(logits, emb: Embedding, image_size: int):
@@ -106,11 +108,22 @@ def choose_candidate(iou: np.ndarray, cover: np.ndarray, max_cover: float = COVE
     return int(np.flatnonzero(keep)[np.argmax(iou[keep])])
 
 
-def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool) -> tuple[np.ndarray, float]:
+def torch_decode(model, emb: Embedding, boxes, points, labels, multimask: bool):
+    """The torch decoder on one embedding and model-frame prompts (boxes 1×4, points 1×N×2, labels 1×N,
+    each may be None) -> (low-res logits 1×K×256×256, IoU 1×K): the prepared fast path when the embedding
+    has one, else ``model.decode``."""
+    if emb.prepared is not None:  # same result as model.decode, about twice as fast
+        sparse, _ = model.prompt_embeddings(boxes, points, labels, 1)
+        return decode_prepared(model, emb.prepared, sparse, multimask)
+    return model.decode(emb.tensor, boxes=boxes, points=points, labels=labels, multimask=multimask)
+
+
+def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool, decoder=None) -> tuple[np.ndarray, float]:
     """Decode one prompt, already checked against the image (:meth:`Prompt.for_image`, input pixels)
     -> (probability H×W float32, predicted IoU of the kept mask). With several candidates
     (``multimask``) the kept one is :func:`choose_candidate`'s: the highest predicted IoU among those that
-    do not cover most of the image."""
+    do not cover most of the image. ``decoder``: the network call
+    ``(emb, boxes, points, labels, multimask) -> (logits, iou)`` (default :func:`torch_decode`)."""
     import torch
 
     dev = emb.tensor.device
@@ -121,11 +134,10 @@ def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool) -> tuple[
         if prompt.points is not None:
             tp = torch.as_tensor(to_model_frame(prompt.points, emb.scale), dtype=torch.float32, device=dev)[None]
             tl = torch.as_tensor(prompt.labels, dtype=torch.int64, device=dev)[None]
-        if emb.prepared is not None:  # same result as model.decode, about twice as fast
-            sparse, _ = model.prompt_embeddings(tb, tp, tl, 1)
-            logits, iou = decode_prepared(model, emb.prepared, sparse, multimask)
+        if decoder is None:
+            logits, iou = torch_decode(model, emb, tb, tp, tl, multimask)
         else:
-            logits, iou = model.decode(emb.tensor, boxes=tb, points=tp, labels=tl, multimask=multimask)
+            logits, iou = decoder(emb, tb, tp, tl, multimask)
         scores = iou[0].float().cpu().numpy()
         k = 0 if len(scores) == 1 else choose_candidate(scores, candidate_cover(logits, emb, model.image_size))
         full = logits_to_input(logits[:, k:k + 1], emb, model.image_size)
