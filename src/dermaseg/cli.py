@@ -43,6 +43,8 @@ app.add_typer(data_app, name="data")
 
 FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham10000, isic, ph2, folder.")
 DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
+BackendOpt = typer.Option("torch", "--backend", help="Where the networks run: torch, onnx (onnxruntime; "
+                          "graphs exported once per model and cached) or onnx-int8 (needs dermaseg[onnx]).")
 
 
 @app.command("models")
@@ -116,6 +118,7 @@ def segment_cmd(
     pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Millimetres per pixel: implies "
                                                "--measure and fills the mm columns."),
     device: Optional[str] = DeviceOpt,
+    backend: str = BackendOpt,
 ) -> None:
     """Segment images: <name>_mask.png, <name>_prob.png, <name>_overlay.png|jpg and results.csv; prints a summary."""
     from dermaseg.inference.segment import segment_files
@@ -124,7 +127,7 @@ def segment_cmd(
                             prompts_csv=prompts, prompt=prompt, auto=auto, tta=tta, postprocess=postprocess,
                             device=device, recursive=recursive, skip_existing=skip_existing, save=save,
                             overlay_format=overlay_format, batch_size=batch_size, pixel_size=pixel_size,
-                            measure_masks=measure)
+                            measure_masks=measure, backend=backend)
     raise typer.Exit(1 if summary.failed else 0)
 
 
@@ -149,6 +152,7 @@ def evaluate_cmd(
     report: bool = typer.Option(True, "--report/--no-report", help="Render report.html and figures."),
     fmt: str = FormatOpt,
     device: Optional[str] = DeviceOpt,
+    backend: str = BackendOpt,
 ) -> None:
     """Score a model on a dataset: per-image mean and pooled metrics, per diagnosis, with a report."""
     from dermaseg.evaluation.evaluate import evaluate_cli
@@ -156,7 +160,7 @@ def evaluate_cmd(
     evaluate_cli(data=data, model=model, prompt=prompt, out=out, split=split, limit=limit, limit_mode=limit_mode,
                  seed=seed,
                  checkpoint=checkpoint, auto=auto, tta=tta, postprocess=postprocess, report=report,
-                 format=fmt, device=device)
+                 format=fmt, device=device, backend=backend)
 
 
 @app.command("train", context_settings={"allow_extra_args": False})
@@ -252,8 +256,9 @@ def serve_cmd(
     max_upload_mb: float = typer.Option(50, "--max-upload-mb", help="Largest upload accepted (413 above)."),
     cache_mb: float = typer.Option(2048, "--cache-mb", help="Memory for images and SAM embeddings; least "
                                    "recently used images are evicted beyond it and recomputed on use."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch (and onnxruntime) CPU threads."),
     device: Optional[str] = DeviceOpt,
+    backend: str = BackendOpt,
 ) -> None:
     """Serve the browser app (segment, correct, measure) and the REST API at http://HOST:PORT/."""
     import importlib.util
@@ -261,10 +266,28 @@ def serve_cmd(
     for mod in ("fastapi", "fastapi_offline", "uvicorn", "multipart"):
         if importlib.util.find_spec(mod) is None:
             raise DermasegError(f"dermaseg serve needs {mod}: pip install 'dermaseg[serve]'")
+    from dermaseg.inference.backends import check_backend
     from dermaseg.serve.run import serve
 
+    check_backend(backend)
     serve(host=host, port=port, model=model, sam=None if sam.lower() == "none" else sam,
-          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads)
+          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads, backend=backend)
+
+
+@app.command("export")
+def export_cmd(
+    model: str = typer.Option(..., "--model", help="Model name (see `dermaseg models`) or a saved model file."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the graphs and dermaseg_onnx.json into."),
+    int8: bool = typer.Option(False, "--int8", help="Quantise to int8 (dynamic quantisation; see README)."),
+    opset: int = typer.Option(18, "--opset", help="ONNX opset."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
+) -> None:
+    """Export a model to ONNX: model.onnx (CNN) or encoder.onnx + decoder.onnx (SAM family), with a JSON
+    that says how to use them without dermaseg."""
+    from dermaseg.export.onnx_export import export_cli
+
+    export_cli(model, format=fmt, out=out, int8=int8, opset=opset, checkpoint=checkpoint)
 
 
 @app.command("report")

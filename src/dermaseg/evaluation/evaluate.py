@@ -131,7 +131,8 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
     _check_mode(prompt_mode, predictor)
     samples, sample_info = _samples(dataset, limit, limit_mode, seed)
     if prompt_mode == "box-from-model" and box_model is None:
-        box_model = load_predictor(box_model_name, device=getattr(predictor, "device", None))
+        box_model = load_predictor(box_model_name, device=getattr(predictor, "device", None),
+                                   backend=getattr(predictor, "backend", "torch"))
     rows: list[dict[str, Any]] = []
     masks: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
     prompts: dict[str, dict[str, Any]] = {}
@@ -200,8 +201,9 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
                  split: str = "auto", limit: int | None = None, limit_mode: str = "stratified", seed: int = 0,
                  checkpoint: Path | None = None, auto: str | None = None, tta: bool | None = None,
                  postprocess: bool = True, report: bool = True, format: str = "auto",
-                 device: str | None = None) -> Path:
-    """``dermaseg evaluate``: load data and model, score, write ``out/`` atomically. Returns ``out``."""
+                 device: str | None = None, backend: str = "torch") -> Path:
+    """``dermaseg evaluate``: load data and model, score, write ``out/`` atomically. Returns ``out``.
+    ``backend``: where the networks run (torch, onnx, onnx-int8; :class:`~dermaseg.inference.predictor.Predictor`)."""
     if out is None:
         raise DermasegError("--out is required")
     if prompt not in PROMPT_MODES:
@@ -212,7 +214,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
     _samples(sel, limit, limit_mode, seed)  # fail on missing masks before loading a model
     require_trained(model)  # an architecture with a random decoder: refused, naming the fix
     predictor = load_predictor(model=model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
-                               postprocess=postprocess)
+                               postprocess=postprocess, backend=backend)
     _check_mode(prompt, predictor)
     result = evaluate(sel, predictor, prompt, seed=seed, limit=limit, limit_mode=limit_mode)
     meta = evaluation_meta(predictor, requested=str(model), checkpoint=checkpoint, dataset={
@@ -234,6 +236,7 @@ def evaluation_meta(predictor: Any, requested: str, dataset: dict[str, Any],
                   "checkpoint": str(checkpoint) if checkpoint else None,
                   "auto": getattr(predictor, "auto", None), "tta": getattr(predictor, "tta", None),
                   "postprocess": getattr(predictor, "postprocess", None),
+                  "backend": getattr(predictor, "backend", "torch"),
                   "promptable": bool(getattr(predictor, "promptable", False))},
         "dataset": dict(dataset),
         "device": str(getattr(predictor, "device", "cpu")),

@@ -30,9 +30,9 @@ from torch import nn
 __all__ = ["SamEncoderGraph", "SamDecoderGraph", "export_graph", "DEFAULT_OPSET", "MIN_OPSET", "DECODER_INPUTS",
            "DECODER_OUTPUTS", "NUM_MASK_OUTPUTS"]
 
-#: the opset torch's exporter (torch.export-based) writes; older opsets are converted by onnx
+#: the opset torch's exporter (torch.export-based) writes natively; it cannot write older ones
 DEFAULT_OPSET = 18
-MIN_OPSET = 17
+MIN_OPSET = 18
 DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
 DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
 NUM_MASK_OUTPUTS = 4

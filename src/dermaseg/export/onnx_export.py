@@ -192,7 +192,7 @@ def export_model(model: Any, out: str | os.PathLike, *, int8: bool = False, opse
                        for role, name in graphs.items()},
             "files": {name: sha256_file(tmp / name) for name in files},
         }
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         if not out.exists():
             umask = os.umask(0)
             os.umask(umask)

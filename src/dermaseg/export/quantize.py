@@ -38,7 +38,7 @@ def quantize_graph(src: str | os.PathLike, dst: str | os.PathLike, op_types: tup
     src, dst = Path(src), Path(dst)
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=True,
                          weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
     nodes = onnx.load(str(dst), load_external_data=False).graph.node

@@ -196,13 +196,15 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
                   recursive: bool = False, skip_existing: bool = False,
                   save: str | tuple[str, ...] = SAVE_KINDS, overlay_format: str = "auto",
                   batch_size: int | None = None, progress: bool | None = None, echo: bool = True,
-                  pixel_size: float | None = None, measure_masks: bool = False) -> SegmentSummary:
+                  pixel_size: float | None = None, measure_masks: bool = False, backend: str = "torch"
+                  ) -> SegmentSummary:
     """Segment every image behind ``inputs`` into ``out`` (module docstring) and return what happened; the
     end summary is printed unless ``echo`` is False. ``model``: a registry name, a saved model file or a
     model instance (a name needing training is refused). ``batch_size`` is accepted for old scripts and
     ignored: images run one at a time so each row's seconds are that image's own. ``measure_masks`` (or a
     ``pixel_size`` in mm per pixel) adds the lesion measurements of each mask to results.csv, the columns
-    of ``dermaseg measure``."""
+    of ``dermaseg measure``. ``backend``: where the networks run, ``"torch"``, ``"onnx"`` or ``"onnx-int8"``
+    (:class:`~dermaseg.inference.predictor.Predictor`)."""
     from tqdm import tqdm
 
     pixel_size = check_pixel_size(pixel_size, "--pixel-size")
@@ -245,7 +247,7 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
 
     require_trained(model)  # a random decoder or an un-fine-tuned SAM: refused, naming the fix
     predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
-                               postprocess=postprocess)
+                               postprocess=postprocess, backend=backend)
     options = SegmentOptions(out=out, model_name=_model_label(model, predictor), save=save_kinds,
                              overlay_format=overlay_format, measure=measure_masks or pixel_size is not None,
                              pixel_size=pixel_size)
@@ -258,7 +260,7 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
     if not predictor.promptable and (common is not None or table or prompt is not None):
         _warn(f"model '{options.model_name}' takes no prompts; segmenting automatically")
     elif predictor.promptable and prompt == "box-from-model":
-        box_model = load_predictor(BOX_MODEL, device=str(predictor.device))
+        box_model = load_predictor(BOX_MODEL, device=str(predictor.device), backend=backend)
     elif predictor.promptable:
         if predictor.model.config.get("trained_prompts") == "box" and any(
                 p is not None and p.points for p in prompts.values()):

@@ -94,7 +94,8 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
 
 def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
-               device: str | None = None, threads: int | None = None, prefetch_sam: bool = True):
+               device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
+               backend: str = "torch"):
     """The FastAPI app.
 
     Args:
@@ -105,7 +106,8 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
         cache_mb: memory for decoded images, masks and SAM embeddings; least recently used images are
             evicted beyond it and recomputed when used again.
         max_images, ttl_s: at most this many open images; an image idle this long is deleted.
-        device, threads: passed to :func:`~dermaseg.inference.predictor.load_predictor`.
+        device, threads, backend: passed to :func:`~dermaseg.inference.predictor.load_predictor` (backend:
+            torch, onnx or onnx-int8).
         prefetch_sam: compute each upload's SAM embedding in the background (else on its first prompt).
     """
     from fastapi import HTTPException
@@ -114,7 +116,7 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     from fastapi.staticfiles import StaticFiles
     from fastapi_offline import FastAPIOffline
 
-    engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam)
+    engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend)
     measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
     store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
 

@@ -81,11 +81,11 @@ class _ComputeThread:
         self._pool.shutdown(wait=True)
 
 
-def _predictor(model: Any, device: str | None, threads: int | None):
+def _predictor(model: Any, device: str | None, threads: int | None, backend: str = "torch"):
     """A Predictor from a registry name / model file, or a ready Predictor as is."""
     if model is None or isinstance(model, Predictor):
         return model
-    return load_predictor(model, device=device, threads=threads)
+    return load_predictor(model, device=device, threads=threads, backend=backend)
 
 
 def check_points(points, width: int, height: int) -> None:
@@ -99,9 +99,9 @@ class Engine:
     """The automatic model, the prompted model and the embedding worker of one server."""
 
     def __init__(self, model: Any = "default", sam: Any = "litemedsam", device: str | None = None,
-                 threads: int | None = None, prefetch: bool = True) -> None:
-        self.auto = _predictor(model, device, threads)
-        self.sam = _predictor(sam, device, threads)
+                 threads: int | None = None, prefetch: bool = True, backend: str = "torch") -> None:
+        self.auto = _predictor(model, device, threads, backend)
+        self.sam = _predictor(sam, device, threads, backend)
         if self.sam is not None and not self.sam.promptable:
             raise DermasegError(f"--sam {self.sam.name}: not a SAM-family model (see `dermaseg models`)")
         self.auto_lock = threading.Lock()
@@ -118,7 +118,7 @@ class Engine:
             if p is None:
                 return None
             return {"name": p.name, "kind": "sam" if p.promptable else "cnn", "auto": p.auto,
-                    "device": str(p.device)}
+                    "device": str(p.device), "backend": getattr(p, "backend", "torch")}
 
         return {"automatic": info(self.auto), "prompted": info(self.sam)}
 
