@@ -196,7 +196,7 @@ LAYERS = (
     ("dermaseg.data",),
     ("dermaseg.measure",),
     ("dermaseg.models",),
-    ("dermaseg.inference",),
+    ("dermaseg.inference", "dermaseg.export"),  # the onnxruntime backend beside the torch one
     ("dermaseg.evaluation", "dermaseg.report"),
     ("dermaseg.training",),
     ("dermaseg.cli", "dermaseg.__main__", "dermaseg.serve"),
