@@ -12,7 +12,7 @@ hits all of them alike; wall and process CPU seconds): ``default`` images/s (set
 settings: graph optimisation level (basic / all), 1 vs 2 threads, fp32 vs dynamic int8.
 
 Run by hand: ``python benchmarks/bench_onnx.py [--threads 2] [--limit 150] [--n 10]
-[--models default,litemedsam,mobilesam] [--equality-models default,litemedsam]``. Graphs are exported
+[--models default,litemedsam,mobilesam] [--equality-models default,litemedsam] [--sam-limit N]``. Graphs are exported
 into ``$DERMASEG_CACHE`` (default ``~/.cache/dermaseg``) on the first run.
 """
 
@@ -60,7 +60,7 @@ def _box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
-def equality(name: str, data, threads: int, cnn) -> None:
+def equality(name: str, data, threads: int, cnn, progress: int = 0) -> None:
     from dermaseg.inference.predictor import load_predictor
 
     preds = {b: load_predictor(name, threads=threads, backend=b) for b in BACKENDS}
@@ -83,6 +83,9 @@ def equality(name: str, data, threads: int, cnn) -> None:
         if truth is not None:
             for b in BACKENDS:
                 jac[b].append(_jaccard(res[b].mask, truth))
+        if progress and len(dice["onnx"]) % progress == 0:
+            print(f"  ... {name}: {len(dice['onnx'])} images, Dice(torch, onnx) mean {np.mean(dice['onnx']):.5f}, "
+                  f"int8 {np.mean(dice['onnx-int8']):.5f}", flush=True)
     n_truth = len(jac["torch"])
     print(f"{name}: {len(data)} images ({len(data) - n_truth} samples + {n_truth} ISIC 2017 val)"
           f"{', box of the truth mask' if preds['torch'].promptable else ', automatic'}")
@@ -188,6 +191,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10, help="images timed per model")
     ap.add_argument("--models", default="default,litemedsam,mobilesam", help="models timed")
     ap.add_argument("--equality-models", default="default,litemedsam", help="models compared ('' skips)")
+    ap.add_argument("--sam-limit", type=int, default=None,
+                    help="ISIC images for the SAM-family equality (default: --limit)")
+    ap.add_argument("--progress", type=int, default=0, help="print running means every N images")
     ap.add_argument("--no-settings", action="store_true", help="skip the encoder settings table")
     a = ap.parse_args()
     import torch
@@ -204,8 +210,10 @@ def main() -> None:
     if not a.no_settings:
         encoder_settings(timed, a.n)
     cnn = load_predictor("default", threads=a.threads)
+    n_samples = len(list(SAMPLES.glob("*.jpg")))
     for m in filter(None, a.equality_models.split(",")):
-        equality(m, data, a.threads, cnn)
+        sub = data if m == "default" or a.sam_limit is None else data[:n_samples + a.sam_limit]
+        equality(m, sub, a.threads, cnn, a.progress)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 

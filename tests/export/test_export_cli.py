@@ -91,3 +91,22 @@ def test_segment_backend_onnx_writes_the_torch_masks(model_file, tmp_path, capsy
         assert np.abs(pa - pb).max() <= 1 and pa.std() > 1  # probability × 255, rounding apart
     code, _, err = _run(["segment", d, "--out", tmp_path / "x", "--model", model_file, "--backend", "tvm"], capsys)
     assert code == 2 and "--backend tvm: choose one of torch, onnx, onnx-int8" in err and not (tmp_path / "x").exists()
+
+
+def test_evaluate_backend_onnx_scores_as_torch(model_file, tmp_path, capsys):
+    from dermaseg.data.synthetic import write_dataset
+
+    root = tmp_path / "data"
+    write_dataset(root, "folder", n=4, size=(72, 96))
+    metrics = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / f"ev-{backend}"
+        code, _, err = _run(["evaluate", "--data", root, "--model", model_file, "--out", out, "--backend", backend,
+                             "--no-report"], capsys)
+        assert code == 0, err
+        metrics[backend] = json.loads((out / "metrics.json").read_text())
+    assert metrics["onnx"]["model"]["backend"] == "onnx" and metrics["torch"]["model"]["backend"] == "torch"
+    a, b = metrics["torch"]["summary"]["per_image_mean"], metrics["onnx"]["summary"]["per_image_mean"]
+    assert a.keys() == b.keys() and "dice" in a
+    for k in a:
+        assert a[k]["mean"] == pytest.approx(b[k]["mean"], abs=1e-3), k
