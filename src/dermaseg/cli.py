@@ -45,6 +45,12 @@ FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham1000
 DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
 BackendOpt = typer.Option("torch", "--backend", help="Where the networks run: torch, onnx (onnxruntime; "
                           "graphs exported once per model and cached) or onnx-int8 (needs dermaseg[onnx]).")
+ExecutorOpt = typer.Option("local", "--executor", help="local: one run after another here; ray: each run a "
+                           "Ray Tune trial on a Ray cluster (pip install 'dermaseg[ray]').")
+AddressOpt = typer.Option(None, "--address", help="With --executor ray: the cluster (auto, HOST:PORT, "
+                          "ray://HOST:PORT); default: a local cluster on this machine.")
+CpusPerRunOpt = typer.Option(1, "--cpus-per-run", min=1, help="With --executor ray on a cluster without GPUs: "
+                             "CPUs (and torch threads) per run; with GPUs each run takes one GPU.")
 
 
 @app.command("models")
@@ -165,6 +171,7 @@ def evaluate_cmd(
 
 @app.command("train", context_settings={"allow_extra_args": False})
 def train_cmd(
+    ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Dataset folder (any supported layout)."),
     recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default."),
     out: Path = typer.Option(..., "--out", help="Run folder."),
@@ -187,13 +194,46 @@ def train_cmd(
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="SAM ViT checkpoint for sam-vit-* models."),
     fmt: str = FormatOpt,
     device: Optional[str] = DeviceOpt,
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Train with N processes on this machine (torchrun, "
+                              "DDP; one per GPU); --batch-size stays the global batch."),
+    executor: str = ExecutorOpt,
+    address: Optional[str] = AddressOpt,
+    cpus_per_run: int = CpusPerRunOpt,
 ) -> None:
-    """Train a recipe (optionally K-fold cross-validated on grouped splits)."""
+    """Train a recipe (optionally K-fold cross-validated on grouped splits). Runs unchanged under torchrun."""
+    if nproc > 1:
+        from dermaseg.training.launch import launch_torchrun
+        from dermaseg.training.orchestrate import check_launch
+
+        check_launch(data, recipe, nproc, model=model, batch_size=batch_size, format=fmt, executor=executor)
+        rc = launch_torchrun(nproc, _command_line(ctx, drop=("nproc",)))
+        if rc:
+            raise DermasegError(f"--nproc {nproc}: a training process failed (torchrun exit {rc}; its error "
+                                "is above)")
+        return
     from dermaseg.training.orchestrate import train_cli
 
     train_cli(data=data, recipe=recipe, out=out, folds=folds, fold=fold, model=model, epochs=epochs, lr=lr,
               batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,
-              workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device)
+              workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device,
+              executor=executor, address=address, cpus_per_run=cpus_per_run)
+
+
+def _command_line(ctx: typer.Context, drop: tuple[str, ...] = ()) -> list[str]:
+    """The subcommand and options ``ctx`` was invoked with, as arguments (``drop``: options left out)."""
+    args = [str(ctx.info_name)]
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name)
+        if p.name in drop or value is None:
+            continue
+        if getattr(p, "is_flag", False):
+            if value:
+                args.append(p.opts[0])
+            elif p.secondary_opts:
+                args.append(p.secondary_opts[0])
+            continue
+        args += [p.opts[0], str(value)]
+    return args
 
 
 @app.command("sweep")
@@ -210,12 +250,16 @@ def sweep_cmd(
     seed: int = typer.Option(0, "--seed"),
     fmt: str = FormatOpt,
     device: Optional[str] = DeviceOpt,
+    executor: str = ExecutorOpt,
+    address: Optional[str] = AddressOpt,
+    cpus_per_run: int = CpusPerRunOpt,
 ) -> None:
     """Run a hyper-parameter grid, resumable run by run, and write its table."""
     from dermaseg.training.sweep import sweep_cli
 
     sweep_cli(data=data, grid=grid, folds=folds, out=out, epochs=epochs, model=model, limit=limit,
-              seed=seed, format=fmt, device=device)
+              seed=seed, format=fmt, device=device, executor=executor, address=address,
+              cpus_per_run=cpus_per_run)
 
 
 @app.command("measure")

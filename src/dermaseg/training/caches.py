@@ -12,7 +12,8 @@ Embedding cache (``skinsam``): the frozen encoder's embeddings (256×64×64) are
 stored as fp16 ``.npy`` files read back memory-mapped, under ``<cache_dir>/<base model>-<encoder
 fingerprint>/<sha1 of the image file>.npy``; the fingerprint hashes the encoder's weights, so a different
 encoder never reads stale embeddings. The default cache dir is ``$DERMASEG_CACHE/embeddings`` or
-``~/.cache/dermaseg/embeddings``.
+``~/.cache/dermaseg/embeddings``. Several processes may fill one cache at once
+(:meth:`EmbeddingCache.fill`: ranks share the work, independent processes claim images by lock file).
 
 Randomness: the order of the samples in epoch ``e`` is a permutation drawn from ``(seed, e)``, and the
 augmentation of sample ``i`` in epoch ``e`` is seeded from ``(seed, e, i)``; so an epoch is the same in
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,8 @@ from dermaseg.data.transforms import resize_image, resize_mask, seed_transform
 from dermaseg.errors import DataError
 from dermaseg.io import atomic_path, read_image, read_mask
 
-__all__ = ["load_cached", "CachedSegmentationData", "EpochSampler", "resize_pair", "clear_cache", "sample_seed",
-           "EmbeddingCache", "default_cache_dir", "encoder_fingerprint"]
+__all__ = ["load_cached", "CachedSegmentationData", "EpochSampler", "rank_indices", "shard_indices", "resize_pair",
+           "clear_cache", "sample_seed", "EmbeddingCache", "default_cache_dir", "encoder_fingerprint"]
 
 _CACHE: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -109,22 +112,51 @@ class CachedSegmentationData(Dataset):
         return x, y, index
 
 
-class EpochSampler(Sampler[int]):
-    """A permutation of ``range(n)`` drawn from ``(seed, epoch)``; call :meth:`set_epoch` each epoch."""
+def rank_indices(order: Sequence[int], batch_size: int, world_size: int = 1, rank: int = 0) -> list[int]:
+    """Rank ``rank``'s share of an epoch whose sample order is ``order``, cut into global batches of
+    ``batch_size``: positions ``[rank·b, (rank+1)·b)`` of each global batch, ``b`` = its size //
+    ``world_size``. The last, incomplete global batch of m images keeps its first m − (m mod world_size),
+    so every rank steps equally often on equally many images (the rest sit this epoch out; the next epoch's
+    permutation differs). One rank: ``order`` itself."""
+    order = list(order)
+    if world_size == 1:
+        return order
+    out: list[int] = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        b = len(chunk) // world_size
+        out.extend(chunk[rank * b:(rank + 1) * b])
+    return out
 
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True) -> None:
+
+def shard_indices(n: int, world_size: int = 1, rank: int = 0) -> list[int]:
+    """Rank ``rank``'s share of ``n`` fixed items (validation): ``rank, rank + W, ...``; together the ranks
+    cover every item once."""
+    return list(range(rank, n, world_size))
+
+
+class EpochSampler(Sampler[int]):
+    """A permutation of ``range(n)`` drawn from ``(seed, epoch)``; call :meth:`set_epoch` each epoch. With
+    ``world_size`` > 1, this rank's share of it (:func:`rank_indices` with the global ``batch_size``)."""
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, batch_size: int = 1, world_size: int = 1,
+                 rank: int = 0) -> None:
         self.n, self.seed, self.shuffle, self.epoch = int(n), int(seed), shuffle, 0
+        self.batch_size, self.world_size, self.rank = int(batch_size), int(world_size), int(rank)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        if not self.shuffle:
-            return iter(range(self.n))
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist() if self.shuffle
+                 else list(range(self.n)))
+        return iter(rank_indices(order, self.batch_size, self.world_size, self.rank))
 
     def __len__(self) -> int:
-        return self.n
+        if self.world_size == 1:
+            return self.n
+        b = self.batch_size // self.world_size
+        return (self.n // self.batch_size) * b + (self.n % self.batch_size) // self.world_size
 
 
 def default_cache_dir() -> Path:
@@ -167,3 +199,73 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, embedding.detach().to(torch.float16).cpu().numpy())
+
+    def fill(self, images: Sequence[Path], compute: Callable[[int], torch.Tensor], rank: int = 0,
+             world_size: int = 1, barrier: Callable[[], None] | None = None, progress: bool = False,
+             stale_seconds: float = 900.0) -> tuple[list[Path], int]:
+        """Make sure every image of ``images`` has its embedding on disk (``compute(i)`` -> C×h×w makes the
+        i-th); returns (the cache paths, how many this process computed).
+
+        Several writers at once are safe and share the work: the ranks of a process group take disjoint
+        shares of what is missing (``todo[rank::world_size]``) and meet at ``barrier``; independent
+        processes (Ray workers, two runs on one cache) claim each image with an exclusive lock file
+        (``<key>.npy.lock``, created with O_EXCL) and skip images another process holds, then wait for
+        those to appear. A lock whose process is gone (same host) or older than ``stale_seconds`` is
+        taken over. Files appear atomically, so a reader never sees half an embedding."""
+        from tqdm.auto import tqdm
+
+        paths = [self.path_for(p) for p in images]
+        todo = [i for i, p in enumerate(paths) if not p.is_file()]
+        computed = 0
+        mine = todo[rank::world_size]
+        for i in tqdm(mine, desc="caching image embeddings", disable=not progress or not mine, leave=False):
+            computed += self._claim_and_compute(paths[i], i, compute, stale_seconds)
+        if barrier is not None:
+            barrier()
+        for i in todo:  # held by another process, or a share of a rank that failed: wait, or take over
+            while not paths[i].is_file():
+                if self._claim_and_compute(paths[i], i, compute, stale_seconds):
+                    computed += 1
+                elif not paths[i].is_file():
+                    time.sleep(0.05)
+        return paths, computed
+
+    def _claim_and_compute(self, path: Path, i: int, compute: Callable[[int], torch.Tensor],
+                           stale_seconds: float) -> bool:
+        """Compute and store embedding ``i`` under an exclusive lock; False when another process holds
+        it or the file exists already."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        lock = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _lock_is_stale(lock, stale_seconds):
+                lock.unlink(missing_ok=True)
+            return False
+        try:
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
+            if path.is_file():
+                return False
+            self.store(path, compute(i))
+            return True
+        finally:
+            os.close(fd)
+            lock.unlink(missing_ok=True)
+
+
+def _lock_is_stale(lock: Path, stale_seconds: float) -> bool:
+    """A lock left by a process that is gone (on this host), or older than ``stale_seconds``."""
+    try:
+        text = lock.read_text()
+        age = time.time() - lock.stat().st_mtime
+    except OSError:
+        return False  # released meanwhile
+    host, _, pid = text.partition(" ")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    return age > stale_seconds

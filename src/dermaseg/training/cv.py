@@ -6,6 +6,10 @@ validation images as ``dermaseg evaluate`` scores (``fold_<i>/metrics.json``, ``
 ones prefixed ``pooled_``); ``OUT/cv_summary.json`` the mean ± std over folds of every column and the
 protocol header; ``OUT/report.html`` renders them (each fold has its own ``report.html`` too). A fold
 whose ``result.json`` exists is finished and is skipped, so a killed CV resumes where it stopped.
+
+Executors: ``local`` runs the folds one after another here (each may itself be a torchrun DDP run);
+``ray`` runs each fold as a Ray Tune trial (:mod:`dermaseg.training.ray_runs`) with the same files and
+tables.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +25,12 @@ from dermaseg.data.splits import get_or_make_splits
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.io import write_text
 from dermaseg.report.html import render_report
+from dermaseg.training.distributed import context, setup
+from dermaseg.training.ray_runs import run_on_ray
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.run import train_run
 
-__all__ = ["run_cv", "collect_cv", "cv_protocol", "fold_validation", "METRICS"]
+__all__ = ["run_cv", "plan_cv", "run_fold", "FoldRun", "collect_cv", "cv_protocol", "fold_validation", "METRICS"]
 
 #: metrics reported per fold (per-image mean and pooled)
 METRICS = ("dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall", "specificity", "hd95")
@@ -139,42 +146,60 @@ def collect_cv(out: Path, k: int, report: bool = True) -> dict[str, Any]:
     return summary
 
 
-def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | None = None, seed: int = 0,
-           workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device: str | None = None,
-           limit: int | None = None, splits_path: Path | None = None, progress: bool = True,
-           quiet: bool = False) -> dict[str, Any]:
-    """Train every fold (or only ``only_fold``) and write the CV table; returns cv_summary.
+@dataclass
+class FoldRun:
+    """One run of a cross-validation: fold ``fold`` of ``folds``, trained into ``out`` (a run folder) on
+    ``train`` and scored on ``val``. The unit that the local loop and a Ray worker run (:func:`run_fold`)."""
 
-    ``limit``: use only the first N images of the dataset; each keeps the fold the full (lesion-grouped)
-    splits give it, so every fold trains and validates on its share of those N images.
+    label: str
+    out: Path
+    fold: int
+    folds: int
+    recipe: Recipe
+    train: list
+    val: list
+    seed: int = 0
+    workers: int = 0
+    resume: bool = False
+    checkpoint: Path | None = None
+    device: str | None = None
 
-    A :class:`DermasegError` removes ``out`` when this call created it and no fold finished (a failed
-    start leaves nothing behind); finished folds are kept, and a re-run resumes after them.
-    """
+
+def run_fold(job: FoldRun, dataset, progress: bool = True) -> dict[str, Any]:
+    """Train and score one fold (:func:`~dermaseg.training.run.train_run`); rank 0 writes its
+    ``result.json``, the mark of a finished fold. Returns the result."""
+    result = train_run(dataset, job.recipe, job.out, job.train, job.val,
+                       f"fold {job.fold} of {job.folds} (splits.json)", seed=job.seed, workers=job.workers,
+                       resume=job.resume, checkpoint=job.checkpoint, device=job.device, progress=progress,
+                       extra={"fold": job.fold, "folds": job.folds})
+    result["n_train"] = len(job.train)
+    if context().is_main:
+        write_text(Path(job.out) / "result.json", json.dumps(result, indent=2, default=float))
+    return result
+
+
+def plan_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | None = None, seed: int = 0,
+            workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device: str | None = None,
+            limit: int | None = None, splits_path: Path | None = None, label: str = ""
+            ) -> tuple[int, list[FoldRun], list[int]]:
+    """(K, the folds still to run, the folds finished earlier) of a cross-validation into ``out``; makes
+    or re-uses the splits (rank 0 first in a distributed run)."""
     out = Path(out)
-    created = not out.exists()
-    try:
-        return _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit,
-                       splits_path, progress, quiet)
-    except DermasegError:
-        if created and not any(out.glob("fold_*/result.json")):
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-
-
-def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit, splits_path,
-            progress, quiet) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    splits = get_or_make_splits(dataset, splits_path or out / "splits.json", folds=folds, seed=seed)
+    dist = context()
+    if dist.is_main:
+        splits = get_or_make_splits(dataset, splits_path or out / "splits.json", folds=folds, seed=seed)
+    dist.barrier()
+    if not dist.is_main:
+        splits = get_or_make_splits(dataset, splits_path or out / "splits.json", folds=folds, seed=seed)
     splits.validate()
     if only_fold is not None and not 0 <= only_fold < splits.k:
         raise DermasegError(f"--fold {only_fold}: the splits have folds 0..{splits.k - 1}")
-    todo = [only_fold] if only_fold is not None else list(range(splits.k))
-    for i in todo:
+    jobs, done = [], []
+    for i in [only_fold] if only_fold is not None else range(splits.k):
         fold_dir = out / f"fold_{i}"
         if (fold_dir / "result.json").is_file():
-            if not quiet:
-                print(f"fold {i}: finished earlier, skipped ({fold_dir / 'result.json'})")
+            done.append(i)
             continue
         train, val = splits.fold_samples(dataset, i)
         if limit is not None:  # a subset of the dataset, folded as the full splits fold it (both sides shrink)
@@ -184,15 +209,63 @@ def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, check
         if not train or not val:
             raise DataError(f"{dataset.root}: fold {i} has {len(train)} training and {len(val)} validation "
                             f"images present; too few images for {splits.k} folds")
-        if not quiet:
-            print(f"fold {i + 1}/{splits.k}: {len(train)} train, {len(val)} val -> {fold_dir}")
-        resume_fold = resume or (fold_dir / "last.pt").is_file()
-        result = train_run(dataset, recipe, fold_dir, train, val, f"fold {i} of {splits.k} (splits.json)",
-                           seed=seed, workers=workers, resume=resume_fold, checkpoint=checkpoint,
-                           device=device, progress=progress, extra={"fold": i, "folds": splits.k})
-        result["n_train"] = len(train)
-        write_text(fold_dir / "result.json", json.dumps(result, indent=2, default=float))
-    summary = collect_cv(out, splits.k)
+        jobs.append(FoldRun(label=f"{label}fold {i + 1}/{splits.k}", out=fold_dir, fold=i, folds=splits.k,
+                            recipe=recipe, train=train, val=val, seed=seed, workers=workers,
+                            resume=resume or (fold_dir / "last.pt").is_file(), checkpoint=checkpoint,
+                            device=device))
+    return splits.k, jobs, done
+
+
+def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | None = None, seed: int = 0,
+           workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device: str | None = None,
+           limit: int | None = None, splits_path: Path | None = None, progress: bool = True,
+           quiet: bool = False, executor: str = "local", address: str | None = None,
+           cpus_per_run: int = 1) -> dict[str, Any]:
+    """Train every fold (or only ``only_fold``) and write the CV table; returns cv_summary.
+
+    ``limit``: use only the first N images of the dataset; each keeps the fold the full (lesion-grouped)
+    splits give it, so every fold trains and validates on its share of those N images.
+    ``executor``: ``local`` trains the folds one after another in this process; ``ray`` runs each fold as
+    a Ray Tune trial on the cluster at ``address`` (:mod:`dermaseg.training.ray_runs`).
+
+    A :class:`DermasegError` removes ``out`` when this call created it and no fold finished (a failed
+    start leaves nothing behind); finished folds are kept, and a re-run resumes after them.
+    """
+    out = Path(out)
+    created = not out.exists()
+    try:
+        return _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit,
+                       splits_path, progress, quiet, executor, address, cpus_per_run)
+    except DermasegError:
+        if created and context().is_main and not any(out.glob("fold_*/result.json")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit, splits_path,
+            progress, quiet, executor, address, cpus_per_run) -> dict[str, Any]:
+    if executor == "local":
+        setup(device)  # under torchrun: join the process group before the first file is made
+    elif executor != "ray":
+        raise DermasegError(f"--executor {executor}: choose local or ray")
+    quiet = quiet or not context().is_main
+    k, jobs, done = plan_cv(dataset, recipe, out, folds=folds, only_fold=only_fold, seed=seed, workers=workers,
+                            resume=resume, checkpoint=checkpoint, device=device, limit=limit,
+                            splits_path=splits_path)
+    if not quiet:
+        for i in done:
+            print(f"fold {i}: finished earlier, skipped ({out / f'fold_{i}' / 'result.json'})")
+    if executor == "ray":
+        run_on_ray(run_fold, jobs, dataset, out, address=address, cpus_per_run=cpus_per_run, device=device,
+                   progress=not quiet)
+    else:
+        for job in jobs:
+            if not quiet:
+                print(f"{job.label}: {len(job.train)} train, {len(job.val)} val -> {job.out}")
+            run_fold(job, dataset, progress=progress)
+    if not context().is_main:
+        return {"folds": k, "rank": context().rank}
+    summary = collect_cv(out, k)
     if not quiet:
         _print_cv(out, summary)
     return summary

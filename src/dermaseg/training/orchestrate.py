@@ -6,7 +6,10 @@ line's choices are made here and nowhere below.
 Validation data of one run: the dataset's own ``val`` split when it has a ``train`` and a ``val`` split
 (ISIC 2017: Training + Validation); otherwise a hold-out of ``recipe.val_fraction`` of the training images,
 grouped by lesion so no lesion is on both sides (:func:`dermaseg.data.splits.holdout`). With ``--folds K``
-(or a recipe with ``folds``) every fold of the grouped splits runs (:func:`dermaseg.training.cv.run_cv`).
+(or a recipe with ``folds``) every fold of the grouped splits runs (:func:`dermaseg.training.cv.run_cv`),
+here one after another or, with ``--executor ray``, as Ray Tune trials. Under ``torchrun`` (or ``--nproc N``,
+:mod:`dermaseg.training.launch`) the same command trains one DDP run across the processes
+(:mod:`dermaseg.training.distributed`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from dermaseg.data.splits import holdout
 from dermaseg.errors import DermasegError
 from dermaseg.io import check_out
 from dermaseg.training.cv import run_cv
+from dermaseg.training.distributed import context, launched_by_torchrun, per_rank_batch, teardown
 from dermaseg.training.recipes import Recipe, get_recipe
 from dermaseg.training.run import train_run
 
-__all__ = ["train_cli", "resolve_recipe", "train_val_split"]
+__all__ = ["train_cli", "resolve_recipe", "train_val_split", "check_launch"]
 
 
 def resolve_recipe(recipe: str | Recipe, model: str | None = None, epochs: int | None = None,
@@ -78,8 +82,10 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
               batch_size: int | None = None, image_size: int | None = None, loss: str | None = None,
               optimizer: str | None = None, limit: int | None = None, workers: int | None = None,
               seed: int = 0, resume: bool = False, checkpoint: Path | None = None, format: str = "auto",
-              device: str | None = None) -> dict[str, Any]:
-    """What ``dermaseg train`` runs (see the module docstring)."""
+              device: str | None = None, executor: str = "local", address: str | None = None,
+              cpus_per_run: int = 1) -> dict[str, Any]:
+    """What ``dermaseg train`` runs (see the module docstring). Under torchrun every rank runs it and
+    rank 0 prints; ``executor="ray"`` runs the folds of ``--folds K`` as Ray Tune trials."""
     check_out(out, inputs=(data,))
     r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
                        loss=loss, optimizer=optimizer)
@@ -96,13 +102,38 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
     k = None if k == 0 else k
     if fold is not None and k is None:
         raise DermasegError("--fold needs --folds K (or a recipe with folds)")
-    if k is not None:
-        return run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers, resume=resume,
-                      checkpoint=checkpoint, device=device, limit=limit)
-    train, val, note = train_val_split(ds, r, seed)
-    if limit is not None:
-        train = train[:limit]
-    summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
-                        checkpoint=checkpoint, device=device)
-    _print_summary(summary)
-    return summary
+    if executor not in ("local", "ray"):
+        raise DermasegError(f"--executor {executor}: choose local or ray")
+    if executor == "ray" and k is None:
+        raise DermasegError("--executor ray runs the folds of --folds K on a Ray cluster; one run trains "
+                            "here (for several GPUs use torchrun or --nproc)")
+    if executor == "ray" and launched_by_torchrun():
+        raise DermasegError("--executor ray: not under torchrun (Ray places the runs itself)")
+    try:
+        if k is not None:
+            return run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers, resume=resume,
+                          checkpoint=checkpoint, device=device, limit=limit, executor=executor, address=address,
+                          cpus_per_run=cpus_per_run)
+        train, val, note = train_val_split(ds, r, seed)
+        if limit is not None:
+            train = train[:limit]
+        summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
+                            checkpoint=checkpoint, device=device)
+        if context().is_main:
+            _print_summary(summary)
+        return summary
+    finally:
+        teardown()
+
+
+def check_launch(data: Path, recipe: str, nproc: int, model: str | None = None, batch_size: int | None = None,
+                 format: str = "auto", executor: str = "local") -> None:
+    """What ``--nproc N`` checks before it starts N processes: the recipe, the data, a global batch that
+    N divides, and no other executor."""
+    if executor != "local":
+        raise DermasegError(f"--nproc {nproc} with --executor {executor}: choose one way to scale out")
+    if launched_by_torchrun():
+        raise DermasegError(f"--nproc {nproc}: already running under torchrun")
+    r = resolve_recipe(recipe, model=model, batch_size=batch_size)
+    per_rank_batch(r.batch_size, nproc)
+    load_dataset(data, format=format)

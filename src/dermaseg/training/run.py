@@ -11,6 +11,10 @@ protocol header, the training curves and the run's configuration) join the run f
 :func:`~dermaseg.evaluation.outputs.write_evaluation`. The numbers are therefore exactly those of
 ``dermaseg evaluate --model RUN/best.pt --prompt MODE --seed SEED`` on the same images, where MODE is
 ``none`` for a CNN and the recipe's ``prompt`` (simulated from the truth) for a SAM-family recipe.
+
+Under ``torchrun`` (:mod:`dermaseg.training.distributed`) every rank trains and only rank 0 writes; the
+final validation runs on rank 0 alone while the other ranks wait. How the run ran (``world_size``,
+``backend``, ``devices``) is recorded in config.json and in metrics.json's ``training`` entry.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from typing import Any
 
 import torch
 
-from dermaseg.devices import select_device
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.evaluate import evaluate, evaluation_meta
 from dermaseg.evaluation.outputs import write_evaluation
@@ -30,6 +33,7 @@ from dermaseg.inference.predictor import load_predictor
 from dermaseg.io import write_text
 from dermaseg.models.registry import create_model
 from dermaseg.report.html import render_report
+from dermaseg.training.distributed import setup
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import make_task
 from dermaseg.training.trainer import Trainer, seed_everything
@@ -53,11 +57,13 @@ def validation_prompt(recipe: Recipe) -> str:
 
 
 def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str, seed: int = 0,
-                  device=None, progress: bool = True, report: bool = True) -> dict[str, Any]:
+                  device=None, progress: bool = True, report: bool = True,
+                  ran: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score ``out/best.pt`` on ``val`` through the Predictor and the evaluator (module docstring); write
     metrics.json, per_image.csv, cases/ and (``report``) report.html + figures/ into ``out``. Returns the
     summary: ``n_images``, ``prompt`` (its source), ``prompt_mode``, ``seed``, ``per_image_mean`` and
-    ``pooled``."""
+    ``pooled``. ``ran``: how the training ran (``world_size``, ``backend``, ``devices``), recorded in
+    metrics.json's ``training`` entry."""
     best = Path(out) / "best.pt"
     predictor = load_predictor(best, device=None if device is None else str(device))
     mode = validation_prompt(recipe)
@@ -66,7 +72,8 @@ def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str
         "format": dataset.format, "root": str(Path(dataset.root).resolve()), "split": split_note,
         "count": len(result.rows), "available": len(val), "limit": None})
     meta["training"] = {"run": str(out), "recipe": recipe.name, "model": recipe.model,
-                        "scored": "best.pt, final validation through the Predictor (as dermaseg evaluate)"}
+                        "scored": "best.pt, final validation through the Predictor (as dermaseg evaluate)",
+                        **(ran or {})}
     write_evaluation(result, Path(out), meta, report=report)
     return {"n_images": len(result.rows), "prompt": result.prompt_source, "prompt_mode": mode, "seed": int(seed),
             "per_image_mean": result.summary["per_image_mean"], "pooled": result.summary["pooled"]}
@@ -97,10 +104,12 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
 
 def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint, device, progress,
                cache_dir, extra, report) -> dict[str, Any]:
-    dev = select_device(device)
+    dist = setup(device)  # torchrun's process group, once per process; else one process
+    dev = torch.device(dist.device)
+    progress = progress and dist.is_main
     config = {"recipe": recipe.to_dict(), "data": str(dataset.root), "format": dataset.format,
               "n_train": len(train), "n_val": len(val), "split": split_note, "seed": seed,
-              "device": str(dev), "torch_threads": torch.get_num_threads(), **(extra or {})}
+              "device": str(dev), "torch_threads": torch.get_num_threads(), **dist.record(), **(extra or {})}
     cfg_path = out / "config.json"
     if resume and cfg_path.is_file():
         try:
@@ -117,16 +126,19 @@ def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resu
     seed_everything(seed, 1_000_000)  # model init: a stream no epoch uses
     model = build_model(recipe, checkpoint)
     task = make_task(model, recipe, train, val, seed=seed, workers=workers, device=dev, progress=progress,
-                     cache_dir=cache_dir)
-    write_text(cfg_path, json.dumps(config, indent=2))
+                     cache_dir=cache_dir, dist=dist)
+    if dist.is_main:
+        write_text(cfg_path, json.dumps(config, indent=2))
     trainer = Trainer(model, recipe, task, out, device=dev, seed=seed, progress=progress,
-                      extra={"data": str(dataset.root), "split": split_note})
+                      extra={"data": str(dataset.root), "split": split_note}, dist=dist)
     summary = trainer.fit(resume=resume)
-    if val and (out / "best.pt").is_file():
+    summary["world_size"] = dist.world_size
+    if dist.is_main and val and (out / "best.pt").is_file():
         summary["val"] = validate_best(out, val, recipe, dataset, split_note, seed=seed, device=dev,
-                                       progress=progress, report=report)
-    elif report:
+                                       progress=progress, report=report, ran=dist.record())
+    elif dist.is_main and report:
         render_report(out)
     if report:
         summary["report"] = str(out / "report.html")
+    dist.barrier()  # the other ranks wait for rank 0's final validation and report
     return summary

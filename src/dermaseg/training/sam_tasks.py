@@ -32,7 +32,8 @@ from dermaseg.errors import DermasegError
 from dermaseg.io import read_image, read_mask
 from dermaseg.models.sam.common import resize_longest
 from dermaseg.models.sam.fast_inference import FastEncoder
-from dermaseg.training.caches import EmbeddingCache, EpochSampler, sample_seed
+from dermaseg.training.caches import EmbeddingCache, EpochSampler, sample_seed, shard_indices
+from dermaseg.training.distributed import DistContext, per_rank_batch
 from dermaseg.training.recipes import Recipe
 
 __all__ = ["SamTask", "make_sam_task"]
@@ -75,8 +76,11 @@ class SamTask:
 
     def __init__(self, model, recipe: Recipe, train: Sequence[Any], val: Sequence[Any], mode: str,
                  seed: int = 0, workers: int = 0, device="cpu", progress: bool = True,
-                 cache_dir: Path | None = None, use_cache: bool = True) -> None:
+                 cache_dir: Path | None = None, use_cache: bool = True, dist: DistContext | None = None) -> None:
         self.model, self.recipe, self.mode = model, recipe, mode
+        self.dist = dist or DistContext(device=str(device))
+        self.batch = per_rank_batch(recipe.batch_size, self.dist.world_size)
+        self.embeddings_computed = 0
         self.seed, self.workers, self.device = int(seed), int(workers), torch.device(device)
         self.progress = progress
         self.train_samples, self.val_samples = list(train), list(val)
@@ -90,7 +94,8 @@ class SamTask:
         n = len(self.train_samples)
         self.train_data = _Items(self, range(n), train=True)
         self.val_data = _Items(self, range(n, len(self.samples)), train=False)
-        self.sampler = EpochSampler(n, seed=self.seed)
+        self.sampler = EpochSampler(n, seed=self.seed, batch_size=recipe.batch_size,
+                                    world_size=self.dist.world_size, rank=self.dist.rank)
 
     # ---- data ----------------------------------------------------------------------------------------
     def _read_all(self) -> None:
@@ -109,37 +114,44 @@ class SamTask:
             self.images.append(resized)
 
     def prepare(self) -> None:
-        """Fill the embedding cache (skinsam): one frozen-encoder pass per image not cached yet."""
+        """Fill the embedding cache (skinsam): one frozen-encoder pass per image not cached yet, the work
+        shared by the ranks of a distributed run and safe beside other processes filling the same cache
+        (:meth:`~dermaseg.training.caches.EmbeddingCache.fill`)."""
         if not self.use_cache or self.embeddings is not None:
             return
-        from tqdm.auto import tqdm
-
-        paths = [self.cache.path_for(s.image) for s in self.samples]
-        todo = [i for i, p in enumerate(paths) if not p.is_file()]
         enc_device = next(self.model.image_encoder.parameters()).device
         self.model.image_encoder.eval()
-        for i in tqdm(todo, desc="caching image embeddings", disable=not self.progress, leave=False):
+
+        def compute(i: int) -> torch.Tensor:
             with torch.no_grad():
-                emb = self._frozen_encoder(self.model.normalise(self.images[i], device="cpu")[None].to(enc_device))
-            self.cache.store(paths[i], emb[0])
+                x = self.model.normalise(self.images[i], device="cpu")[None].to(enc_device)
+                return self._frozen_encoder(x)[0]
+
+        d = self.dist
+        paths, self.embeddings_computed = self.cache.fill(
+            [s.image for s in self.samples], compute, rank=d.rank, world_size=d.world_size,
+            barrier=d.barrier if d.active else None, progress=self.progress)
         self.embeddings = [self.cache.load(p) for p in paths]
         self.images = [None] * len(self.images)  # embeddings replace the pixels from here on
 
     def _loader(self, data, sampler=None, batch_size: int = 1, drop_last: bool = False):
         return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.workers,
-                          drop_last=drop_last)
+                          drop_last=drop_last, pin_memory=self.device.type == "cuda")
 
     def train_batches(self, epoch: int):
+        """This rank's shuffled batches of epoch ``epoch`` (global batch / world size images each)."""
         self.prepare()
         self.train_data.epoch = epoch
         self.sampler.set_epoch(epoch)
-        return self._loader(self.train_data, self.sampler, self.recipe.batch_size)
+        return self._loader(self.train_data, self.sampler, self.batch)
 
     def val_batches(self):
+        """This rank's share of the validation images (all of them in one process)."""
         if not self.val_samples:
             return []
         self.prepare()
-        return self._loader(self.val_data, batch_size=self.recipe.batch_size)
+        share = shard_indices(len(self.val_data), self.dist.world_size, self.dist.rank)
+        return self._loader(self.val_data, share, batch_size=self.batch)
 
     # ---- model ---------------------------------------------------------------------------------------
     def _prompts(self, batch) -> dict[str, torch.Tensor | None]:
@@ -165,7 +177,8 @@ class SamTask:
 
 
 def make_sam_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
-                  progress: bool = True, cache_dir: Path | None = None, use_cache: bool = True) -> SamTask:
+                  progress: bool = True, cache_dir: Path | None = None, use_cache: bool = True,
+                  dist: DistContext | None = None) -> SamTask:
     """The task for a ``skinsam`` or ``melseg`` recipe."""
     if recipe.kind not in ("skinsam", "melseg"):
         raise DermasegError(f"recipe '{recipe.name}': kind '{recipe.kind}' is not a SAM task")
@@ -175,4 +188,4 @@ def make_sam_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int
     model.to(device)
     return SamTask(model, recipe, train, val, mode="embedding" if recipe.kind == "skinsam" else "image",
                    seed=seed, workers=workers, device=device, progress=progress, cache_dir=cache_dir,
-                   use_cache=use_cache)
+                   use_cache=use_cache, dist=dist)

@@ -6,6 +6,9 @@
 every fold has finished is skipped, an unfinished one resumes fold by fold. ``OUT/sweep_table.csv``
 has melSeg's columns: loss, optimizer, lr, then accuracy, precision, recall, dice, iou as the mean and
 std over folds of the per-image mean (plus ``folds_done``), rewritten after every run.
+
+With ``--executor ray`` every unfinished (point, fold) is a Ray Tune trial, all submitted at once (the
+cluster runs as many side by side as its resources allow); the run folders and tables are the same.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.io import write_text
-from dermaseg.training.cv import run_cv
+from dermaseg.training.cv import collect_cv, plan_cv, run_cv, run_fold
+from dermaseg.training.ray_runs import run_on_ray
 from dermaseg.training.recipes import get_recipe
 
 __all__ = ["GRIDS", "grid_points", "sweep_cli", "write_sweep_table"]
@@ -70,30 +74,58 @@ def write_sweep_table(out: Path, points: list[dict[str, Any]], folds: int) -> li
 
 def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None = None,
               epochs: int | None = None, model: str | None = None, limit: int | None = None, seed: int = 0,
-              format: str = "auto", device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """What ``dermaseg sweep`` runs (module docstring). Returns the table rows."""
+              format: str = "auto", device: str | None = None, progress: bool = True, executor: str = "local",
+              address: str | None = None, cpus_per_run: int = 1) -> list[dict[str, Any]]:
+    """What ``dermaseg sweep`` runs (module docstring). Returns the table rows.
+
+    ``executor``: ``local`` cross-validates the points one after another here; ``ray`` runs every
+    unfinished (point, fold) at once as Ray Tune trials on the cluster at ``address``
+    (:mod:`dermaseg.training.ray_runs`), then writes the same cv tables and sweep_table.csv."""
     if out is None:
         raise DermasegError("--out is required")
+    if executor not in ("local", "ray"):
+        raise DermasegError(f"--executor {executor}: choose local or ray")
     out = Path(out)
     base, points = grid_points(grid)
     ds = load_dataset(data, format=format).with_masks()
     out.mkdir(parents=True, exist_ok=True)
+    todo: list[tuple[int, dict[str, Any], Any]] = []
     for n, point in enumerate(points, 1):
         recipe = get_recipe(base).with_model(model).override(epochs=epochs, **point)
-        run_dir = out / run_name(point)
-        summary_path = run_dir / "cv_summary.json"
+        summary_path = out / run_name(point) / "cv_summary.json"
         if summary_path.is_file():
             done = json.loads(summary_path.read_text(encoding="utf-8")).get("completed", [])
             if len(done) == folds:
                 print(f"[{n}/{len(points)}] {run_name(point)}: finished earlier, skipped")
                 continue
-        print(f"[{n}/{len(points)}] {run_name(point)}", flush=True)
-        run_cv(ds, recipe, run_dir, folds=folds, seed=seed, limit=limit, device=device,
-               splits_path=out / "splits.json", progress=progress, quiet=not progress)
-        write_sweep_table(out, points, folds)
+        todo.append((n, point, recipe))
+    if executor == "ray":
+        _sweep_on_ray(ds, todo, out, folds, seed, limit, device, address, cpus_per_run, progress)
+    else:
+        for n, point, recipe in todo:
+            print(f"[{n}/{len(points)}] {run_name(point)}", flush=True)
+            run_cv(ds, recipe, out / run_name(point), folds=folds, seed=seed, limit=limit, device=device,
+                   splits_path=out / "splits.json", progress=progress, quiet=not progress)
+            write_sweep_table(out, points, folds)
     rows = write_sweep_table(out, points, folds)
     print(f"sweep table: {out / 'sweep_table.csv'} ({len(rows)}/{len(points)} runs)")
     for r in rows:
         print(f"  {run_name({k: r[k] for k in GRIDS[grid][1]}):24s} dice {r['dice_mean']:.4f} ± {r['dice_std']:.4f}"
               f"  iou {r['iou_mean']:.4f} ± {r['iou_std']:.4f}")
     return rows
+
+
+def _sweep_on_ray(ds, todo, out: Path, folds: int, seed: int, limit: int | None, device: str | None,
+                  address: str | None, cpus_per_run: int, progress: bool) -> None:
+    """Every unfinished (point, fold) of the sweep as one Tune trial; then each point's cv tables."""
+    jobs = []
+    for _, point, recipe in todo:
+        _, point_jobs, _ = plan_cv(ds, recipe, out / run_name(point), folds=folds, seed=seed, limit=limit,
+                                   device=device, splits_path=out / "splits.json", label=f"{run_name(point)} ")
+        jobs.extend(point_jobs)
+    try:
+        run_on_ray(run_fold, jobs, ds, out, address=address, cpus_per_run=cpus_per_run, device=device,
+                   progress=progress, name="sweep")
+    finally:  # what finished counts, also when a run failed
+        for _, point, _ in todo:
+            collect_cv(out / run_name(point), folds)

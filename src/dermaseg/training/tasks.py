@@ -15,7 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from dermaseg.data.transforms import eval_transform, train_transform
-from dermaseg.training.caches import CachedSegmentationData, EpochSampler, load_cached
+from dermaseg.training.caches import CachedSegmentationData, EpochSampler, load_cached, shard_indices
+from dermaseg.training.distributed import DistContext, per_rank_batch
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.sam_tasks import make_sam_task
 
@@ -46,8 +47,11 @@ class CNNTask:
     """Image -> logits training on RAM-cached images at the model's ``input_size``."""
 
     def __init__(self, model, recipe: Recipe, train: Sequence[Any], val: Sequence[Any], seed: int = 0,
-                 workers: int = 0, device: torch.device | str = "cpu", progress: bool = True) -> None:
+                 workers: int = 0, device: torch.device | str = "cpu", progress: bool = True,
+                 dist: DistContext | None = None) -> None:
         self.recipe, self.seed, self.workers = recipe, int(seed), int(workers)
+        self.dist = dist or DistContext(device=str(device))
+        self.batch = per_rank_batch(recipe.batch_size, self.dist.world_size)
         self.train_samples, self.val_samples = list(train), list(val)
         self.size = tuple(model.input_size)
         self.device = torch.device(device)
@@ -55,7 +59,8 @@ class CNNTask:
         ti, tm = load_cached(self.train_samples, self.size, progress)
         self.train_data = CachedSegmentationData(ti, tm, train_transform(self.size, mean, std, recipe.augment),
                                                  seed=self.seed)
-        self.sampler = EpochSampler(len(ti), seed=self.seed)
+        self.sampler = EpochSampler(len(ti), seed=self.seed, batch_size=recipe.batch_size,
+                                    world_size=self.dist.world_size, rank=self.dist.rank)
         if self.val_samples:
             vi, vm = load_cached(self.val_samples, self.size, progress)
             self.val_data = CachedSegmentationData(vi, vm, eval_transform(self.size, mean, std), random=False)
@@ -73,17 +78,21 @@ class CNNTask:
                           persistent_workers=False)
 
     def train_batches(self, epoch: int):
-        """Shuffled, augmented batches of epoch ``epoch`` (a 1-image last batch is dropped: BatchNorm)."""
+        """Shuffled, augmented batches of epoch ``epoch``: this rank's share, global batch / world size
+        images each (:class:`~dermaseg.training.caches.EpochSampler`). In one process a 1-image last batch
+        is dropped (BatchNorm); in W > 1 processes the last global batch keeps a multiple of W images."""
         self.train_data.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
-        bs = self.recipe.batch_size
-        drop = len(self.train_data) % bs == 1 and len(self.train_data) > bs
-        return self._loader(self.train_data, self.sampler, bs, drop_last=drop)
+        n, bs = len(self.train_data), self.recipe.batch_size
+        drop = self.dist.world_size == 1 and n % bs == 1 and n > bs
+        return self._loader(self.train_data, self.sampler, self.batch, drop_last=drop)
 
     def val_batches(self):
+        """This rank's share of the validation images (all of them in one process), fixed order."""
         if self.val_data is None:
             return []
-        return self._loader(self.val_data, batch_size=max(1, self.recipe.batch_size))
+        share = shard_indices(len(self.val_data), self.dist.world_size, self.dist.rank)
+        return self._loader(self.val_data, share, batch_size=max(1, self.batch))
 
     def forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y, _ = batch
@@ -93,9 +102,11 @@ class CNNTask:
 
 
 def make_task(model, recipe: Recipe, train, val, seed: int = 0, workers: int = 0, device="cpu",
-              progress: bool = True, cache_dir=None) -> TrainingTask:
-    """The task for ``recipe.kind``: ``cnn``, ``skinsam`` or ``melseg``."""
+              progress: bool = True, cache_dir=None, dist: DistContext | None = None) -> TrainingTask:
+    """The task for ``recipe.kind``: ``cnn``, ``skinsam`` or ``melseg``; ``dist``: this rank's share of
+    the data in a distributed run (:mod:`dermaseg.training.distributed`)."""
     if recipe.kind == "cnn":
-        return CNNTask(model, recipe, train, val, seed=seed, workers=workers, device=device, progress=progress)
+        return CNNTask(model, recipe, train, val, seed=seed, workers=workers, device=device, progress=progress,
+                       dist=dist)
     return make_sam_task(model, recipe, train, val, seed=seed, workers=workers, device=device,
-                                   progress=progress, cache_dir=cache_dir)
+                         progress=progress, cache_dir=cache_dir, dist=dist)

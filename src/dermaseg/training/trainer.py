@@ -12,13 +12,22 @@ RNG states, epoch and history: ``resume=True`` continues from it). Every file is
 Determinism: every epoch reseeds torch/numpy/random from ``(seed, epoch)`` and the task draws the sample
 order and augmentations from the same pair, so 1 epoch + resume + 1 epoch gives the same weights as
 2 epochs straight (on the same device and thread count).
+
+Distributed (``dist``, under torchrun; :mod:`dermaseg.training.distributed`): the step goes through
+DistributedDataParallel with the model's BatchNorm synchronised, each rank steps on its share of every
+global batch, the epoch's losses and the validation's per-image sums are reduced over ranks, and only
+rank 0 prints and writes files. Rank r > 0 reseeds torch from ``(seed, epoch, r)`` (its own dropout
+masks); rank 0 from ``(seed, epoch)`` as one process does. ``$DERMASEG_DEBUG_SAMPLES=DIR`` makes every
+rank append the sample indices of each epoch to ``DIR/rank<r>.jsonl`` (tests).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -31,6 +40,7 @@ from dermaseg.errors import DermasegError
 from dermaseg.evaluation.metrics import batch_dice_iou
 from dermaseg.io import write_text
 from dermaseg.models.files import read_model_file, write_model_file
+from dermaseg.training.distributed import DistContext, convert_sync_batchnorm, wrap_ddp
 from dermaseg.training.losses import build_loss
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import TrainingTask
@@ -40,9 +50,10 @@ __all__ = ["Trainer", "seed_everything", "HISTORY_COLUMNS"]
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dice", "val_iou", "lr", "seconds")
 
 
-def seed_everything(seed: int, epoch: int = 0) -> None:
-    """Seed python, numpy and torch (all devices) from ``(seed, epoch)``."""
-    s = int(np.random.SeedSequence([int(seed), int(epoch), 7]).generate_state(1)[0])
+def seed_everything(seed: int, epoch: int = 0, rank: int = 0) -> None:
+    """Seed python, numpy and torch (all devices) from ``(seed, epoch)`` (and ``rank`` when > 0)."""
+    key = [int(seed), int(epoch), 7] + ([int(rank)] if rank else [])
+    s = int(np.random.SeedSequence(key).generate_state(1)[0])
     random.seed(s)
     np.random.seed(s)
     torch.manual_seed(s)
@@ -54,12 +65,20 @@ def _batch_len(batch) -> int:
     return int(first.shape[0])
 
 
+def _batch_indices(batch) -> list[int]:
+    """The dataset indices of a batch's samples (the third item of a CNN batch, ``index`` of a SAM one)."""
+    idx = batch["index"] if isinstance(batch, dict) else batch[2]
+    return [int(i) for i in idx]
+
+
 class Trainer:
     """Train ``model`` on ``task`` with ``recipe``; write the run folder ``out``."""
 
     def __init__(self, model, recipe: Recipe, task: TrainingTask, out: str | Path, device: torch.device | str = "cpu",
-                 seed: int = 0, progress: bool = True, extra: dict[str, Any] | None = None) -> None:
+                 seed: int = 0, progress: bool = True, extra: dict[str, Any] | None = None,
+                 dist: DistContext | None = None) -> None:
         self.model, self.recipe, self.task = model, recipe, task
+        self.dist = dist or DistContext(device=str(device))
         self.out = Path(out)
         self.device = torch.device(device)
         self.seed = int(seed)
@@ -67,6 +86,10 @@ class Trainer:
         self.extra = dict(extra or {})
         self.amp = self.device.type == "cuda"
         self.model.to(self.device)
+        self.ddp = None
+        if self.dist.active:
+            self.model = convert_sync_batchnorm(self.model, self.device)
+            self.ddp = wrap_ddp(self.model, task, self.dist, find_unused=recipe.kind != "cnn")
         self.loss_fn = self.build_loss()
         self.optimizer, self.scheduler = self.configure_optimizers()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -115,7 +138,7 @@ class Trainer:
         """One optimisation step on one batch; returns the batch loss."""
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            logits, target = self.task.forward(self.model, batch)
+            logits, target = self.ddp(batch) if self.ddp is not None else self.task.forward(self.model, batch)
             loss = self.loss_fn(logits.float(), target)
         if not torch.isfinite(loss):
             raise DermasegError(f"training diverged at epoch {self.epoch + 1} (loss {loss.item()}); "
@@ -127,7 +150,8 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation loss and per-image mean Dice/IoU at the model's resolution (threshold applied)."""
+        """Validation loss and per-image mean Dice/IoU at the model's resolution (threshold applied); in a
+        distributed run each rank scores its share and the sums and counts are reduced over ranks."""
         self.model.eval()
         losses, dices, ious, n = 0.0, [], [], 0
         for batch in self.task.val_batches():
@@ -140,10 +164,12 @@ class Trainer:
             d, i = batch_dice_iou(torch.sigmoid(logits) > self.recipe.threshold, target > 0.5)
             dices.append(d.cpu())
             ious.append(i.cpu())
+        dsum = float(torch.cat(dices).double().sum()) if dices else 0.0
+        isum = float(torch.cat(ious).double().sum()) if ious else 0.0
+        losses, n, dsum, isum = self.dist.sum([losses, n, dsum, isum])
         if n == 0:
             return {"val_loss": math.nan, "val_dice": math.nan, "val_iou": math.nan}
-        return {"val_loss": losses / n, "val_dice": float(torch.cat(dices).mean()),
-                "val_iou": float(torch.cat(ious).mean())}
+        return {"val_loss": losses / n, "val_dice": dsum / n, "val_iou": isum / n}
 
     def on_epoch_end(self, row: dict[str, Any]) -> bool:
         """Record ``row``, step the schedule, write checkpoints; True to stop (early stopping)."""
@@ -161,11 +187,13 @@ class Trainer:
             self.best = score if math.isfinite(score) else self.best
             self.best_epoch = self.epoch
             self.bad_epochs = 0
-            self.save_checkpoint(self.out / "best.pt", full=False)
+            if self.dist.is_main:
+                self.save_checkpoint(self.out / "best.pt", full=False)
         else:
             self.bad_epochs += 1
-        self.write_history()
-        self.save_checkpoint(self.out / "last.pt", full=True)
+        if self.dist.is_main:
+            self.write_history()
+            self.save_checkpoint(self.out / "last.pt", full=True)
         return r.early_stopping is not None and self.bad_epochs >= r.early_stopping
 
     # ---- files -------------------------------------------------------------------------------------
@@ -242,20 +270,27 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self.out.mkdir(parents=True, exist_ok=True)
-        if resume and (self.out / "last.pt").is_file():
-            self.load_checkpoint(self.out / "last.pt")
+        last = self.out / "last.pt"
+        if self.dist.active:  # every rank must resume from the same epoch (a shared --out)
+            seen = self.dist.gather(resume and last.is_file())
+            if len(set(seen)) > 1:
+                raise DermasegError(f"{last}: seen by ranks {[r for r, s in enumerate(seen) if s]} only; "
+                                    "--out must be on a filesystem every node shares")
+        if resume and last.is_file():
+            self.load_checkpoint(last)
             if self.progress:
                 print(f"resuming {self.out} after epoch {self.epoch} (best epoch {self.best_epoch})", flush=True)
             if self.recipe.early_stopping is not None and self.bad_epochs >= self.recipe.early_stopping:
                 return self.summary(stopped_early=True)
         self.task.prepare()  # e.g. fill the embedding cache: not part of any epoch's time
         stopped = False
+        debug = os.environ.get("DERMASEG_DEBUG_SAMPLES")
         while self.epoch < self.recipe.epochs and not stopped:
-            seed_everything(self.seed, self.epoch)
+            seed_everything(self.seed, self.epoch, self.dist.rank)
             self.model.train()
             t0 = time.perf_counter()
             lr = self.current_lr()
-            total, count = 0.0, 0
+            total, count, seen = 0.0, 0, []
             bar = tqdm(self.task.train_batches(self.epoch), desc=f"epoch {self.epoch + 1}/{self.recipe.epochs}",
                        disable=not self.progress, leave=False)
             for batch in bar:
@@ -263,7 +298,12 @@ class Trainer:
                 b = _batch_len(batch)
                 total += loss * b
                 count += b
+                if debug:
+                    seen.append(_batch_indices(batch))
                 bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+            if debug:
+                self._log_samples(Path(debug), seen)
+            total, count = self.dist.sum([total, count])
             row: dict[str, Any] = {"epoch": self.epoch + 1, "train_loss": total / max(count, 1)}
             row.update(self.validate())
             self.epoch += 1
@@ -275,6 +315,14 @@ class Trainer:
                       f"val_dice {row['val_dice']:.4f}  val_iou {row['val_iou']:.4f}  ({row['seconds']:.1f} s)",
                       flush=True)
         return self.summary(stopped_early=stopped)
+
+    def _log_samples(self, folder: Path, batches: list[list[int]]) -> None:
+        """Append this rank's batches of the epoch just trained to ``folder/rank<r>.jsonl`` (debugging)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        line = {"rank": self.dist.rank, "world_size": self.dist.world_size, "epoch": self.epoch,
+                "out": str(self.out), "batches": batches}
+        with open(folder / f"rank{self.dist.rank}.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     def summary(self, stopped_early: bool = False) -> dict[str, Any]:
         return {"out": str(self.out), "epochs": self.epoch, "best_epoch": self.best_epoch,

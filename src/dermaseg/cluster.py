@@ -1,0 +1,63 @@
+"""Ray, dermaseg's optional cluster engine (``pip install 'dermaseg[ray]'``): one check that it is installed
+and one way to reach a cluster, for ``--executor ray`` on ``train --folds``, ``sweep`` and ``segment``.
+
+:func:`ray_cluster` joins the cluster at ``address`` (``auto``, ``HOST:6379`` or ``ray://HOST:10001``), or
+starts a local one on this machine when there is none, and shuts down only what it started; a process that
+already called ``ray.init`` (a test, a notebook) keeps its cluster. Ray is imported only here and only when
+``--executor ray`` is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dermaseg.errors import DermasegError
+
+__all__ = ["RAY_INSTALL", "require_ray", "ray_cluster", "ray_gpus"]
+
+#: what to install for --executor ray
+RAY_INSTALL = "pip install 'dermaseg[ray]'"
+
+
+def require_ray(parts: tuple[str, ...] = ()) -> Any:
+    """The ``ray`` module (and its ``parts``, e.g. ``("tune",)``), or a one-line :class:`DermasegError`
+    saying what to install."""
+    import importlib
+
+    try:
+        ray = importlib.import_module("ray")
+        for part in parts:
+            importlib.import_module(f"ray.{part}")
+    except ImportError as e:
+        raise DermasegError(f"--executor ray: Ray is not installed ({e.name}); {RAY_INSTALL}") from None
+    return ray
+
+
+@contextmanager
+def ray_cluster(address: str | None = None, parts: tuple[str, ...] = ()) -> Iterator[Any]:
+    """``ray``, connected: to the cluster at ``address``, else to a local one started here (stopped on
+    exit); an already initialised Ray is used as it is."""
+    ray = require_ray(parts)
+    started = False
+    if not ray.is_initialized():
+        kw: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+        if address is None:
+            kw["include_dashboard"] = False
+        try:
+            ray.init(address=address, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DermasegError(f"--address {address}: cannot join the Ray cluster ({first})") from None
+        started = True
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def ray_gpus(ray: Any) -> float:
+    """GPUs the connected cluster has in all."""
+    return float(ray.cluster_resources().get("GPU", 0.0))
