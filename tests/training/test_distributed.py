@@ -5,10 +5,18 @@ processes on 127.0.0.1) against a single-process run, with --resume.
 The end-to-end runs use unet-tiny (no dropout: fpn's decoder dropout draws its masks per rank, so an FPN
 matches one process only in distribution) and SGD (its update is linear in the gradient; Adam's first step
 is lr·g/|g|, which turns float rounding of a near-zero gradient into a different sign).
+
+Tolerances (measured on this machine, torch 2.15 CPU): two processes against one process under torchrun
+(both through CPUSyncBatchNorm, which sums BatchNorm statistics in float64) agree to 8e-7 after a 5-step
+epoch (ATOL 1e-5). Against a plain one-process run (torch's float32 BatchNorm) the weights agree to 3.4e-3
+(ATOL_PLAIN 1e-2) and BatchNorm's running statistics to 2.2e-2 (ATOL_PLAIN_BN 5e-2): torch's float32 statistics are the less exact ones (the two-process gradient is 1e-5 of the largest
+gradient from a float64 one-process gradient, torch's float32 one 2e-4; test below), and at lr 0.05 with
+momentum each SGD step multiplies such a difference by ~16.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -23,10 +31,14 @@ from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.training.caches import EpochSampler, rank_indices, shard_indices
 from dermaseg.training.distributed import DistContext, per_rank_batch
+from dermaseg.training.launch import free_port
 
-#: the stated tolerance of a W-process run against one process (SGD, no dropout): parameters and BatchNorm
-#: buffers after one epoch; measured 7e-7 on this machine
+#: the stated tolerance of a W-process run against a one-process torchrun run (SGD, no dropout): parameters
+#: and BatchNorm buffers after one epoch; measured 8e-7 on this machine
 ATOL = 1e-5
+#: the same against a plain one-process run (float32 BatchNorm statistics; module docstring): weights
+#: (measured 3.4e-3) and BatchNorm running statistics (measured 2.2e-2)
+ATOL_PLAIN, ATOL_PLAIN_BN = 1e-2, 5e-2
 
 
 def test_rank_shares_split_every_global_batch_and_cover_the_epoch():
@@ -98,13 +110,14 @@ def test_cpu_sync_batchnorm_matches_one_process_on_the_global_batch():
 
     from dermaseg.models.registry import create_model
     from dermaseg.training.distributed import CPUSyncBatchNorm, CPUSyncBatchNormAct
-    from dermaseg.training.launch import free_port
 
     torch.manual_seed(0)
     model = create_model("unet-tiny", pretrained=False, input_size=[64, 64])
+    exact = copy.deepcopy(model).double()  # the float64 reference of the same model
     x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     y = model(x)
     y.mean().backward()
+    exact(x.double()).mean().backward()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     port = free_port()
@@ -116,9 +129,18 @@ def test_cpu_sync_batchnorm_matches_one_process_on_the_global_batch():
         p.join(timeout=60)
     ys = torch.cat([torch.from_numpy(got[0][1]), torch.from_numpy(got[1][1])])
     assert torch.allclose(ys, y.detach(), atol=2e-5)  # normalised by the global batch, not each half
+    exact_grads = dict(exact.named_parameters())
+    worst_two, worst_one = 0.0, 0.0
     for k, p in model.named_parameters():  # the gradient of the global batch's loss, on every rank
+        ref = exact_grads[k].grad
+        scale = float(ref.abs().max())
         for r in range(2):
-            assert torch.allclose(torch.from_numpy(got[r][2][k]), p.grad, rtol=1e-3, atol=1e-6), k
+            g = torch.from_numpy(got[r][2][k]).double()
+            assert torch.allclose(g, p.grad.double(), rtol=1e-3, atol=1e-6), k
+            worst_two = max(worst_two, float((g - ref).abs().max()) / scale)
+        worst_one = max(worst_one, float((p.grad.double() - ref).abs().max()) / scale)
+    # two processes (float64 statistics) are closer to the exact gradient than torch's float32 BatchNorm
+    assert worst_two < 5e-5 and worst_two < worst_one / 4, (worst_two, worst_one)
     for k, v in model.state_dict().items():  # running statistics of the global batch
         assert torch.allclose(torch.from_numpy(got[0][3][k]).double(), v.double(), atol=1e-6), k
     # the converted model keeps timm's BatchNorm+activation layers as layers with their activation
@@ -151,6 +173,14 @@ def ddp_runs(tmp_path_factory):
     two = _dermaseg("train", "--data", str(data), "--out", str(root / "two"), *ARGS, "--epochs", "1",
                     "--nproc", "2", env_extra={"DERMASEG_DEBUG_SAMPLES": str(root / "seen")})
     assert two.returncode == 0, (two.stdout + two.stderr)[-3000:]
+    # one process, but under torchrun itself (the documented `torchrun ... -m dermaseg train` path)
+    port = str(free_port())
+    tr1 = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1", "--master-addr",
+                          "127.0.0.1", "--master-port", port, "-m", "dermaseg", "train", "--data", str(data),
+                          "--out", str(root / "torchrun1"), *ARGS, "--epochs", "1"],
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"},
+                         capture_output=True, text=True, timeout=240)
+    assert tr1.returncode == 0, (tr1.stdout + tr1.stderr)[-3000:]
     return root, data
 
 
@@ -175,25 +205,36 @@ def test_two_gloo_processes_see_disjoint_shares_of_every_global_batch(ddp_runs):
     assert [a + b for a, b in zip(b0, b1, strict=True)] == [order[i:min(i + 4, keep)] for i in range(0, keep, 4)]
 
 
+def _max_diff(a: dict, b: dict, part: str = "all") -> float:
+    """The largest difference of two state dicts' float tensors (``part``: all, weights or bn_stats)."""
+    assert a.keys() == b.keys()
+    return max(float((v.double() - b[k].double()).abs().max()) for k, v in a.items() if v.is_floating_point()
+               and (part == "all" or ("running_" in k) == (part == "bn_stats")))
+
+
 @pytest.mark.slow
 def test_two_process_checkpoint_equals_the_single_process_one(ddp_runs):
     root, _ = ddp_runs
     one, two = _state(root / "one" / "last.pt"), _state(root / "two" / "last.pt")
-    assert one["state_dict"].keys() == two["state_dict"].keys()
-    for k, v in one["state_dict"].items():
-        assert torch.allclose(v.double(), two["state_dict"][k].double(), atol=ATOL, rtol=0), k
-    h1, h2 = one["training"]["history"][0], two["training"]["history"][0]
+    tr1 = _state(root / "torchrun1" / "last.pt")
+    assert _max_diff(tr1["state_dict"], two["state_dict"]) < ATOL  # same numerics, 1 vs 2 processes
+    assert _max_diff(one["state_dict"], two["state_dict"], "weights") < ATOL_PLAIN  # plain one process
+    assert _max_diff(one["state_dict"], two["state_dict"], "bn_stats") < ATOL_PLAIN_BN  # (module docstring)
+    h1, h2, ht = one["training"]["history"][0], two["training"]["history"][0], tr1["training"]["history"][0]
     for k in ("train_loss", "val_loss", "val_dice", "val_iou"):  # sums over ranks, not means of means
-        assert h2[k] == pytest.approx(h1[k], abs=1e-5), k
+        assert h2[k] == pytest.approx(ht[k], abs=1e-5), k
+        assert h2[k] == pytest.approx(h1[k], abs=2e-2), k
     m1 = json.loads((root / "one" / "metrics.json").read_text())
     m2 = json.loads((root / "two" / "metrics.json").read_text())
+    mt = json.loads((root / "torchrun1" / "metrics.json").read_text())
     for k in ("dice", "iou"):
         assert m2["summary"]["per_image_mean"][k]["mean"] == pytest.approx(
-            m1["summary"]["per_image_mean"][k]["mean"], abs=1e-4)
+            mt["summary"]["per_image_mean"][k]["mean"], abs=1e-4)
     cfg = json.loads((root / "two" / "config.json").read_text())
     assert cfg["world_size"] == 2 and cfg["backend"] == "gloo" and len(cfg["devices"]) == 2
     assert all(d.endswith(":cpu") for d in cfg["devices"])
     assert m2["training"]["world_size"] == 2 and m2["training"]["backend"] == "gloo"
+    assert mt["training"]["world_size"] == 1 and mt["training"]["backend"] == "gloo"
     c1 = json.loads((root / "one" / "config.json").read_text())
     assert c1["world_size"] == 1 and m1["training"]["world_size"] == 1
     # rank 0 alone wrote, atomically: no temporary files left

@@ -60,6 +60,19 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(dataset, tmp_path
     assert any(not torch.equal(v, c[k]) for k, v in a["state_dict"].items() if v.is_floating_point())
 
 
+def test_resume_with_more_epochs_follows_the_longer_cosine_schedule(dataset, tmp_path):
+    # 1 epoch of a 1-epoch run, resumed with --epochs 3: epochs 2 and 3 take the 3-epoch curve's lr (the
+    # optimizer's saved lr, the 1-epoch curve's end, is not carried over)
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    recipe = tiny(epochs=1, schedule="cosine", optimizer="sgd", lr=0.1)
+    train_run(dataset, recipe, tmp_path / "run", train, val, "t", seed=3, progress=False)
+    train_run(dataset, recipe.override(epochs=3), tmp_path / "run", train, val, "t", seed=3, resume=True,
+              progress=False)
+    lrs = [r["lr"] for r in torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]["history"]]
+    # 0.1 · (0.01 + 0.99 · (1 + cos(π e / 3)) / 2) for e = 0, 1, 2
+    assert lrs == pytest.approx([0.1, 0.1 * (0.01 + 0.99 * 0.75), 0.1 * (0.01 + 0.99 * 0.25)])
+
+
 @pytest.mark.parametrize("optimizer,schedule", [("adam", "constant"), ("adamw", "cosine"), ("sgd", "plateau")])
 def test_optimizers_and_schedules(dataset, tmp_path, optimizer, schedule):
     from dermaseg.training.tasks import CNNTask

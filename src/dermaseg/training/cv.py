@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dermaseg.cluster import require_ray
 from dermaseg.data.splits import get_or_make_splits
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.io import write_text
@@ -246,7 +247,9 @@ def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, check
             progress, quiet, executor, address, cpus_per_run) -> dict[str, Any]:
     if executor == "local":
         setup(device)  # under torchrun: join the process group before the first file is made
-    elif executor != "ray":
+    elif executor == "ray":
+        require_ray(("tune",))  # before any file is made
+    else:
         raise DermasegError(f"--executor {executor}: choose local or ray")
     quiet = quiet or not context().is_main
     k, jobs, done = plan_cv(dataset, recipe, out, folds=folds, only_fold=only_fold, seed=seed, workers=workers,

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dermaseg.cluster import require_ray
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.io import write_text
@@ -85,6 +86,8 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
         raise DermasegError("--out is required")
     if executor not in ("local", "ray"):
         raise DermasegError(f"--executor {executor}: choose local or ray")
+    if executor == "ray":
+        require_ray(("tune",))  # before any file is made
     out = Path(out)
     base, points = grid_points(grid)
     ds = load_dataset(data, format=format).with_masks()

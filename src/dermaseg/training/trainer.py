@@ -252,6 +252,13 @@ class Trainer:
                 for k in ("T_max", "eta_min"):  # a last.pt written with CosineAnnealingLR (dermaseg <= 0d9b76a)
                     sched_state.pop(k, None)
             self.scheduler.load_state_dict(sched_state)
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+                # the optimizer's saved lr is the old schedule's; the closed form gives this recipe's (a
+                # resume with more --epochs continues on the longer curve, as a straight run would)
+                for group, base, fn in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                           self.scheduler.lr_lambdas, strict=True):
+                    group["lr"] = base * fn(int(state["epoch"]))
+                self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
