@@ -125,6 +125,14 @@ def segment_cmd(
                                                "--measure and fills the mm columns."),
     device: Optional[str] = DeviceOpt,
     backend: str = BackendOpt,
+    executor: str = typer.Option("local", "--executor", help="local: the images one after another here; ray: "
+                                 "Ray Data actors on a Ray cluster, the model loaded once per actor (pip install "
+                                 "'dermaseg[ray]')."),
+    address: Optional[str] = AddressOpt,
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", min=1, help="With --executor ray on a cluster without "
+                                     "GPUs: CPUs (and torch threads) per worker; with GPUs each takes one GPU."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="With --executor ray: the number of "
+                                          "workers (default: as many as the cluster has room for)."),
 ) -> None:
     """Segment images: <name>_mask.png, <name>_prob.png, <name>_overlay.png|jpg and results.csv; prints a summary."""
     from dermaseg.inference.segment import segment_files
@@ -133,7 +141,8 @@ def segment_cmd(
                             prompts_csv=prompts, prompt=prompt, auto=auto, tta=tta, postprocess=postprocess,
                             device=device, recursive=recursive, skip_existing=skip_existing, save=save,
                             overlay_format=overlay_format, batch_size=batch_size, pixel_size=pixel_size,
-                            measure_masks=measure, backend=backend)
+                            measure_masks=measure, backend=backend, executor=executor, address=address,
+                            cpus_per_run=cpus_per_run, workers=workers)
     raise typer.Exit(1 if summary.failed else 0)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["RAY_INSTALL", "require_ray", "ray_cluster", "ray_gpus"]
+__all__ = ["RAY_INSTALL", "require_ray", "ray_cluster", "ray_gpus", "run_resources"]
 
 #: what to install for --executor ray
 RAY_INSTALL = "pip install 'dermaseg[ray]'"
@@ -61,3 +61,11 @@ def ray_cluster(address: str | None = None, parts: tuple[str, ...] = ()) -> Iter
 def ray_gpus(ray: Any) -> float:
     """GPUs the connected cluster has in all."""
     return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def run_resources(gpus: float, cpus_per_run: int, device: str | None) -> dict[str, float]:
+    """What one run (a Tune trial, a segment worker) asks for: one GPU when the cluster has GPUs and
+    ``device`` allows CUDA, else ``cpus_per_run`` CPUs."""
+    if gpus >= 1 and (device is None or str(device).startswith("cuda")):
+        return {"cpu": 1.0, "gpu": 1.0}
+    return {"cpu": float(cpus_per_run)}

@@ -14,6 +14,7 @@ from PIL import Image
 from dermaseg.data.synthetic import make_image, write_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.inference import segment as seg
+from dermaseg.inference import segment_image
 from dermaseg.inference.segment import segment_files
 
 
@@ -155,11 +156,11 @@ def test_save_and_overlay_format(tmp_path, dark_cnn, monkeypatch):
     with Image.open(out / "x_overlay.jpg") as im:
         assert im.format == "JPEG" and im.size == (80, 64)
     # auto: JPEG above JPEG_ABOVE_PIXELS, PNG below
-    monkeypatch.setattr(seg, "JPEG_ABOVE_PIXELS", 64 * 80 - 1)
+    monkeypatch.setattr(segment_image, "JPEG_ABOVE_PIXELS", 64 * 80 - 1)
     out = tmp_path / "out_auto"
     segment_files([img], out, model=dark_cnn, save="overlay", echo=False)
     assert (out / "x_overlay.jpg").is_file()
-    monkeypatch.setattr(seg, "JPEG_ABOVE_PIXELS", 64 * 80)
+    monkeypatch.setattr(segment_image, "JPEG_ABOVE_PIXELS", 64 * 80)
     segment_files([img], tmp_path / "out_png", model=dark_cnn, save="overlay", echo=False)
     assert (tmp_path / "out_png" / "x_overlay.png").is_file()
     for bad, msg in ((dict(save="mask,pdf"), "--save"), (dict(save=""), "--save"),

@@ -15,9 +15,12 @@ such, with a warning naming the fix).
 
 Everything that can be checked before the first write is checked first (options, inputs, that OUT never
 writes among the inputs, prompts against every image's size from its header, the model), so a usage error
-writes nothing. Then each image is one call of :func:`segment_one` (read, predict, write, row; the unit a
-worker process can run); an image that fails (unreadable, 1×1...) is named, counted and skipped, never its
-batch. ``skip_existing`` skips images whose outputs and row are already there, so a killed run resumes.
+writes nothing. Then :func:`_run`, the driver, skips the images already done (``skip_existing``: outputs and
+row there, so a killed run resumes) and hands the rest to an executor: here, one after another, or
+(``executor="ray"``) Ray Data actors (:mod:`dermaseg.inference.segment_ray`). Either calls
+:func:`segment_one` per image (read, predict, write, row: :mod:`dermaseg.inference.segment_image`); an image
+that fails (unreadable, 1×1...) is named, counted and skipped, never its batch. The driver alone writes the
+journal, results.csv and the summary.
 """
 
 from __future__ import annotations
@@ -25,54 +28,39 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from dermaseg.cluster import require_ray
 from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
 from dermaseg.errors import DermasegError
-from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
+from dermaseg.inference.model_box import BOX_MODEL
 from dermaseg.inference.predictor import load_predictor
+from dermaseg.inference.segment_image import (
+    JPEG_ABOVE_PIXELS,
+    OVERLAY_FORMATS,
+    SAVE_KINDS,
+    SegmentOptions,
+    failure_message,
+    output_paths,
+    segment_one,
+)
 from dermaseg.inference.segment_inputs import SegmentJob, check_out_folder, collect_jobs, image_size
+from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
-from dermaseg.io import atomic_path, read_image, write_png
-from dermaseg.measure import MEASURE_KEYS, check_pixel_size, measure, record_to_row
+from dermaseg.measure import check_pixel_size
 from dermaseg.models.files import looks_like_model_file
 from dermaseg.models.registry import require_trained
-from dermaseg.overlays import draw_overlay
 
 __all__ = ["segment_files", "segment_one", "SegmentOptions", "SegmentSummary", "output_paths", "RESULT_COLUMNS",
-           "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES"]
+           "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES", "EXECUTORS"]
 
-SAVE_KINDS = ("mask", "prob", "overlay")
-OVERLAY_FORMATS = ("auto", "png", "jpg")
-#: with ``overlay_format="auto"``, overlays of images above this many pixels are JPEG (a 12-megapixel PNG
-#: overlay is ~10 MB; its JPEG ~1-2 MB)
-JPEG_ABOVE_PIXELS = 4_000_000
 #: ``prompt=`` values (besides None: the prompts of box/point/prompts_csv, or none)
 PROMPT_CHOICES = ("box-from-model",)
-
-
-@dataclass(frozen=True)
-class SegmentOptions:
-    """What :func:`segment_one` writes: into ``out``, the kinds in ``save``, overlays as ``overlay_format``;
-    ``model_name`` is results.csv's ``model``; ``box_model_name`` labels a box-from-model prompt."""
-
-    out: Path
-    model_name: str
-    save: tuple[str, ...] = SAVE_KINDS
-    overlay_format: str = "auto"
-    box_model_name: str = BOX_MODEL
-    #: add the lesion measurements (:mod:`dermaseg.measure`) to each row; mm columns need ``pixel_size``
-    measure: bool = False
-    pixel_size: float | None = None
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """results.csv's columns: :data:`RESULT_COLUMNS`, then the measurement columns when measuring."""
-        return (*RESULT_COLUMNS, *MEASURE_KEYS) if self.measure else RESULT_COLUMNS
+#: where the images run: one after another in this process, or Ray Data actors on a Ray cluster
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -97,58 +85,6 @@ class SegmentSummary:
         return (f"{self.images} images: {self.segmented} segmented, {self.skipped} skipped (already done), "
                 f"{len(self.failed)} failed, {self.flagged} flagged{f' ({flags})' if flags else ''}; "
                 f"{self.seconds:.1f} s{per} -> {self.out}/ (results.csv)")
-
-
-def output_paths(options: SegmentOptions, job: SegmentJob, size: tuple[int, int] | None) -> dict[str, Path]:
-    """{kind: path} of the outputs ``options.save`` writes for ``job``; ``size`` (H, W) picks the overlay's
-    format under ``"auto"`` (None: PNG)."""
-    base = options.out / job.output
-    big = size is not None and size[0] * size[1] > JPEG_ABOVE_PIXELS
-    ext = "jpg" if options.overlay_format == "jpg" or (options.overlay_format == "auto" and big) else "png"
-    names = {"mask": "_mask.png", "prob": "_prob.png", "overlay": f"_overlay.{ext}"}
-    return {k: base.with_name(base.name + names[k]) for k in options.save}
-
-
-def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
-    from PIL import Image
-
-    with atomic_path(path) as tmp:
-        Image.fromarray(rgb).save(tmp, format="JPEG", quality=90)
-
-
-def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options: SegmentOptions,
-                box_model: Any = None) -> dict[str, object]:
-    """Segment one image and write its outputs: read it, make the box-from-model prompt when ``box_model``
-    is given, predict, write each output atomically. Returns its results.csv row; ``seconds`` is this image's
-    read + model + post-processing time. A problem with the image raises :class:`DermasegError` naming it."""
-    t0 = time.perf_counter()
-    try:
-        rgb = read_image(job.image)
-        if box_model is not None:
-            prompt = model_box_prompt(box_model, rgb, options.box_model_name)
-        predictor.set_image(rgb)
-        pred = predictor.predict(prompt if predictor.promptable else None)
-    except DermasegError as e:
-        raise DermasegError(str(e) if str(job.image) in str(e) else f"{job.image}: {e}") from e
-    seconds = time.perf_counter() - t0
-    for kind, path in output_paths(options, job, rgb.shape[:2]).items():
-        if kind == "mask":
-            write_png(path, pred.mask)
-        elif kind == "prob":
-            write_png(path, np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
-        else:
-            overlay = draw_overlay(rgb, pred.mask, pred.box, pred.points)
-            _write_jpeg(path, overlay) if path.suffix == ".jpg" else write_png(path, overlay)
-    shown = prompt if prompt is not None and predictor.promptable else Prompt()
-    row: dict[str, object] = {
-        "image": str(job.image), "output": job.output, "model": options.model_name,
-        "prompt": shown.describe(source=False), "source": pred.source, "lesion_area_px": int(pred.mask.sum()),
-        "predicted_quality": "" if pred.quality is None else f"{pred.quality:.4f}",
-        "flag": ";".join(pred.flags), "seconds": f"{seconds:.4f}"}
-    if options.measure:  # the same columns as `dermaseg measure` (mm empty without a pixel size)
-        cells = record_to_row(measure(pred.mask, rgb, options.pixel_size), str(job.image))
-        row.update({k: cells[k] for k in MEASURE_KEYS})
-    return row
 
 
 def _parse_save(save: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -196,18 +132,30 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
                   recursive: bool = False, skip_existing: bool = False,
                   save: str | tuple[str, ...] = SAVE_KINDS, overlay_format: str = "auto",
                   batch_size: int | None = None, progress: bool | None = None, echo: bool = True,
-                  pixel_size: float | None = None, measure_masks: bool = False, backend: str = "torch"
-                  ) -> SegmentSummary:
+                  pixel_size: float | None = None, measure_masks: bool = False, backend: str = "torch",
+                  executor: str = "local", address: str | None = None, cpus_per_run: int = 1,
+                  workers: int | None = None) -> SegmentSummary:
     """Segment every image behind ``inputs`` into ``out`` (module docstring) and return what happened; the
     end summary is printed unless ``echo`` is False. ``model``: a registry name, a saved model file or a
     model instance (a name needing training is refused). ``batch_size`` is accepted for old scripts and
     ignored: images run one at a time so each row's seconds are that image's own. ``measure_masks`` (or a
     ``pixel_size`` in mm per pixel) adds the lesion measurements of each mask to results.csv, the columns
     of ``dermaseg measure``. ``backend``: where the networks run, ``"torch"``, ``"onnx"`` or ``"onnx-int8"``
-    (:class:`~dermaseg.inference.predictor.Predictor`)."""
+    (:class:`~dermaseg.inference.predictor.Predictor`). ``executor="ray"`` segments the images still to do
+    on a Ray cluster (``address``; default a local one), ``workers`` actors (default: as many as fit) of
+    ``cpus_per_run`` CPUs or one GPU each (:mod:`dermaseg.inference.segment_ray`); the files, results.csv
+    and the summary are the local run's."""
     from tqdm import tqdm
 
     pixel_size = check_pixel_size(pixel_size, "--pixel-size")
+    if executor not in EXECUTORS:
+        raise DermasegError(f"--executor {executor}: choose {' or '.join(EXECUTORS)}")
+    if executor == "ray":
+        require_ray(("data",))  # before any file is made
+        if cpus_per_run < 1:
+            raise DermasegError(f"--cpus-per-run {cpus_per_run}: must be at least 1")
+        if workers is not None and workers < 1:
+            raise DermasegError(f"--workers {workers}: must be at least 1")
 
     save_kinds = _parse_save(save)
     if overlay_format not in OVERLAY_FORMATS:
@@ -259,7 +207,7 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
     box_model = None
     if not predictor.promptable and (common is not None or table or prompt is not None):
         _warn(f"model '{options.model_name}' takes no prompts; segmenting automatically")
-    elif predictor.promptable and prompt == "box-from-model":
+    elif predictor.promptable and prompt == "box-from-model" and executor == "local":
         box_model = load_predictor(BOX_MODEL, device=str(predictor.device), backend=backend)
     elif predictor.promptable:
         if predictor.model.config.get("trained_prompts") == "box" and any(
@@ -278,11 +226,36 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DermasegError(f"--out {out}: cannot create the folder ({e.strerror or e})") from e
-    return _run(predictor, jobs, prompts, options, box_model, skip_existing, progress, echo, tqdm)
+    if executor == "ray":
+        spec = PredictorSpec(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
+                             postprocess=postprocess, backend=backend,
+                             box_from_model=predictor.promptable and prompt == "box-from-model")
+
+        def execute(todo: list[SegmentJob]):
+            return segment_on_ray(spec, todo, [prompts[j] for j in todo], options, address=address,
+                                  cpus_per_run=cpus_per_run, workers=workers,
+                                  echo=(lambda line: print(line, file=sys.stderr, flush=True)) if echo else None)
+    else:
+        def execute(todo: list[SegmentJob]):
+            return _segment_here(predictor, todo, prompts, options, box_model)
+    return _run(jobs, options, execute, skip_existing, progress, echo, tqdm)
 
 
-def _run(predictor, jobs, prompts, options: SegmentOptions, box_model, skip_existing: bool, progress, echo: bool,
-         tqdm) -> SegmentSummary:
+def _segment_here(predictor, todo: list[SegmentJob], prompts: dict[SegmentJob, Prompt | None],
+                  options: SegmentOptions, box_model) -> Iterator[tuple[SegmentJob, dict | None, str]]:
+    """The local executor: each image in turn in this process, ``(job, row, "")`` or ``(job, None, error)``."""
+    for job in todo:
+        try:
+            yield job, segment_one(predictor, job, prompts[job], options, box_model), ""
+        except Exception as e:  # one bad image fails only itself, named
+            yield job, None, failure_message(job, e)
+
+
+def _run(jobs: list[SegmentJob], options: SegmentOptions, execute: Callable, skip_existing: bool, progress,
+         echo: bool, tqdm) -> SegmentSummary:
+    """The driver of either executor: skip what is done (``skip_existing``), ``execute`` the rest (an iterator
+    of ``(job, row or None, error)`` in any order), journal each row as it comes, then write results.csv (all
+    images, rows of earlier runs kept) and the summary."""
     out = options.out
     old: dict[str, dict[str, str]] = {}
     if skip_existing:
@@ -291,32 +264,33 @@ def _run(predictor, jobs, prompts, options: SegmentOptions, box_model, skip_exis
     journal = Journal(out, fresh=not skip_existing, columns=options.columns)
     summary = SegmentSummary(out=out, images=len(jobs))
     rows: dict[str, dict[str, object]] = {}
+    failed: dict[str, str] = {}
     t_start = time.perf_counter()
     bar = tqdm(total=len(jobs), desc="segment", unit="img", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     try:
+        todo = []
         for job in jobs:
             done = old.get(job.output)
             if done is not None and all(p.is_file() for p in output_paths(options, job, image_size(job.image)).values()):
                 rows[job.output] = done
                 summary.skipped += 1
                 bar.update(1)
-                continue
-            try:
-                row = segment_one(predictor, job, prompts[job], options, box_model)
-            except Exception as e:  # one bad image fails only itself, named
-                msg = str(e) if isinstance(e, DermasegError) else f"{job.image}: {type(e).__name__}: {e}"
-                summary.failed.append(msg)
-                bar.write(f"error: {msg}", file=sys.stderr)
-                bar.update(1)
-                continue
-            journal.add(row)
-            rows[job.output] = row
-            summary.segmented += 1
+            else:
+                todo.append(job)
+        for job, row, error in execute(todo):
+            if row is None:
+                failed[job.output] = error
+                bar.write(f"error: {error}", file=sys.stderr)
+            else:
+                journal.add(row)
+                rows[job.output] = row
+                summary.segmented += 1
             bar.update(1)
     finally:
         bar.close()
         journal.close(remove=False)
+    summary.failed = [failed[j.output] for j in jobs if j.output in failed]
     table = [rows[j.output] for j in jobs if j.output in rows]
     table += [r for k, r in old.items() if k not in rows and k not in {j.output for j in jobs}]
     write_results(out / "results.csv", table, options.columns)

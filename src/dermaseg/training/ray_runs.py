@@ -23,16 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.cluster import ray_cluster, ray_gpus
+from dermaseg.cluster import run_resources as trial_resources
 from dermaseg.errors import DermasegError
 
 __all__ = ["run_on_ray", "trial_resources"]
-
-
-def trial_resources(gpus: float, cpus_per_run: int, device: str | None) -> dict[str, float]:
-    """One GPU per trial when the cluster has GPUs and ``device`` allows CUDA, else ``cpus_per_run`` CPUs."""
-    if gpus >= 1 and (device is None or str(device).startswith("cuda")):
-        return {"cpu": 1.0, "gpu": 1.0}
-    return {"cpu": float(cpus_per_run)}
 
 
 def _trial(config: dict[str, Any], fn: Callable, jobs: Sequence[Any], dataset: Any, cwd: str,

@@ -1,0 +1,139 @@
+"""``dermaseg segment --executor ray``: the images still to do, segmented by Ray Data actors on a Ray cluster.
+
+The driver (:mod:`dermaseg.inference.segment`) checks everything, decides which images are already done
+(``--skip-existing``) and hands the rest to :func:`segment_on_ray`: a Ray Dataset of their indices, mapped
+with ``map_batches`` by :class:`SegmentWorker`, a callable class run as a pool of ``workers`` actors. Each
+actor loads the Predictor ONCE (from a :class:`PredictorSpec`: the model name or file and the options of
+:func:`~dermaseg.inference.predictor.load_predictor`) and calls the same
+:func:`~dermaseg.inference.segment_image.segment_one` as the local loop for every image of its batches, so it
+writes exactly the local run's files. Each image comes back to the driver as its results.csv row (all cells
+as text) or as an error marker naming the image (a failing image fails only itself); the driver journals the
+rows, shows progress and writes results.csv and the summary as the local run does.
+
+An actor asks for one GPU where the cluster has GPUs (and ``--device`` is not ``cpu``), else
+``cpus_per_run`` CPUs, and sets torch's threads to ``cpus_per_run``. The nodes need dermaseg installed and
+the inputs and ``--out`` at the same path (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dermaseg.cluster import ray_cluster, ray_gpus, run_resources
+from dermaseg.data.prompts import Prompt
+from dermaseg.errors import DermasegError
+from dermaseg.inference.model_box import BOX_MODEL
+from dermaseg.inference.predictor import load_predictor
+from dermaseg.inference.segment_image import SegmentOptions, failure_message, segment_one
+from dermaseg.inference.segment_inputs import SegmentJob
+
+__all__ = ["PredictorSpec", "SegmentWorker", "segment_on_ray", "default_workers", "BATCH", "INDEX", "ERROR"]
+
+#: images per Ray Data batch (small: a batch is also the unit of progress and of load balance)
+BATCH = 4
+#: the index column (into the job list) and the error-marker column of the rows workers return
+INDEX, ERROR = "__index", "__error"
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """How a worker builds its Predictor: ``model`` (a registry name, a model file, or a picklable model
+    instance) with :func:`load_predictor`'s options; ``box_from_model`` also loads the bundled box model."""
+
+    model: Any
+    checkpoint: Any = None
+    device: str | None = None
+    auto: str | None = None
+    tta: bool | None = None
+    postprocess: bool = True
+    backend: str = "torch"
+    box_from_model: bool = False
+
+    def load(self, device: str | None = None) -> tuple[Any, Any]:
+        """(predictor, box model or None) on ``device`` (default: the spec's)."""
+        device = device if device is not None else self.device
+        predictor = load_predictor(self.model, checkpoint=self.checkpoint, device=device, auto=self.auto,
+                                   tta=self.tta, postprocess=self.postprocess, backend=self.backend)
+        box_model = (load_predictor(BOX_MODEL, device=str(predictor.device), backend=self.backend)
+                     if self.box_from_model else None)
+        return predictor, box_model
+
+
+class SegmentWorker:
+    """A Ray Data actor: loads the Predictor once, then segments every batch of job indices it is given."""
+
+    def __init__(self, spec: PredictorSpec, jobs: Sequence[SegmentJob], prompts: Sequence[Prompt | None],
+                 options: SegmentOptions, threads: int = 1, device: str | None = None) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+        self.predictor, self.box_model = spec.load(device)
+        self.jobs, self.prompts, self.options = list(jobs), list(prompts), options
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """``batch[INDEX]``: job indices (B,) -> columns of B rows: INDEX, ERROR ("" when it worked) and
+        results.csv's columns as text (empty for a failed image)."""
+        import numpy as np
+
+        cols = (INDEX, ERROR, *self.options.columns)
+        out: dict[str, list] = {c: [] for c in cols}
+        for i in (int(k) for k in batch[INDEX]):
+            job = self.jobs[i]
+            try:
+                row, error = segment_one(self.predictor, job, self.prompts[i], self.options, self.box_model), ""
+            except Exception as e:  # one bad image fails only itself; its message comes back as the marker
+                row, error = {}, failure_message(job, e)
+            out[INDEX].append(i)
+            out[ERROR].append(error)
+            for c in self.options.columns:
+                out[c].append("" if row.get(c) is None else str(row[c]))
+        return {c: np.asarray(v, dtype=np.int64 if c == INDEX else object) for c, v in out.items()}
+
+
+def default_workers(ray: Any, resources: dict[str, float]) -> int:
+    """As many actors as the cluster has room for: one per GPU, else its CPUs / CPUs per actor."""
+    total = ray.cluster_resources()
+    if "gpu" in resources:
+        return max(1, int(total.get("GPU", 1)))
+    return max(1, int(total.get("CPU", 1) // resources["cpu"]))
+
+
+def segment_on_ray(spec: PredictorSpec, todo: Sequence[SegmentJob], prompts: Sequence[Prompt | None],
+                   options: SegmentOptions, address: str | None = None, cpus_per_run: int = 1,
+                   workers: int | None = None, echo: Any = None
+                   ) -> Iterator[tuple[SegmentJob, dict[str, str] | None, str]]:
+    """Segment ``todo`` (with ``prompts[i]`` for ``todo[i]``) on a Ray cluster (module docstring); yields
+    ``(job, row, "")`` or ``(job, None, error)`` for each image as its batch finishes. ``echo(line)`` is told
+    the pool's shape once."""
+    if not todo:
+        return
+    if cpus_per_run < 1:
+        raise DermasegError(f"--cpus-per-run {cpus_per_run}: must be at least 1")
+    if workers is not None and workers < 1:
+        raise DermasegError(f"--workers {workers}: must be at least 1")
+    with ray_cluster(address, parts=("data",)) as ray:
+        resources = run_resources(ray_gpus(ray), cpus_per_run, spec.device)
+        n = min(len(todo), workers or default_workers(ray, resources))
+        gpu = "gpu" in resources
+        device = spec.device if gpu or spec.device in ("cpu", "mps") else "cpu"
+        if echo is not None:
+            echo(f"ray: {len(todo)} images on {n} worker(s), {'1 GPU' if gpu else f'{cpus_per_run} CPU(s)'} "
+                 f"each (Ray Data, batches of {BATCH}); cluster {ray.cluster_resources()}")
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # the driver's own bar counts images
+        ctx.print_on_execution_start = False
+        items = [{INDEX: i} for i in range(len(todo))]
+        ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(todo) // BATCH)))
+        rows = ds.map_batches(
+            SegmentWorker, batch_size=BATCH, batch_format="numpy", concurrency=n,
+            num_cpus=resources["cpu"], num_gpus=resources.get("gpu", 0),
+            fn_constructor_kwargs={"spec": spec, "jobs": list(todo), "prompts": list(prompts), "options": options,
+                                   "threads": cpus_per_run, "device": device})
+        for r in rows.iter_rows():
+            job = todo[int(r[INDEX])]
+            if r[ERROR]:
+                yield job, None, str(r[ERROR])
+            else:
+                yield job, {c: str(r[c]) for c in options.columns}, ""
