@@ -17,8 +17,11 @@ the inputs and ``--out`` at the same path (a shared filesystem).
 
 from __future__ import annotations
 
+import logging
+import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dermaseg.cluster import ray_cluster, ray_gpus, run_resources
@@ -29,12 +32,15 @@ from dermaseg.inference.predictor import load_predictor
 from dermaseg.inference.segment_image import SegmentOptions, failure_message, segment_one
 from dermaseg.inference.segment_inputs import SegmentJob
 
-__all__ = ["PredictorSpec", "SegmentWorker", "segment_on_ray", "default_workers", "BATCH", "INDEX", "ERROR"]
+__all__ = ["PredictorSpec", "SegmentWorker", "segment_on_ray", "default_workers", "BATCH", "INDEX", "ERROR", "IMAGE",
+           "OUTPUT", "PROMPT"]
 
 #: images per Ray Data batch (small: a batch is also the unit of progress and of load balance)
 BATCH = 4
-#: the index column (into the job list) and the error-marker column of the rows workers return
+#: the index column (into the driver's job list), the error-marker column of the rows workers return, and
+#: the job columns of the rows they are given (image path, output name, the prompt pickled)
 INDEX, ERROR = "__index", "__error"
+IMAGE, OUTPUT, PROMPT = "__image", "__output", "__prompt"
 
 
 @dataclass(frozen=True)
@@ -64,28 +70,28 @@ class PredictorSpec:
 class SegmentWorker:
     """A Ray Data actor: loads the Predictor once, then segments every batch of job indices it is given."""
 
-    def __init__(self, spec: PredictorSpec, jobs: Sequence[SegmentJob], prompts: Sequence[Prompt | None],
-                 options: SegmentOptions, threads: int = 1, device: str | None = None) -> None:
+    def __init__(self, spec: PredictorSpec, options: SegmentOptions, threads: int = 1,
+                 device: str | None = None) -> None:
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
         self.predictor, self.box_model = spec.load(device)
-        self.jobs, self.prompts, self.options = list(jobs), list(prompts), options
+        self.options = options
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """``batch[INDEX]``: job indices (B,) -> columns of B rows: INDEX, ERROR ("" when it worked) and
-        results.csv's columns as text (empty for a failed image)."""
+        """A batch of B jobs (columns INDEX, IMAGE, OUTPUT, PROMPT, each (B,)) -> columns of B rows: INDEX,
+        ERROR ("" when it worked) and results.csv's columns as text (empty for a failed image)."""
         import numpy as np
 
         cols = (INDEX, ERROR, *self.options.columns)
         out: dict[str, list] = {c: [] for c in cols}
-        for i in (int(k) for k in batch[INDEX]):
-            job = self.jobs[i]
+        for i, image, output, prompt in zip(batch[INDEX], batch[IMAGE], batch[OUTPUT], batch[PROMPT], strict=True):
+            job = SegmentJob(Path(str(image)), str(output))
             try:
-                row, error = segment_one(self.predictor, job, self.prompts[i], self.options, self.box_model), ""
+                row, error = segment_one(self.predictor, job, pickle.loads(prompt), self.options, self.box_model), ""
             except Exception as e:  # one bad image fails only itself; its message comes back as the marker
                 row, error = {}, failure_message(job, e)
-            out[INDEX].append(i)
+            out[INDEX].append(int(i))
             out[ERROR].append(error)
             for c in self.options.columns:
                 out[c].append("" if row.get(c) is None else str(row[c]))
@@ -124,16 +130,26 @@ def segment_on_ray(spec: PredictorSpec, todo: Sequence[SegmentJob], prompts: Seq
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver's own bar counts images
         ctx.print_on_execution_start = False
-        items = [{INDEX: i} for i in range(len(todo))]
+        items = [{INDEX: i, IMAGE: str(job.image), OUTPUT: job.output, PROMPT: pickle.dumps(p)}
+                 for i, (job, p) in enumerate(zip(todo, prompts, strict=True))]
         ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(todo) // BATCH)))
         rows = ds.map_batches(
-            SegmentWorker, batch_size=BATCH, batch_format="numpy", concurrency=n,
+            SegmentWorker, batch_size=BATCH, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=n),
             num_cpus=resources["cpu"], num_gpus=resources.get("gpu", 0),
-            fn_constructor_kwargs={"spec": spec, "jobs": list(todo), "prompts": list(prompts), "options": options,
-                                   "threads": cpus_per_run, "device": device})
-        for r in rows.iter_rows():
-            job = todo[int(r[INDEX])]
-            if r[ERROR]:
-                yield job, None, str(r[ERROR])
-            else:
-                yield job, {c: str(r[c]) for c in options.columns}, ""
+            fn_constructor_kwargs={"spec": spec, "options": options, "threads": cpus_per_run, "device": device})
+        data_log = logging.getLogger("ray.data")
+        level = data_log.level
+        data_log.setLevel(logging.ERROR)  # Ray Data's own start/finish lines: the driver prints its summary
+        try:
+            for r in rows.iter_rows():
+                job = todo[int(r[INDEX])]
+                if r[ERROR]:
+                    yield job, None, str(r[ERROR])
+                else:
+                    yield job, {c: str(r[c]) for c in options.columns}, ""
+        except Exception as e:  # a worker that could not start or died: not one image's fault
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise DermasegError(f"--executor ray: a segment worker failed ({first.strip()}); the finished images "
+                                "are kept, rerun with --skip-existing to resume") from None
+        finally:
+            data_log.setLevel(level)
