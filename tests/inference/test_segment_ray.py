@@ -1,7 +1,8 @@
 """`dermaseg segment --executor ray` (inference/segment_ray.py): the one-line error without Ray, and on a local
 2-CPU Ray cluster on 127.0.0.1, 20 synthetic images (and one broken file) segmented by 2 Ray Data actors
 give every output file byte for byte and results.csv (all but `seconds`) as the local executor; the broken
-image fails alone (named, exit 1); `--skip-existing` re-runs only what is missing."""
+image fails alone (named, exit 1); `--skip-existing` re-runs only what is missing; a worker that cannot
+start stops the run with one line naming why."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from PIL import Image
 
 from dermaseg.cli import main
 from dermaseg.data.synthetic import make_image
+from dermaseg.errors import DermasegError
 from dermaseg.inference.segment import segment_files
+from dermaseg.inference.segment_image import SegmentOptions
+from dermaseg.inference.segment_inputs import SegmentJob
+from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.models.files import save_model
 from dermaseg.models.registry import create_model
 
@@ -136,3 +141,13 @@ def test_segment_on_ray_equals_the_local_executor_and_resumes(ray_local, inputs,
     assert _without_seconds(rows) == _without_seconds(rows_l)
     redone = {r["output"] for r in rows if before.get(r["output"]) != r["seconds"]}
     assert redone == {"im01", "im02", "im03", "sub/im04"}  # the others kept their rows (and seconds)
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_start_stops_the_run_in_one_line(ray_local, tmp_path):
+    # a model file the driver could read but a node cannot (here: none can): one line naming the cause
+    spec = PredictorSpec(str(tmp_path / "absent.pt"))
+    jobs = [SegmentJob(tmp_path / "a.png", "a")]
+    with pytest.raises(DermasegError, match=r"^--executor ray: a segment worker failed \(.*absent\.pt: model file "
+                                            r"not found\); the finished images are kept, rerun with --skip-existing"):
+        list(segment_on_ray(spec, jobs, [None], SegmentOptions(out=tmp_path, model_name="m"), workers=1))

@@ -231,12 +231,11 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
                              postprocess=postprocess, backend=backend,
                              box_from_model=predictor.promptable and prompt == "box-from-model")
 
-        def execute(todo: list[SegmentJob]):
+        def execute(todo: list[SegmentJob], say: Callable[[str], None]):
             return segment_on_ray(spec, todo, [prompts[j] for j in todo], options, address=address,
-                                  cpus_per_run=cpus_per_run, workers=workers,
-                                  echo=(lambda line: print(line, file=sys.stderr, flush=True)) if echo else None)
+                                  cpus_per_run=cpus_per_run, workers=workers, echo=say if echo else None)
     else:
-        def execute(todo: list[SegmentJob]):
+        def execute(todo: list[SegmentJob], say: Callable[[str], None]):
             return _segment_here(predictor, todo, prompts, options, box_model)
     return _run(jobs, options, execute, skip_existing, progress, echo, tqdm)
 
@@ -253,9 +252,10 @@ def _segment_here(predictor, todo: list[SegmentJob], prompts: dict[SegmentJob, P
 
 def _run(jobs: list[SegmentJob], options: SegmentOptions, execute: Callable, skip_existing: bool, progress,
          echo: bool, tqdm) -> SegmentSummary:
-    """The driver of either executor: skip what is done (``skip_existing``), ``execute`` the rest (an iterator
-    of ``(job, row or None, error)`` in any order), journal each row as it comes, then write results.csv (all
-    images, rows of earlier runs kept) and the summary."""
+    """The driver of either executor: skip what is done (``skip_existing``), ``execute(todo, say)`` the rest
+    (an iterator of ``(job, row or None, error)`` in any order; ``say`` prints a line above the progress bar),
+    journal each row as it comes, then write results.csv (all images, rows of earlier runs kept) and the
+    summary."""
     out = options.out
     old: dict[str, dict[str, str]] = {}
     if skip_existing:
@@ -278,7 +278,7 @@ def _run(jobs: list[SegmentJob], options: SegmentOptions, execute: Callable, ski
                 bar.update(1)
             else:
                 todo.append(job)
-        for job, row, error in execute(todo):
+        for job, row, error in execute(todo, lambda line: bar.write(line, file=sys.stderr)):
             if row is None:
                 failed[job.output] = error
                 bar.write(f"error: {error}", file=sys.stderr)

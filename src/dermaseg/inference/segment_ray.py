@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,15 @@ class SegmentWorker:
         return {c: np.asarray(v, dtype=np.int64 if c == INDEX else object) for c, v in out.items()}
 
 
+def _cause(error: BaseException) -> str:
+    """The useful line of a Ray error: a DermasegError's message where the worker raised one, else the last
+    line of the worker's traceback (Ray's own text, colour codes removed)."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(error).splitlines()]
+    lines = [ln for ln in lines if ln]
+    ours = [ln.split("DermasegError: ", 1)[1] for ln in lines if "DermasegError: " in ln]
+    return ours[-1] if ours else lines[-1] if lines else type(error).__name__
+
+
 def default_workers(ray: Any, resources: dict[str, float]) -> int:
     """As many actors as the cluster has room for: one per GPU, else its CPUs / CPUs per actor."""
     total = ray.cluster_resources()
@@ -125,8 +135,10 @@ def segment_on_ray(spec: PredictorSpec, todo: Sequence[SegmentJob], prompts: Seq
         gpu = "gpu" in resources
         device = spec.device if gpu or spec.device in ("cpu", "mps") else "cpu"
         if echo is not None:
+            total = ray.cluster_resources()
             echo(f"ray: {len(todo)} images on {n} worker(s), {'1 GPU' if gpu else f'{cpus_per_run} CPU(s)'} "
-                 f"each (Ray Data, batches of {BATCH}); cluster {ray.cluster_resources()}")
+                 f"each (Ray Data, batches of {BATCH}); cluster: {total.get('CPU', 0):g} CPUs, "
+                 f"{total.get('GPU', 0):g} GPUs")
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver's own bar counts images
         ctx.print_on_execution_start = False
@@ -139,7 +151,7 @@ def segment_on_ray(spec: PredictorSpec, todo: Sequence[SegmentJob], prompts: Seq
             fn_constructor_kwargs={"spec": spec, "options": options, "threads": cpus_per_run, "device": device})
         data_log = logging.getLogger("ray.data")
         level = data_log.level
-        data_log.setLevel(logging.ERROR)  # Ray Data's own start/finish lines: the driver prints its summary
+        data_log.setLevel(logging.CRITICAL)  # Ray Data's own lines and tracebacks: the driver says it in one
         try:
             for r in rows.iter_rows():
                 job = todo[int(r[INDEX])]
@@ -148,8 +160,7 @@ def segment_on_ray(spec: PredictorSpec, todo: Sequence[SegmentJob], prompts: Seq
                 else:
                     yield job, {c: str(r[c]) for c in options.columns}, ""
         except Exception as e:  # a worker that could not start or died: not one image's fault
-            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
-            raise DermasegError(f"--executor ray: a segment worker failed ({first.strip()}); the finished images "
+            raise DermasegError(f"--executor ray: a segment worker failed ({_cause(e)}); the finished images "
                                 "are kept, rerun with --skip-existing to resume") from None
         finally:
             data_log.setLevel(level)
