@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--tables", type=Path, default=None, help="folder for grid.csv, cv_table.csv, oof.csv")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="keep this threshold (e.g. 0.5 when the grid's best is within noise of it)")
+    ap.add_argument("--rule", default=None, choices=RULES, help="keep this post-processing rule")
     args = ap.parse_args(argv)
     cache = args.cv_dir / "oof_probs.npz"
     if cache.is_file():
@@ -113,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{rule:4s} t={t:.2f}: OOF Jaccard {j.mean():.4f}  thr. J "
                   f"{grid[-1]['thresholded_jaccard']:.4f}", file=sys.stderr, flush=True)
     best = max(grid, key=lambda g: (round(g["jaccard"], 4), -abs(g["threshold"] - 0.5), g["rule"] == "area"))
+    fixed = [g for g in grid if (args.threshold is None or abs(g["threshold"] - args.threshold) < 1e-9)
+             and (args.rule is None or g["rule"] == args.rule)]
+    if args.threshold is not None or args.rule is not None:
+        if not fixed:
+            ap.error("--threshold/--rule: not a point of the grid")
+        best = max(fixed, key=lambda g: g["jaccard"])
     t, rule = best["threshold"], best["rule"]
     j, masks = jaccards(items, t, rule)
     size = tuple(items[0].get("model_size") or items[0]["prob"].shape)
@@ -134,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                         "dice": float(np.mean(2 * jf / (1 + jf)))})
     result = {
         "cv_dir": str(args.cv_dir), "n_images": len(items), "folds_used": sorted(int(f) for f in np.unique(folds)), "threshold": t, "postprocess_rule": rule,
-        "selection": "per-image mean Jaccard of out-of-fold predictions",
+        "selection": ("per-image mean Jaccard of out-of-fold predictions" if not fixed or len(fixed) == len(grid)
+                      else f"fixed by the user (--threshold {args.threshold}, --rule {args.rule}); grid for reference"),
         "grid": grid, "cv_table": cv_rows,
         "quality": model.to_dict(),
         "quality_oof": {"spearman_in_sample": spearman(q_in, j), "auroc_in_sample": auroc(-q_in, fail),
