@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A 2-CPU Ray cluster on 127.0.0.1 for one test module (no dashboard, a temp dir of its own), shut down
+    after it; skips without Ray (``dermaseg[ray]``: Ray Core, Tune and Data)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.tune")
+    pytest.importorskip("ray.data")
+    tmp = tempfile.mkdtemp(prefix="dsray", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, _temp_dir=tmp, _node_ip_address="127.0.0.1",
+             log_to_driver=False, logging_level="ERROR", configure_logging=False)
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -7,9 +7,7 @@ start stops the run with one line naming why."""
 from __future__ import annotations
 
 import csv
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -81,17 +79,6 @@ def test_without_ray_segment_says_what_to_install(monkeypatch, inputs, tmp_path,
 
 
 # ---- on a local Ray cluster ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ray_local():
-    """A 2-CPU Ray cluster on 127.0.0.1 for this module (no dashboard, temp dir of its own), shut down after."""
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.data")
-    tmp = tempfile.mkdtemp(prefix="dsray", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, _temp_dir=tmp, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level="ERROR", configure_logging=False)
-    yield ray
-    ray.shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.slow
