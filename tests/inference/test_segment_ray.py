@@ -14,7 +14,6 @@ import pytest
 import torch
 from PIL import Image
 
-from dermaseg.cli import main
 from dermaseg.data.synthetic import make_image
 from dermaseg.errors import DermasegError
 from dermaseg.inference.segment import segment_files
@@ -23,14 +22,9 @@ from dermaseg.inference.segment_inputs import SegmentJob
 from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.models.files import save_model
 from dermaseg.models.registry import create_model
+from tests.clirun import run_cli
 
 N = 20
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return e.value.code, capsys.readouterr()
 
 
 def _rows(out: Path) -> list[dict[str, str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from dermaseg.data.synthetic import write_dataset
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -14,3 +16,9 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ham(tmp_path_factory):
+    """A synthetic HAM10000-layout dataset of 15 images (64×64), one per test module."""
+    return write_dataset(tmp_path_factory.mktemp("ham") / "HAM", "ham10000", n=15, size=(64, 64), seed=2)

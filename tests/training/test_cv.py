@@ -8,21 +8,9 @@ import json
 
 import pytest
 
-from dermaseg.cli import main
-from dermaseg.data.synthetic import write_dataset
+from tests.clirun import run_cli
 
 TINY = ["--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return e.value.code, capsys.readouterr()
-
-
-@pytest.fixture(scope="module")
-def ham(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("ham") / "HAM", "ham10000", n=15, size=(64, 64), seed=2)
 
 
 def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path, capsys):

@@ -13,19 +13,9 @@ from dermaseg.cli import main
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.models.registry import create_model
 from dermaseg.training import recipes
+from tests.clirun import run_cli
 
 TINY = ["--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return e.value.code, capsys.readouterr()
-
-
-@pytest.fixture(scope="module")
-def ham(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("ham") / "HAM", "ham10000", n=15, size=(64, 64), seed=2)
 
 
 def test_train_cli_on_isic2017_layout_then_segment_with_the_model(tmp_path, capsys):

@@ -11,21 +11,15 @@ import sys
 import pytest
 import torch
 
-from dermaseg.cli import main
 from dermaseg.cluster import require_ray
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.training import recipes
 from dermaseg.training import sweep as sweep_mod
 from dermaseg.training.ray_runs import trial_resources
+from tests.clirun import run_cli
 
 TINY = ["--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1", "--device", "cpu"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return e.value.code, capsys.readouterr()
 
 
 def test_trial_resources_take_a_gpu_where_there_are_gpus():

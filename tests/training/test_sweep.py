@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import csv
 
-import pytest
-
-from dermaseg.cli import main
-from dermaseg.data.synthetic import write_dataset
 from dermaseg.training import recipes
 from dermaseg.training import sweep as sweep_mod
+from tests.clirun import run_cli
 
 TINY = ["--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return e.value.code, capsys.readouterr()
-
-
-@pytest.fixture(scope="module")
-def ham(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("ham") / "HAM", "ham10000", n=15, size=(64, 64), seed=2)
 
 
 def test_sweep_runs_each_point_once_and_tables_it(ham, tmp_path, capsys, monkeypatch):

@@ -1,0 +1,14 @@
+"""Run the ``dermaseg`` CLI in-process for tests: the exit code and what it printed."""
+
+from __future__ import annotations
+
+import pytest
+
+from dermaseg.cli import main
+
+
+def run_cli(args, capsys):
+    """``dermaseg ARGS`` in this process -> (exit code, capsys's captured out/err)."""
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    return e.value.code, capsys.readouterr()
