@@ -123,24 +123,23 @@ def put_mask(store: ImageStore, image_id: str, data: bytes, pixel_size: float | 
     return body
 
 
-def mask_png(store: ImageStore, image_id: str) -> bytes:
-    """The current mask as PNG (0/255, one channel, the image's size)."""
+def _entry_png(store: ImageStore, image_id: str, field: str) -> bytes:
     entry = store.get(image_id)
     with entry.lock:
         entry.load()
-        data = encode_png(entry.mask)
+        data = encode_png(getattr(entry, field))
     _finish(store, entry)
     return data
+
+
+def mask_png(store: ImageStore, image_id: str) -> bytes:
+    """The current mask as PNG (0/255, one channel, the image's size)."""
+    return _entry_png(store, image_id, "mask")
 
 
 def image_png(store: ImageStore, image_id: str) -> bytes:
     """The image as the server decoded it (EXIF orientation applied), as PNG."""
-    entry = store.get(image_id)
-    with entry.lock:
-        entry.load()
-        data = encode_png(entry.rgb)
-    _finish(store, entry)
-    return data
+    return _entry_png(store, image_id, "rgb")
 
 
 def measurements(store: ImageStore, image_id: str, pixel_size: float | None = None) -> dict[str, Any]:
