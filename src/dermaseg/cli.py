@@ -333,7 +333,7 @@ def export_cmd(
     fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     out: Path = typer.Option(..., "--out", help="Folder to write the graphs and dermaseg_onnx.json into."),
     int8: bool = typer.Option(False, "--int8", help="Quantise to int8 (dynamic quantisation; see README)."),
-    opset: int = typer.Option(18, "--opset", help="ONNX opset."),
+    opset: int = typer.Option(20, "--opset", help="ONNX opset (18 or newer; 20, the default, has a fused GELU)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
 ) -> None:
     """Export a model to ONNX: model.onnx (CNN) or encoder.onnx + decoder.onnx (SAM family), with a JSON

@@ -5,6 +5,7 @@ refused when a graph was modified), intra-op threads from ``threads``, and the o
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -14,6 +15,8 @@ from dermaseg.errors import DermasegError
 from dermaseg.export import cache as cache_mod
 from dermaseg.export.cache import cache_dir
 from dermaseg.export.deps import INSTALL_HINT
+from dermaseg.export.graphs import DEFAULT_OPSET
+from dermaseg.export.metadata import METADATA_FILE
 from dermaseg.inference.predictor import Predictor, load_predictor
 from tests.export.conftest import tiny_cnn, tiny_sam
 
@@ -94,12 +97,21 @@ def test_cache_exports_once_and_refuses_a_modified_graph(onnx_cache, monkeypatch
     def no_export(*a, **k):
         raise AssertionError("exported again")
 
+    real_export = cache_mod.export_model
     monkeypatch.setattr(cache_mod, "export_model", no_export)
     load_predictor(model, backend="onnx")  # second load: from the cache
     other = tiny_cnn(seed=1)  # other weights -> another folder
     assert cache_dir(other) != folder
     with pytest.raises(AssertionError, match="exported again"):
         load_predictor(other, backend="onnx")
+
+    meta = json.loads((folder / METADATA_FILE).read_text())  # an older dermaseg's cache, at opset 18
+    (folder / METADATA_FILE).write_text(json.dumps({**meta, "opset": 18}))
+    with pytest.raises(AssertionError, match="exported again"):
+        load_predictor(model, backend="onnx")
+    monkeypatch.setattr(cache_mod, "export_model", real_export)
+    load_predictor(model, backend="onnx")
+    assert json.loads((folder / METADATA_FILE).read_text())["opset"] == DEFAULT_OPSET
 
     g = folder / "model.onnx"
     g.write_bytes(g.read_bytes() + b"\0")

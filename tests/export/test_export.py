@@ -8,6 +8,7 @@ import hashlib
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -38,7 +39,7 @@ def test_cnn_export_graph_and_metadata(tmp_path):
     assert set(REQUIRED_FIELDS) <= set(meta)
     assert (meta["format"], meta["format_version"], meta["model"], meta["source"]) == (
         "dermaseg-onnx", 1, "fpn-tiny", "fpn-tiny")
-    assert meta["family"] == "cnn" and meta["opset"] == 18 and meta["int8"] is False and meta["quantization"] is None
+    assert meta["family"] == "cnn" and meta["opset"] == 20 and meta["int8"] is False and meta["quantization"] is None
     assert meta["dermaseg_version"] == __version__ and meta["torch_version"] == torch.__version__
     assert meta["weights_sha256"] == weights_sha256(model)
     assert meta["threshold"] == 0.5 and meta["input_size"] == [64, 96]
@@ -77,6 +78,9 @@ def test_sam_export_graphs_and_metadata(tmp_path):
     coords = dec["inputs"][1]["shape"]
     assert coords[0] == 1 and coords[2] == 2 and isinstance(coords[1], str)
     assert dec["outputs"][0]["shape"] == [1, 4, 64, 64] and dec["outputs"][1]["shape"] == [1, 4]
+
+    ops = [n.op_type for n in onnx.load(str(out / "encoder.onnx")).graph.node]
+    assert "Gelu" in ops and "Erf" not in ops  # opset 20: one fused GELU node, not Div/Erf/Add/Mul/Mul
 
     x = torch.randn(1, 3, 64, 64)
     (emb,) = _session(out / "encoder.onnx").run(None, {"image": x.numpy()})

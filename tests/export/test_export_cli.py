@@ -110,3 +110,12 @@ def test_evaluate_backend_onnx_scores_as_torch(model_file, tmp_path, capsys):
     assert a.keys() == b.keys() and "dice" in a
     for k in a:
         assert a[k]["mean"] == pytest.approx(b[k]["mean"], abs=1e-3), k
+
+
+def test_cli_default_opset_is_the_library_default():
+    import inspect
+
+    from dermaseg.cli import export_cmd
+    from dermaseg.export.graphs import DEFAULT_OPSET
+
+    assert inspect.signature(export_cmd).parameters["opset"].default.default == DEFAULT_OPSET

@@ -2,7 +2,8 @@
 
 ``$DERMASEG_CACHE/onnx/<model>-<first 16 hex digits of weights_sha256>[-int8]/`` (default
 ``~/.cache/dermaseg/onnx/``) holds what :func:`~dermaseg.export.onnx_export.export_model` writes. A folder
-that is missing, incomplete or from another format version is (re-)exported; one whose files exist is used
+that is missing, incomplete, from another format version or at another opset than
+:data:`~dermaseg.export.graphs.DEFAULT_OPSET` (an older dermaseg's cache) is (re-)exported; one whose files exist is used
 as it is, and :class:`~dermaseg.export.runtime.OnnxRunner` checks every file's sha256 before loading it, so
 a modified graph is refused, not re-exported over.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.export.graphs import DEFAULT_OPSET
 from dermaseg.export.metadata import METADATA_FILE, read_metadata
 from dermaseg.export.onnx_export import export_model, weights_sha256
 
@@ -36,14 +38,14 @@ def cache_dir(model: Any, int8: bool = False, digest: str | None = None) -> Path
 
 
 def _complete(folder: Path) -> bool:
-    """True when ``folder`` has a readable metadata file of this format and every file it lists."""
+    """True when ``folder`` has a readable metadata file of this format and opset and every file it lists."""
     if not (folder / METADATA_FILE).is_file():
         return False
     try:
         meta = read_metadata(folder)
     except DermasegError:
         return False
-    return all((folder / f).is_file() for f in meta["files"])
+    return meta.get("opset") == DEFAULT_OPSET and all((folder / f).is_file() for f in meta["files"])
 
 
 def cached_export(model: Any, int8: bool = False, quiet: bool = False) -> tuple[Path, str]:

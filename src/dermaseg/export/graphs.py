@@ -30,8 +30,11 @@ from torch import nn
 __all__ = ["SamEncoderGraph", "SamDecoderGraph", "export_graph", "DEFAULT_OPSET", "MIN_OPSET", "DECODER_INPUTS",
            "DECODER_OUTPUTS", "NUM_MASK_OUTPUTS"]
 
-#: the opset torch's exporter (torch.export-based) writes natively; it cannot write older ones
-DEFAULT_OPSET = 18
+#: opset 20 is the first with a ``Gelu`` operator: torch's exporter writes one node per GELU there, which
+#: onnxruntime runs as one fused kernel; at 18 it spells GELU out as Div/Erf/Add/Mul/Mul, which onnxruntime
+#: does not fuse (LiteMedSAM's encoder: 0.58 s against 0.78 s fp32, 0.41 s against 0.56 s int8, 2 threads)
+DEFAULT_OPSET = 20
+#: the oldest opset torch's exporter (torch.export-based) writes; it cannot write older ones
 MIN_OPSET = 18
 DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
 DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")

@@ -49,6 +49,7 @@ class Recipe:
     weight_decay: float = 0.0
     momentum: float = 0.9
     schedule: str = "constant"  # constant | cosine | plateau
+    warmup_epochs: int = 0  # cosine only: linear warm-up over the first epochs, then cosine decay
     epochs: int = 20
     batch_size: int = 16
     augment: str = "moderate"
@@ -131,6 +132,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
         notes="000: SAM + FPN, 5-fold CV, DiceCE, Adam 1e-4, batch 4 (their best row of Table I). Epochs are "
               "not stated; we use 10. The prompt is not stated; we give the box from the truth with "
               "SkinSAM's jitter (melSeg fine-tunes SAM, whose decoder needs a prompt)."),
+    Recipe(
+        name="default2", seed="dermaseg", model="fpn-efficientnet-lite0", input_size=(192, 256),
+        loss="dicece", optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", warmup_epochs=1,
+        batch_size=16, epochs=24, augment="strong", monitor="dice",
+        notes="candidate: native 192x256, EfficientNet-Lite0, 24 epochs, warm-up + cosine, strong aug."),
     Recipe(
         name="default", seed="dermaseg", model="fpn-mobilenet_v2", input_size=(128, 160), loss="dicece",
         optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", batch_size=16, epochs=8,

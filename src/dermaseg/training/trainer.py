@@ -124,7 +124,10 @@ class Trainer:
             # closed form (not CosineAnnealingLR's recursion): a resumed run with more --epochs follows the
             # longer schedule from where it is, instead of a curve bent for the old length
             def cosine(epoch: int) -> float:
-                t = min(epoch, self.recipe.epochs) / max(1, self.recipe.epochs)
+                warm = int(self.recipe.warmup_epochs)
+                if epoch < warm:  # linear warm-up: epoch e of W runs at (e + 1) / (W + 1) of lr
+                    return (epoch + 1) / (warm + 1)
+                t = min(epoch - warm, self.recipe.epochs - warm) / max(1, self.recipe.epochs - warm)
                 return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
