@@ -8,6 +8,7 @@ import torch
 
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
+from dermaseg.errors import DermasegError
 from dermaseg.models.registry import create_model
 from dermaseg.training.recipes import get_recipe
 from dermaseg.training.run import train_run
@@ -71,6 +72,23 @@ def test_resume_with_more_epochs_follows_the_longer_cosine_schedule(dataset, tmp
     lrs = [r["lr"] for r in torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]["history"]]
     # 0.1 · (0.01 + 0.99 · (1 + cos(π e / 3)) / 2) for e = 0, 1, 2
     assert lrs == pytest.approx([0.1, 0.1 * (0.01 + 0.99 * 0.75), 0.1 * (0.01 + 0.99 * 0.25)])
+
+
+def test_cosine_with_warmup_follows_the_closed_form(dataset, tmp_path):
+    from dermaseg.training.tasks import CNNTask
+
+    r = tiny(epochs=4, optimizer="sgd", schedule="cosine", warmup_epochs=2, lr=0.1)
+    model = create_model("unet-tiny", input_size=[64, 64])
+    task = CNNTask(model, r, dataset.samples[:4], dataset.samples[4:6], progress=False)
+    t = Trainer(model, r, task, tmp_path / "w", progress=False)
+    t.fit()
+    # warm-up: epoch e of 2 at (e + 1) / 3 of lr; then cosine over the remaining 2 epochs, from the top
+    want = [0.1 / 3, 0.2 / 3, 0.1, 0.1 * (0.01 + 0.99 * 0.5)]
+    assert [row["lr"] for row in t.history] == pytest.approx(want)
+    with pytest.raises(DermasegError, match="warmup_epochs needs the cosine schedule"):
+        Trainer(model, r.override(schedule="constant"), task, tmp_path / "c", progress=False)
+    with pytest.raises(DermasegError, match="warmup_epochs -1: must be 0 or more"):
+        r.override(warmup_epochs=-1)
 
 
 @pytest.mark.parametrize("optimizer,schedule", [("adam", "constant"), ("adamw", "cosine"), ("sgd", "plateau")])

@@ -118,6 +118,8 @@ class Trainer:
             opt = torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
         else:
             raise DermasegError(f"unknown optimizer '{r.optimizer}'; choose adam, adamw or sgd")
+        if r.warmup_epochs and r.schedule != "cosine":
+            raise DermasegError(f"recipe '{r.name}': warmup_epochs needs the cosine schedule, not '{r.schedule}'")
         if r.schedule == "constant":
             sched = None
         elif r.schedule == "cosine":
