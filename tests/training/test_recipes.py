@@ -10,7 +10,8 @@ from dermaseg.training.recipes import RECIPES, get_recipe
 
 
 def test_recipes_cite_their_seeds_and_overrides():
-    assert {"unet-paper", "fpn-paper", "skinsam", "melseg", "default"} <= set(RECIPES)
+    assert {"unet-paper", "fpn-paper", "skinsam", "melseg", "default", "candidate-lite0"} <= set(RECIPES)
+    assert RECIPES["candidate-lite0"].warmup_epochs == 1 and RECIPES["candidate-lite0"].schedule == "cosine"
     up = RECIPES["unet-paper"]
     assert (up.seed, up.input_size, up.loss, up.optimizer, up.lr, up.batch_size, up.epochs) == (
         "002", (224, 224), "bce", "adam", 1e-3, 32, 20)
