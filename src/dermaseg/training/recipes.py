@@ -140,8 +140,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
         batch_size=16, epochs=24, augment="strong", monitor="dice",
         notes="A candidate for the bundled model (issue 15), not the default: FPN with an ImageNet "
               "EfficientNet-Lite0 at the data's own 192x256, 24 epochs, 1 epoch of warm-up then cosine, strong "
-              "augmentation. On a CPU, stopped at epoch 11 (best epoch 9): ISIC 2017 validation Jaccard 0.783, "
-              "the default's figure, with recall 0.912 / precision 0.865, at about a third of its speed."),
+              "augmentation. On a 2-core CPU (5 min/epoch): ISIC 2017 validation Jaccard 0.803 at the best "
+              "epoch (13), recall 0.907 / precision 0.889, at 0.54-0.61x the default's speed (MODEL_CARD.md)."),
     Recipe(
         name="default", seed="dermaseg", model="fpn-mobilenet_v2", input_size=(128, 160), loss="dicece",
         optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", batch_size=16, epochs=8,
