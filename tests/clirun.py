@@ -12,3 +12,9 @@ def run_cli(args, capsys):
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in args])
     return e.value.code, capsys.readouterr()
+
+
+def run_cli_out_err(args, capsys) -> tuple[int, str, str]:
+    """``dermaseg ARGS`` in this process -> (exit code, stdout, stderr)."""
+    code, cap = run_cli(args, capsys)
+    return code, cap.out, cap.err

@@ -12,13 +12,7 @@ from PIL import Image
 
 from dermaseg.cli import main
 from dermaseg.data.synthetic import make_image, write_dataset
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in argv])
-    cap = capsys.readouterr()
-    return e.value.code, cap.out, cap.err
+from tests.clirun import run_cli_out_err as _run
 
 
 @pytest.fixture()

@@ -11,18 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermaseg.cli import main
 from dermaseg.data.synthetic import make_image
 from dermaseg.export.deps import INSTALL_HINT
 from dermaseg.models.files import save_model
+from tests.clirun import run_cli_out_err as _run
 from tests.export.conftest import tiny_cnn
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in argv])
-    cap = capsys.readouterr()
-    return e.value.code, cap.out, cap.err
 
 
 @pytest.fixture()

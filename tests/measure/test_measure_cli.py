@@ -9,21 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermaseg.cli import main
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import make_image, write_dataset
 from dermaseg.io import read_image, read_mask
 from dermaseg.measure import CSV_COLUMNS, MEASURE_COLUMNS, measure, record_to_row
+from tests.clirun import run_cli_out_err as _run
 
 CONTRACT = ["image", "area_px", "area_mm2", "perimeter_px", "perimeter_mm", "diameter_px", "diameter_mm",
             "asymmetry", "asymmetry_axes", "compactness", "solidity", "colours", "n_colours"]
-
-
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    cap = capsys.readouterr()
-    return e.value.code, cap.out, cap.err
 
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
