@@ -273,9 +273,13 @@ def sweep_cmd(
 
 @app.command("measure")
 def measure_cmd(
-    images: Optional[list[Path]] = typer.Argument(None, help="Image files and/or folders (with --masks)."),
-    masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of masks matched by stem: <stem>_mask.png, "
-                                         "<stem>_segmentation.png or <stem>.png."),
+    images: Optional[list[Path]] = typer.Argument(None, help="Image files and/or folders (with --masks), read as "
+                                                  "`dermaseg segment` reads them."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Folder of masks: a `dermaseg segment --out` folder "
+                                         "(NAME_mask.png, sub-folders mirrored), or masks matched by stem: "
+                                         "<stem>_mask.png, <stem>_segmentation.png or <stem>.png."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Walk sub-folders of the IMAGES folders, "
+                                   "as `dermaseg segment -r` does."),
     data: Optional[Path] = typer.Option(None, "--data", help="A dataset (any supported layout): measure its truth masks."),
     out: Path = typer.Option(..., "--out", help="CSV file to write."),
     pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Millimetres per pixel (mm columns "
@@ -290,10 +294,12 @@ def measure_cmd(
     check_out(out, kind="file")
     if data is not None and (images or masks is not None):
         raise DermasegError("measure: give either IMAGES... --masks DIR or --data DATASET, not both")
+    if data is not None and recursive:
+        raise DermasegError("measure: --recursive walks IMAGES folders; --data reads the whole dataset already")
     if data is not None:
         path = measure_dataset(data, out, pixel_size=pixel_size, format=fmt, split=split)
     elif images and masks is not None:
-        path = measure_files(images, masks, out, pixel_size=pixel_size)
+        path = measure_files(images, masks, out, pixel_size=pixel_size, recursive=recursive)
     else:
         raise DermasegError("measure: give IMAGES... with --masks DIR, or --data DATASET")
     typer.echo(f"wrote {path}")

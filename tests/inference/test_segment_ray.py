@@ -14,11 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
+from dermaseg.data.inputs import SegmentJob
 from dermaseg.data.synthetic import make_image
 from dermaseg.errors import DermasegError
 from dermaseg.inference.segment import segment_files
 from dermaseg.inference.segment_image import SegmentOptions
-from dermaseg.inference.segment_inputs import SegmentJob
 from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.models.files import save_model
 from dermaseg.models.registry import create_model

@@ -152,6 +152,7 @@ def test_dataset_image_without_mask(tmp_path, capsys):
     (["measure", "--out", "X"], "give IMAGES"),
     (["measure", "IMG", "--out", "X"], "give IMAGES"),
     (["measure", "IMG", "--masks", "M", "--data", "D", "--out", "X"], "not both"),
+    (["measure", "--data", "D", "-r", "--out", "X"], "--recursive"),
 ])
 def test_usage_errors(tmp_path, capsys, argv, msg):
     out = tmp_path / "m.csv"
@@ -178,3 +179,42 @@ def test_isic2017_validation_truth_masks(shared_data, tmp_path, capsys):
         assert int(r["area_px"]) > 0 and float(r["diameter_px"]) > 0 and r["area_mm2"] == ""
         assert 0 <= float(r["asymmetry"]) < 1 and r["asymmetry_axes"] in ("0", "1", "2")
         assert 1 <= int(r["n_colours"]) <= 6 and 0 <= int(r["border_score"]) <= 8
+
+
+def test_measure_reads_what_segment_wrote(tmp_path, capsys):
+    """`segment IN... -r --out S` then `measure IN... -r --masks S`: the same images, found the same way
+    (sub-folders mirrored, a dataset folder's images, two images called `a`), each with the mask segment
+    wrote for it; the rows equal measuring those masks directly."""
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    for rel, seed in (("a.png", 1), ("sub/b.png", 2), ("sub/deeper/c.jpg", 3)):
+        rgb, _ = make_image(48, 64, seed=seed)
+        Image.fromarray(rgb).save(tree / rel, quality=95)
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(make_image(48, 64, seed=5)[0]).save(other / "a.png")  # a second `a`: segment names it a_2
+    ds = write_dataset(tmp_path / "isic", "isic2018", n=3, size=(48, 64), seed=7)
+    inputs = [str(tree), str(other), str(ds)]
+    seg = tmp_path / "seg"
+    code, _, err = _run(["segment", *inputs, "-r", "--out", str(seg), "--save", "mask"], capsys)
+    assert code == 0, err
+    out = tmp_path / "m.csv"
+    code, _, err = _run(["measure", *inputs, "-r", "--masks", str(seg), "--out", str(out)], capsys)
+    assert code == 0, err
+    _, rows = _read(out)
+    ds_images = [s.image for s in load_dataset(ds).samples]
+    expected = [(tree / "a.png", "a"), (tree / "sub/b.png", "sub/b"), (tree / "sub/deeper/c.jpg", "sub/deeper/c"),
+                (other / "a.png", "a_2")] + [(Path(i), Path(i).relative_to(ds).with_suffix("").as_posix())
+                                             for i in ds_images]
+    assert [Path(r["image"]) for r in rows] == [p for p, _ in expected]
+    for r, (img, name) in zip(rows, expected, strict=True):
+        mask = read_mask(seg / f"{name}_mask.png")
+        assert r == record_to_row(measure(mask, read_image(img)), r["image"])
+    assert rows[0] != {**rows[3], "image": rows[0]["image"]}  # `a` and `a_2` are two different masks
+    # without -r the sub-folders are not walked, and a wrong masks folder names the image and what was tried
+    code, _, err = _run(["measure", str(tree), "--masks", str(seg), "--out", str(tmp_path / "flat.csv")], capsys)
+    assert code == 0, err
+    assert [Path(r["image"]).name for r in _read(tmp_path / "flat.csv")[1]] == ["a.png"]
+    code, _, err = _run(["measure", str(tree), "-r", "--masks", str(seg / "sub"), "--out", str(tmp_path / "x.csv")],
+                        capsys)
+    _assert_clean_failure(code, err, tmp_path / "x.csv", "a.png", "a_mask.png")

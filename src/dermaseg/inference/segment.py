@@ -1,6 +1,6 @@
 """``dermaseg segment``: images, folders and datasets in; masks, probability maps, overlays and a table out.
 
-For each input image (names: :mod:`dermaseg.inference.segment_inputs`), OUT gets ``<name>_mask.png`` (uint8
+For each input image (names: :mod:`dermaseg.data.inputs`), OUT gets ``<name>_mask.png`` (uint8
 0/255, the input's own W×H), ``<name>_prob.png`` (uint8 probability × 255) and ``<name>_overlay.png`` or
 ``.jpg`` (the image with the lesion outline in yellow and the prompt drawn: box in cyan, points green), as
 ``save`` chooses, and OUT/results.csv one row per image (:mod:`dermaseg.inference.segment_results`).
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.cluster import require_ray
+from dermaseg.data.inputs import SegmentJob, check_out_folder, collect_jobs, image_size
 from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
@@ -47,7 +48,6 @@ from dermaseg.inference.segment_image import (
     output_paths,
     segment_one,
 )
-from dermaseg.inference.segment_inputs import SegmentJob, check_out_folder, collect_jobs, image_size
 from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
 from dermaseg.measure import check_pixel_size

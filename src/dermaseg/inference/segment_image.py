@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.data.inputs import SegmentJob
 from dermaseg.data.prompts import Prompt
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
-from dermaseg.inference.segment_inputs import SegmentJob
 from dermaseg.inference.segment_results import RESULT_COLUMNS
 from dermaseg.io import atomic_path, read_image, write_png
 from dermaseg.measure import MEASURE_KEYS, measure, record_to_row

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.cluster import ray_cluster, ray_gpus, run_resources
+from dermaseg.data.inputs import SegmentJob
 from dermaseg.data.prompts import Prompt
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
 from dermaseg.inference.predictor import load_predictor
 from dermaseg.inference.segment_image import SegmentOptions, failure_message, segment_one
-from dermaseg.inference.segment_inputs import SegmentJob
 
 __all__ = ["PredictorSpec", "SegmentWorker", "segment_on_ray", "default_workers", "BATCH", "INDEX", "ERROR", "IMAGE",
            "OUTPUT", "PROMPT"]

@@ -6,10 +6,13 @@ Every input is checked while it is read and the CSV is written only at the end, 
 unreadable file, a pixel size that is not a positive finite number) raises :class:`DermasegError` naming
 the file or option, and leaves no CSV behind.
 
-Mask matching for ``--masks DIR``: the image ``<stem>.<ext>`` takes the first of ``DIR/<stem>_mask.png``
-(what ``dermaseg segment`` writes), ``DIR/<stem>_segmentation.png`` (ISIC) and ``DIR/<stem>.png``
-(never the image itself). Images given twice under the same stem are numbered as ``dermaseg segment``
-numbers them (``<stem>_2``, ...).
+The images behind IMAGES... are collected exactly as ``dermaseg segment`` collects its inputs
+(:func:`dermaseg.data.inputs.collect_jobs`: files, plain folders, dataset folders, ``--recursive``),
+so each image has the output name ``NAME`` that segment gave it (``sub/dir/stem``, ``stem_2`` for a
+second image of the same name). Mask matching for ``--masks DIR``: the first of ``DIR/NAME_mask.png`` (what
+``dermaseg segment --out DIR`` wrote), ``DIR/NAME_segmentation.png`` (ISIC), ``DIR/NAME.png``, then the same
+three by the image's own stem directly in ``DIR`` (a flat folder of masks), never the image itself. In a
+plain folder, images named like masks (``*_segmentation``) are skipped as well as segment's outputs.
 """
 
 from __future__ import annotations
@@ -22,59 +25,46 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dermaseg.data.inputs import collect_jobs
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
-from dermaseg.io import IMAGE_EXTENSIONS, read_image, read_mask, write_text
+from dermaseg.io import read_image, read_mask, write_text
 from dermaseg.measure import CSV_COLUMNS, check_pixel_size, measure, record_to_row
 
 __all__ = ["MASK_PATTERNS", "find_mask", "collect_images", "measure_files", "measure_dataset", "write_csv"]
 
 MASK_PATTERNS = ("{stem}_mask.png", "{stem}_segmentation.png", "{stem}.png")
-#: files named like masks or ``dermaseg segment`` outputs are not images to measure
-_NOT_IMAGES = ("_mask", "_prob", "_overlay", "_segmentation", "_Segmentation")
+#: in a plain folder, files named like ground-truth masks are not images to measure (segment's own
+#: outputs, ``*_mask``/``*_prob``/``*_overlay``, are skipped by collect_jobs already)
+_MASK_STEMS = ("_segmentation", "_Segmentation")
 
 
-def collect_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Image files as given, plus the image files of each folder (sorted, not recursive; files named
-    like masks or segment outputs skipped). A missing path or an empty folder -> DermasegError."""
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                           and not f.name.startswith(".") and not f.stem.endswith(_NOT_IMAGES))
-            if not found:
-                raise DermasegError(f"{p}: folder contains no images ({', '.join(IMAGE_EXTENSIONS)})")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise DermasegError(f"{p}: no such file or folder")
-    if not out:
-        raise DermasegError("no input images")
-    return out
+def collect_images(inputs: Sequence[str | os.PathLike], recursive: bool = False) -> list[tuple[Path, str]]:
+    """``(image, NAME)`` for the images behind ``inputs``, as ``dermaseg segment`` collects and names them
+    (module docstring). A missing path or a folder without images raises :class:`DermasegError`."""
+    direct = {Path(i).resolve() for i in inputs if Path(i).is_file()}
+    jobs = collect_jobs(list(inputs), recursive=recursive)
+    found = [(j.image, j.output) for j in jobs
+             if j.image.resolve() in direct or not j.image.stem.endswith(_MASK_STEMS)]
+    if not found:
+        raise DermasegError(f"{', '.join(map(str, inputs))}: no images to measure (only masks)")
+    return found
 
 
-def find_mask(image: Path, masks_dir: Path, stem: str | None = None) -> Path:
-    """The mask of ``image`` in ``masks_dir`` (module docstring), or DermasegError naming the image."""
-    stem = stem or image.stem
+def find_mask(image: Path, masks_dir: Path, name: str | None = None) -> Path:
+    """The mask of ``image`` (segment output name ``name``) in ``masks_dir`` (module docstring), or
+    DermasegError naming the image and the files looked for."""
+    names = [name or image.stem]
+    if image.stem not in names:
+        names.append(image.stem)
     tried = []
-    for pattern in MASK_PATTERNS:
-        cand = masks_dir / pattern.format(stem=stem)
-        tried.append(cand.name)
-        if cand.is_file() and not (image.exists() and cand.resolve() == image.resolve()):
-            return cand
+    for n in names:
+        for pattern in MASK_PATTERNS:
+            cand = masks_dir / pattern.format(stem=n)
+            tried.append(cand.relative_to(masks_dir).as_posix())
+            if cand.is_file() and not (image.exists() and cand.resolve() == image.resolve()):
+                return cand
     raise DermasegError(f"{image}: no mask in {masks_dir} (looked for {', '.join(tried)})")
-
-
-def _unique_stems(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
-    return stems
 
 
 def _measure_pair(image_path: Path, mask_path: Path, pixel_size: float | None) -> dict[str, Any]:
@@ -111,17 +101,17 @@ def _progress(total: int):
 
 
 def measure_files(images: Sequence[str | os.PathLike], masks: str | os.PathLike, out: str | os.PathLike,
-                  pixel_size: float | None = None) -> Path:
-    """Measure each image's mask from ``masks`` (matched by stem) with the image for colour, and write
-    the CSV ``out`` (``image`` = the image path as given). Returns ``out``."""
+                  pixel_size: float | None = None, recursive: bool = False) -> Path:
+    """Measure each image's mask from ``masks`` (matched by segment's output name, then by stem: module
+    docstring) with the image for colour, and write the CSV ``out`` (``image`` = the image's path). Returns
+    ``out``."""
     ps = check_pixel_size(pixel_size, "--pixel-size")
     out_p = _check_out(out)
     masks_dir = Path(masks)
     if not masks_dir.is_dir():
         raise DermasegError(f"--masks {masks_dir}: no such folder")
-    paths = collect_images(images)
-    stems = _unique_stems(paths)
-    pairs = [(p, find_mask(p, masks_dir, s)) for p, s in zip(paths, stems, strict=True)]  # all found first
+    found = collect_images(images, recursive=recursive)
+    pairs = [(p, find_mask(p, masks_dir, name)) for p, name in found]  # all found before any is measured
     rows = []
     with _progress(len(pairs)) as bar:
         for img, mask in pairs:

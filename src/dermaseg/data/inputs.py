@@ -1,4 +1,5 @@
-"""What ``dermaseg segment`` reads: the images behind its inputs and the output name of each.
+"""What ``dermaseg segment`` and ``dermaseg measure IMAGES...`` read: the images behind the inputs and the
+output name of each (segment writes ``OUT/<name>_mask.png``; measure looks for that mask by the same name).
 
 Inputs are image files, plain folders of images, and dataset folders in any layout
 :func:`dermaseg.data.readers.load_dataset` detects (HAM10000, ISIC, PH2, folder pairs): of a dataset, its
