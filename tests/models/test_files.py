@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dermaseg.errors import DermasegError
-from dermaseg.models.files import looks_like_model_file, read_model_file, save_model, write_model_file
-from dermaseg.models.registry import create_model
+from dermaseg.models.files import read_model_file, save_model, write_model_file
+from dermaseg.models.registry import create_model, names_model_file
 
 
 def test_round_trip_keeps_config_weights_and_extra(tmp_path):
@@ -42,6 +42,21 @@ def test_training_state_and_bad_files(tmp_path):
         read_model_file(tmp_path / "absent.pt")
 
 
-def test_what_counts_as_a_file_name():
-    assert looks_like_model_file("runs/x/best.pt") and looks_like_model_file("m.safetensors")
-    assert not looks_like_model_file("litemedsam") and not looks_like_model_file("unet-mobilenet_v2")
+def test_what_counts_as_a_file_name(tmp_path, monkeypatch):
+    assert names_model_file("runs/x/best.pt") and names_model_file("m.safetensors")
+    assert not names_model_file("litemedsam") and not names_model_file("unet-mobilenet_v2")
+    # in a folder holding a stray file called `default` and a model saved without a suffix
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").write_text("not a model\n")
+    (tmp_path / "unet-tiny").write_text("not a model either\n")
+    torch.manual_seed(0)
+    save_model(create_model("unet-tiny", pretrained=False, input_size=(64, 64)), tmp_path / "mynet")
+    assert not names_model_file("default") and not names_model_file("unet-tiny")  # registered names win
+    assert names_model_file("./default") and names_model_file("mynet")  # ./ or an unregistered name: the file
+    assert create_model("default").config.get("bundled")  # the bundled model, not the stray file
+    assert create_model("mynet").config["source_file"] == "mynet"
+    with pytest.raises(DermasegError, match="default"):
+        create_model("./default")
+    # a saved file whose config names a registered model still loads with that stray file present
+    save_model(create_model("unet-tiny", pretrained=False, input_size=(64, 64)), tmp_path / "t.pt")
+    assert create_model("t.pt").config["name"] == "unet-tiny"

@@ -51,8 +51,7 @@ from dermaseg.inference.segment_image import (
 from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
 from dermaseg.measure import check_pixel_size
-from dermaseg.models.files import looks_like_model_file
-from dermaseg.models.registry import require_trained
+from dermaseg.models.registry import names_model_file, require_trained
 
 __all__ = ["segment_files", "segment_one", "SegmentOptions", "SegmentSummary", "output_paths", "RESULT_COLUMNS",
            "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES", "EXECUTORS"]
@@ -121,7 +120,7 @@ def _check_prompts(jobs: list[SegmentJob], prompts: dict[SegmentJob, Prompt | No
 
 
 def _model_label(model: Any, predictor: Any) -> str:
-    if isinstance(model, str) and looks_like_model_file(model):
+    if isinstance(model, str) and names_model_file(model):
         return f"{predictor.name} ({Path(model).name})"
     return str(model) if isinstance(model, str) else predictor.name
 

@@ -18,7 +18,7 @@ from typing import Any
 from dermaseg.errors import DermasegError
 from dermaseg.io import atomic_path
 
-__all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file", "looks_like_model_file"]
+__all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file"]
 
 #: suffixes that make a ``--model`` value a file path rather than a registry name
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".safetensors")
@@ -33,11 +33,6 @@ class ModelFile:
     state_dict: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] | None = None
-
-
-def looks_like_model_file(name: str) -> bool:
-    """True when a ``--model`` value names a file (a path separator, a model-file suffix, or an existing file)."""
-    return os.sep in name or name.endswith(MODEL_FILE_SUFFIXES) or Path(name).is_file()
 
 
 def write_model_file(path: str | os.PathLike, config: dict[str, Any], state_dict: dict[str, Any],

@@ -17,10 +17,11 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
-from dermaseg.models.files import looks_like_model_file, read_model_file
+from dermaseg.models.files import MODEL_FILE_SUFFIXES, read_model_file
 
 __all__ = [
     "ModelInfo",
@@ -35,6 +36,7 @@ __all__ = [
     "print_models",
     "needs_training",
     "require_trained",
+    "names_model_file",
     "train_command",
 ]
 
@@ -99,6 +101,23 @@ def _ensure_loaded() -> None:
                 raise
 
 
+def _registered(name: str) -> bool:
+    _ensure_loaded()
+    if name in _REGISTRY and not _REGISTRY[name].pattern:
+        return True
+    return any(i.pattern and name.startswith(i.name) and len(name) > len(i.name) for i in _REGISTRY.values())
+
+
+def names_model_file(name: str | os.PathLike) -> bool:
+    """True when ``--model NAME`` means a saved model file: a path separator or a model-file suffix
+    (``runs/a/best.pt``, ``m.safetensors``), or an existing file whose name is no registered model. A
+    registered name wins over a file of that name in the working folder (``./default`` loads the file)."""
+    name = str(name)
+    if os.sep in name or (os.altsep and os.altsep in name) or name.endswith(MODEL_FILE_SUFFIXES):
+        return True
+    return Path(name).is_file() and not _registered(name)
+
+
 def list_models() -> list[ModelInfo]:
     """Every registered model, sorted by family then name."""
     _ensure_loaded()
@@ -108,7 +127,7 @@ def list_models() -> list[ModelInfo]:
 def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name`` (exact name first, then the longest matching pattern); for a saved
     model file, the entry of the model it holds."""
-    if looks_like_model_file(str(name)):
+    if names_model_file(name):
         f = read_model_file(name)
         try:
             return model_info(f.config["name"])
@@ -132,7 +151,7 @@ def model_family(name: str) -> str:
 
 def create_model(name: str, **kwargs: Any):
     """Build a model by registry name, or load a saved model file. Unknown name -> error listing names."""
-    if looks_like_model_file(str(name)):
+    if names_model_file(name):
         return load_model(name, **kwargs)
     info = model_info(name)
     return info.builder(name, **kwargs)
@@ -147,7 +166,7 @@ def load_model(path: str | os.PathLike, **kwargs: Any):
     # the saved weights replace any pretrained ones: do not look for them
     config["pretrained"] = False
     config.update(kwargs)
-    if looks_like_model_file(name):
+    if names_model_file(name):
         raise DermasegError(f"{f.path}: not a dermaseg model file (its config names another file)")
     try:
         model = create_model(name, **config)
@@ -177,7 +196,7 @@ def needs_training(model: Any) -> str | None:
     from one (``config["source_file"]``) and the bundled model are trained."""
     if isinstance(model, str | os.PathLike):
         name = str(model)
-        if looks_like_model_file(name):
+        if names_model_file(name):
             return None
     else:
         config = getattr(model, "config", None) or {}
