@@ -42,16 +42,26 @@ from dermaseg.io import read_image, read_mask
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
 
-def oof_predictions(cv_dir: Path, data: Path) -> list[dict]:
-    """[{id, label, fold, prob (float16 H×W), truth (bool H×W)}] for every image of every fold's val."""
+def finished_folds(cv_dir: Path) -> list[int]:
+    """The folds whose run has finished (its final validation wrote ``metrics.json``)."""
+    splits = Splits.load(cv_dir / "splits.json")
+    return [i for i in range(len(splits.folds)) if (cv_dir / f"fold_{i}" / "metrics.json").is_file()]
+
+
+def oof_predictions(cv_dir: Path, data: Path, skip: set[int] | frozenset = frozenset()) -> list[dict]:
+    """[{id, label, fold, prob (float16 H×W), truth (bool H×W)}] for every image of every finished fold's
+    val, except the folds in ``skip`` (already predicted)."""
     ds = load_dataset(data)
     by_id = {s.id: s for s in ds.samples}
     splits = Splits.load(cv_dir / "splits.json")
+    done = finished_folds(cv_dir)
     out = []
     for i, fold in enumerate(splits.folds):
         model = cv_dir / f"fold_{i}" / "best.pt"
-        if not (cv_dir / f"fold_{i}" / "metrics.json").is_file():  # not finished (final validation not run)
+        if i not in done:
             print(f"fold {i}: not finished, skipped", file=sys.stderr, flush=True)
+            continue
+        if i in skip:
             continue
         pred = load_predictor(str(model), postprocess=False, device="cpu")
         t0 = time.perf_counter()
@@ -65,6 +75,12 @@ def oof_predictions(cv_dir: Path, data: Path) -> list[dict]:
         print(f"fold {i}: {len(fold['val'])} OOF images predicted in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr, flush=True)
     return out
+
+
+def _stamp(cv_dir: Path, fold: int) -> str:
+    """Which fold model made a fold's cached OOF maps: its best.pt's size and modification time."""
+    st = (cv_dir / f"fold_{fold}" / "best.pt").stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def jaccards(items: list[dict], threshold: float, rule: str) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -98,13 +114,24 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep this threshold (e.g. 0.5 when the grid's best is within noise of it)")
     ap.add_argument("--rule", default=None, choices=RULES, help="keep this post-processing rule")
     args = ap.parse_args(argv)
+    # OOF maps are cached per fold: a fold that finished since the last call is predicted and added; a fold
+    # whose best.pt changed (re-trained) is predicted again
     cache = args.cv_dir / "oof_probs.npz"
+    items: list[dict] = []
     if cache.is_file():
         z = np.load(cache, allow_pickle=True)
         items = list(z["items"])
-    else:
-        items = oof_predictions(args.cv_dir, args.data)
-        np.savez(cache, items=np.array(items, dtype=object))
+        stamps = z["stamps"].item() if "stamps" in z.files else {}
+        stale = {f for f in {it["fold"] for it in items} if stamps.get(f) != _stamp(args.cv_dir, f)}
+        items = [it for it in items if it["fold"] not in stale]
+    have = {it["fold"] for it in items}
+    new = oof_predictions(args.cv_dir, args.data, skip=have)
+    if new or not cache.is_file():
+        items = sorted(items + new, key=lambda it: it["fold"])
+        stamps = {f: _stamp(args.cv_dir, f) for f in {it["fold"] for it in items}}
+        np.savez(cache, items=np.array(items, dtype=object), stamps=np.array(stamps, dtype=object))
+    if not items:
+        ap.error(f"{args.cv_dir}: no finished fold (fold_<i>/metrics.json) to calibrate on")
     folds = np.array([it["fold"] for it in items])
     grid = []
     for rule in RULES:
@@ -130,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     fail = j < FAILURE_JACCARD
     model = fit_quality(feats, j, size=size)
     q_in = model.predict(feats)
-    q_oof = np.zeros_like(j)
-    for f in np.unique(folds):
+    q_oof = np.full_like(j, np.nan)  # fold-wise held out: needs two folds at least
+    for f in np.unique(folds) if len(np.unique(folds)) > 1 else ():
         held = folds == f
         q_oof[held] = fit_quality(feats[~held], j[~held]).predict(feats[held])
+    held_out = bool(np.isfinite(q_oof).all())
     cv_rows = []
     for f in np.unique(folds):
         sel = folds == f
@@ -142,13 +170,15 @@ def main(argv: list[str] | None = None) -> int:
                         "thresholded_jaccard": float(np.where(jf < FAILURE_JACCARD, 0, jf).mean()),
                         "dice": float(np.mean(2 * jf / (1 + jf)))})
     result = {
-        "cv_dir": str(args.cv_dir), "n_images": len(items), "folds_used": sorted(int(f) for f in np.unique(folds)), "threshold": t, "postprocess_rule": rule,
+        "cv_dir": str(args.cv_dir), "n_images": len(items), "folds_used": sorted(int(f) for f in np.unique(folds)),
+        "threshold": t, "postprocess_rule": rule,
         "selection": ("per-image mean Jaccard of out-of-fold predictions" if not fixed or len(fixed) == len(grid)
                       else f"fixed by the user (--threshold {args.threshold}, --rule {args.rule}); grid for reference"),
         "grid": grid, "cv_table": cv_rows,
         "quality": model.to_dict(),
         "quality_oof": {"spearman_in_sample": spearman(q_in, j), "auroc_in_sample": auroc(-q_in, fail),
-                        "spearman_fold_held_out": spearman(q_oof, j), "auroc_fold_held_out": auroc(-q_oof, fail),
+                        "spearman_fold_held_out": spearman(q_oof, j) if held_out else None,
+                        "auroc_fold_held_out": auroc(-q_oof, fail) if held_out else None,
                         "failures": int(fail.sum())},
     }
     args.out.write_text(json.dumps(_finite(result), indent=2) + "\n")

@@ -1,0 +1,61 @@
+"""scripts/calibrate_default.py on a real (tiny) CV: the folds it used, its out-of-fold cache growing fold by
+fold as folds finish (a finished fold is never predicted twice; a re-trained one is), and its figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tests.clirun import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--recipe", "default", "--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1",
+        "--folds", "3"]
+
+
+def _calibrate(cv: Path, data: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "calibrate_default.py"), str(cv), "--data",
+                           str(data), "--out", str(out), "--tables", str(out.parent / "tables")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")})
+
+
+def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
+    cv = tmp_path / "cv"
+    code, cap = run_cli(["train", "--data", str(ham), "--out", str(cv), *TINY, "--fold", "0"], capsys)
+    assert code == 0, cap.err
+    r = _calibrate(cv, ham, tmp_path / "c1.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    one = json.loads((tmp_path / "c1.json").read_text())
+    n0 = len(json.loads((cv / "splits.json").read_text())["folds"][0]["val"])
+    assert one["folds_used"] == [0] and one["n_images"] == n0
+    assert one["quality_oof"]["spearman_fold_held_out"] is None  # one fold: nothing to hold out
+    assert "fold 0: " in r.stderr and "OOF images predicted" in r.stderr
+
+    code, cap = run_cli(["train", "--data", str(ham), "--out", str(cv), *TINY], capsys)  # folds 1 and 2
+    assert code == 0, cap.err
+    r = _calibrate(cv, ham, tmp_path / "c2.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    two = json.loads((tmp_path / "c2.json").read_text())
+    assert two["folds_used"] == [0, 1, 2] and two["n_images"] == 15
+    assert "fold 0: " not in r.stderr  # cached from the first call
+    assert "fold 1: " in r.stderr and "fold 2: " in r.stderr
+    assert [row["fold"] for row in two["cv_table"]] == [0, 1, 2]
+    assert sum(row["n"] for row in two["cv_table"]) == 15
+    assert 0 <= two["threshold"] <= 1 and two["postprocess_rule"] in ("area", "mass")
+    oof = (tmp_path / "tables" / "oof.csv").read_text().splitlines()
+    assert len(oof) == 16 and oof[0].startswith("id,label,fold,jaccard")
+    z = np.load(cv / "oof_probs.npz", allow_pickle=True)
+    assert sorted({it["fold"] for it in z["items"]}) == [0, 1, 2]
+
+    os.utime(cv / "fold_1" / "best.pt", ns=(0, 0))  # fold 1 re-trained: its cached maps are stale
+    r = _calibrate(cv, ham, tmp_path / "c3.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "fold 1: " in r.stderr and "fold 0: " not in r.stderr and "fold 2: " not in r.stderr
+    three = json.loads((tmp_path / "c3.json").read_text())
+    assert three["cv_table"] == two["cv_table"] and three["threshold"] == two["threshold"]
