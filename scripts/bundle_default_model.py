@@ -1,11 +1,12 @@
 """Turn a trained run's best.pt into the bundled default model (fp16 safetensors + config + card).
 
 Usage:
-  python scripts/bundle_default_model.py RUN_DIR [--calibration CAL.json] [--auto cnn] [--tta]
+  python scripts/bundle_default_model.py RUN_DIR [--weights best|last] [--calibration CAL.json] [--auto cnn] [--tta]
   python scripts/bundle_default_model.py --pipeline-only --calibration CAL.json
 
-Writes src/dermaseg/assets/default_model/{model.safetensors,config.json} and prints the sha256 to pin in
-src/dermaseg/models/default.py. ``--calibration`` takes the JSON of ``scripts/calibrate_default.py`` (a CV
+Writes src/dermaseg/assets/default_model/{model.safetensors,config.json} from RUN_DIR/best.pt (or last.pt: the
+last epoch, when the CV says the epoch should not be chosen on validation) and pins the new sha256 in
+src/dermaseg/models/default.py (DEFAULT_SHA256). ``--calibration`` takes the JSON of ``scripts/calibrate_default.py`` (a CV
 run of the same recipe): its threshold, post-processing rule and quality model go into config.json, with
 the calibration's provenance and out-of-fold figures. ``--pipeline-only`` keeps the bundled weights and
 rewrites only those pipeline keys of the existing config.json. The model card (MODEL_CARD.md) is written
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from safetensors.torch import save_file
 from dermaseg.models.weights import sha256_file
 
 ASSET = Path(__file__).resolve().parents[1] / "src" / "dermaseg" / "assets" / "default_model"
+PIN = Path(__file__).resolve().parents[1] / "src" / "dermaseg" / "models" / "default.py"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pipeline-only", action="store_true", help="keep the weights; update config.json only")
     ap.add_argument("--auto", default="cnn", choices=["cnn", "cnn+sam"], help="default automatic pipeline")
     ap.add_argument("--tta", action="store_true", help="flip test-time augmentation on by default")
+    ap.add_argument("--weights", default="best", choices=["best", "last"], help="RUN_DIR/best.pt or last.pt")
     args = ap.parse_args(argv)
     pipeline = _pipeline(args)
     if args.pipeline_only:
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.run_dir is None:
         ap.error("RUN_DIR is required (unless --pipeline-only)")
-    blob = torch.load(args.run_dir / "best.pt", map_location="cpu", weights_only=True)
+    blob = torch.load(args.run_dir / f"{args.weights}.pt", map_location="cpu", weights_only=True)
     cfg = dict(blob["config"])
     sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in blob["state_dict"].items()}
     ASSET.mkdir(parents=True, exist_ok=True)
@@ -59,11 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     if (args.run_dir / "config.json").is_file():
         train_cfg = json.loads((args.run_dir / "config.json").read_text())
     out = {"model": cfg, "auto": args.auto, "tta": args.tta, "postprocess": True, **pipeline,
-           "training": train_cfg}
+           "training": train_cfg, "weights_from": {"file": f"{args.weights}.pt",
+                                                   "epoch": (blob.get("training") or {}).get("epoch")
+                                                   or (blob.get("extra") or {}).get("epoch")}}
     (ASSET / "config.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
     digest = sha256_file(ASSET / "model.safetensors")
     size = (ASSET / "model.safetensors").stat().st_size
     print(f"wrote {ASSET}/model.safetensors ({size / 1e6:.1f} MB), sha256 {digest}")
+    src = PIN.read_text()
+    pinned = re.sub(r'^DEFAULT_SHA256 = "[0-9a-f]{64}"$', f'DEFAULT_SHA256 = "{digest}"', src, count=1, flags=re.M)
+    if pinned == src and digest not in src:
+        print(f"error: {PIN}: no DEFAULT_SHA256 line to pin", file=sys.stderr)
+        return 1
+    PIN.write_text(pinned)
+    print(f"pinned in {PIN}")
     return 0
 
 
@@ -77,6 +90,7 @@ def _pipeline(args: argparse.Namespace) -> dict:
     out["postprocess_rule"] = cal["postprocess_rule"]
     out["quality"] = cal["quality"]
     out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
+                          "folds_used": cal.get("folds_used"),
                           "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),
                           "quality_oof": cal.get("quality_oof")}
     return out
