@@ -9,8 +9,9 @@ last epoch, when the CV says the epoch should not be chosen on validation) and p
 src/dermaseg/models/default.py (DEFAULT_SHA256). ``--calibration`` takes the JSON of ``scripts/calibrate_default.py`` (a CV
 run of the same recipe): its threshold, post-processing rule and quality model go into config.json, with
 the calibration's provenance and out-of-fold figures. ``--pipeline-only`` keeps the bundled weights and
-rewrites only those pipeline keys of the existing config.json. The model card (MODEL_CARD.md) is written
-by hand from the run's history.csv, the calibration and the evaluation's metrics.json.
+rewrites only those pipeline keys of the existing config.json. Then regenerate the model card's measured
+blocks with ``scripts/model_card.py`` (from ``dermaseg evaluate`` runs of the new bundle); its prose is
+written by hand.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _pipeline(args: argparse.Namespace) -> dict:
     out["postprocess_rule"] = cal["postprocess_rule"]
     out["quality"] = cal["quality"]
     out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
-                          "folds_used": cal.get("folds_used"),
+                          "folds_used": cal.get("folds_used"), "cv_recipe": cal.get("cv_recipe"),
                           "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),
                           "quality_oof": cal.get("quality_oof")}
     return out

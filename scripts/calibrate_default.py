@@ -77,6 +77,15 @@ def oof_predictions(cv_dir: Path, data: Path, skip: set[int] | frozenset = froze
     return out
 
 
+def _cv_recipe(cv_dir: Path, folds: list[int]) -> dict | None:
+    """The fold runs' recipe (name, model, input size, epochs), from the first used fold's config.json."""
+    try:
+        r = json.loads((cv_dir / f"fold_{folds[0]}" / "config.json").read_text())["recipe"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    return {k: r.get(k) for k in ("name", "model", "input_size", "epochs")}
+
+
 def _stamp(cv_dir: Path, fold: int) -> str:
     """Which fold model made a fold's cached OOF maps: its best.pt's size and modification time."""
     st = (cv_dir / f"fold_{fold}" / "best.pt").stat()
@@ -171,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         "dice": float(np.mean(2 * jf / (1 + jf)))})
     result = {
         "cv_dir": str(args.cv_dir), "n_images": len(items), "folds_used": sorted(int(f) for f in np.unique(folds)),
-        "threshold": t, "postprocess_rule": rule,
+        "threshold": t, "postprocess_rule": rule, "cv_recipe": _cv_recipe(args.cv_dir, sorted(set(folds.tolist()))),
         "selection": ("per-image mean Jaccard of out-of-fold predictions" if not fixed or len(fixed) == len(grid)
                       else f"fixed by the user (--threshold {args.threshold}, --rule {args.rule}); grid for reference"),
         "grid": grid, "cv_table": cv_rows,

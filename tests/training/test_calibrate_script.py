@@ -34,6 +34,7 @@ def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
     one = json.loads((tmp_path / "c1.json").read_text())
     n0 = len(json.loads((cv / "splits.json").read_text())["folds"][0]["val"])
     assert one["folds_used"] == [0] and one["n_images"] == n0
+    assert one["cv_recipe"] == {"name": "default", "model": "unet-tiny", "input_size": [64, 64], "epochs": 1}
     assert one["quality_oof"]["spearman_fold_held_out"] is None  # one fold: nothing to hold out
     assert "fold 0: " in r.stderr and "OOF images predicted" in r.stderr
 
