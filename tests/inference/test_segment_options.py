@@ -102,6 +102,25 @@ def test_dataset_folder_segments_its_images_never_its_masks(tmp_path, dark_cnn, 
     assert not masks & {str(Path(r["image"]).resolve()) for r in rows}
 
 
+def test_recursive_walks_a_project_folder_that_holds_images(tmp_path, dark_cnn):
+    """A folder with `images/` reads as a folder-pairs dataset; with -r its other sub-folders are walked too,
+    its `masks/` never (nothing under the project is skipped silently)."""
+    proj = tmp_path / "project"
+    _save(proj / "images" / "a.png", seed=1)
+    Image.fromarray(np.zeros((64, 80), np.uint8)).save(_save(proj / "masks" / "a.png", seed=9))
+    _save(proj / "followup" / "b.png", seed=2)
+    _save(proj / "followup" / "2025" / "c.jpg", seed=3)
+    _save(proj / "more" / "images" / "d.png", seed=4)  # a nested folder-pairs dataset: walked as one
+    _save(proj / "more" / "notes" / "e.png", seed=5)
+    out = tmp_path / "out"
+    segment_files([proj], out, model=dark_cnn, recursive=True, echo=False)
+    assert [r["output"] for r in _rows(out)] == ["images/a", "followup/b", "followup/2025/c", "more/images/d",
+                                                 "more/notes/e"]
+    out2 = tmp_path / "out2"
+    segment_files([proj], out2, model=dark_cnn, echo=False)  # without -r: the dataset's images only
+    assert [r["output"] for r in _rows(out2)] == ["images/a"]
+
+
 def test_ph2_image_folder_is_read_through_its_dataset(tmp_path, dark_cnn):
     root = tmp_path / "PH2Dataset"
     write_dataset(root, layout="ph2", n=3, size=(48, 64))

@@ -5,7 +5,8 @@ Inputs are image files, plain folders of images, and dataset folders in any layo
 :func:`dermaseg.data.readers.load_dataset` detects (HAM10000, ISIC, PH2, folder pairs): of a dataset, its
 images are segmented, never its masks (``segment "PH2 Dataset images"``, the image folder of a dataset, is
 read through the dataset around it). ``recursive`` walks sub-folders (a sub-folder that is a dataset is read
-as one).
+as one; of a folder-pairs dataset, e.g. a project folder that holds ``images/``, the sub-folders other than
+``images/`` and ``masks/`` are walked too).
 
 Output names (:attr:`SegmentJob.output`, the path below OUT without ``_mask.png``):
 
@@ -70,11 +71,31 @@ def _enclosing_dataset_images(folder: Path) -> list[Path] | None:
     return None
 
 
+#: the sub-folders of a folder-pairs dataset (``images/`` + ``masks/``) that belong to it; with ``recursive``
+#: its other sub-folders are walked like any folder (a project folder that happens to hold ``images/``)
+_FOLDER_LAYOUT_PARTS = ("images", "masks")
+
+
+def _dataset_walk(folder: Path, fmt: str, recursive: bool) -> list[Path]:
+    images = _dataset_images(folder)
+    if recursive and fmt == "folder":
+        try:
+            subs = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                           and p.name.lower() not in _FOLDER_LAYOUT_PARTS), key=lambda p: p.name)
+        except OSError:
+            subs = []
+        for sub in subs:
+            images += _walk_sub(sub)
+    return images
+
+
 def _walk(folder: Path, recursive: bool) -> list[Path]:
     """Images of a folder: a dataset's images when it is (or lies in) a dataset, else its image files;
-    with ``recursive`` the same for every sub-folder, in sorted order."""
-    if detect_format(folder) is not None:
-        return _dataset_images(folder)
+    with ``recursive`` the same for every sub-folder, in sorted order (and, for a folder-pairs dataset,
+    its sub-folders other than ``images/`` and ``masks/``)."""
+    fmt = detect_format(folder)
+    if fmt is not None:
+        return _dataset_walk(folder, fmt, recursive)
     found = _enclosing_dataset_images(folder)
     if found is not None:
         return found
@@ -91,8 +112,9 @@ def _walk(folder: Path, recursive: bool) -> list[Path]:
 
 
 def _walk_sub(folder: Path) -> list[Path]:
-    if detect_format(folder) is not None:
-        return _dataset_images(folder)
+    fmt = detect_format(folder)
+    if fmt is not None:
+        return _dataset_walk(folder, fmt, True)
     try:
         entries = sorted(folder.iterdir(), key=lambda p: p.name)
     except OSError:
