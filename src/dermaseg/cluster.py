@@ -42,7 +42,8 @@ def ray_cluster(address: str | None = None, parts: tuple[str, ...] = ()) -> Iter
     ray = require_ray(parts)
     started = False
     if not ray.is_initialized():
-        kw: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+        # Ray's own warnings (e.g. that token authentication is on) are not the user's business: errors only
+        kw: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
         if address is None:
             kw["include_dashboard"] = False
         try:
