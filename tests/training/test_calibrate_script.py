@@ -3,11 +3,11 @@ fold as folds finish (a finished fold is never predicted twice; a re-trained one
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -18,18 +18,26 @@ TINY = ["--recipe", "default", "--model", "unet-tiny", "--image-size", "64", "--
         "--folds", "3"]
 
 
-def _calibrate(cv: Path, data: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "calibrate_default.py"), str(cv), "--data",
-                           str(data), "--out", str(out), "--tables", str(out.parent / "tables")],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")})
+def _script():
+    spec = importlib.util.spec_from_file_location("calibrate_default", ROOT / "scripts" / "calibrate_default.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _calibrate(cv: Path, data: Path, out: Path, capsys) -> SimpleNamespace:
+    """Run the script's main in this process (its stderr says which folds it predicted)."""
+    capsys.readouterr()
+    code = _script().main([str(cv), "--data", str(data), "--out", str(out), "--tables", str(out.parent / "tables")])
+    cap = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=cap.out, stderr=cap.err)
 
 
 def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
     cv = tmp_path / "cv"
     code, cap = run_cli(["train", "--data", str(ham), "--out", str(cv), *TINY, "--fold", "0"], capsys)
     assert code == 0, cap.err
-    r = _calibrate(cv, ham, tmp_path / "c1.json")
+    r = _calibrate(cv, ham, tmp_path / "c1.json", capsys)
     assert r.returncode == 0, r.stderr[-2000:]
     one = json.loads((tmp_path / "c1.json").read_text())
     n0 = len(json.loads((cv / "splits.json").read_text())["folds"][0]["val"])
@@ -40,7 +48,7 @@ def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
 
     code, cap = run_cli(["train", "--data", str(ham), "--out", str(cv), *TINY], capsys)  # folds 1 and 2
     assert code == 0, cap.err
-    r = _calibrate(cv, ham, tmp_path / "c2.json")
+    r = _calibrate(cv, ham, tmp_path / "c2.json", capsys)
     assert r.returncode == 0, r.stderr[-2000:]
     two = json.loads((tmp_path / "c2.json").read_text())
     assert two["folds_used"] == [0, 1, 2] and two["n_images"] == 15
@@ -55,7 +63,7 @@ def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
     assert sorted({it["fold"] for it in z["items"]}) == [0, 1, 2]
 
     os.utime(cv / "fold_1" / "best.pt", ns=(0, 0))  # fold 1 re-trained: its cached maps are stale
-    r = _calibrate(cv, ham, tmp_path / "c3.json")
+    r = _calibrate(cv, ham, tmp_path / "c3.json", capsys)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "fold 1: " in r.stderr and "fold 0: " not in r.stderr and "fold 2: " not in r.stderr
     three = json.loads((tmp_path / "c3.json").read_text())
