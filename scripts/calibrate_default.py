@@ -42,23 +42,16 @@ from dermaseg.io import read_image, read_mask
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
 
-def finished_folds(cv_dir: Path) -> list[int]:
-    """The folds whose run has finished (its final validation wrote ``metrics.json``)."""
-    splits = Splits.load(cv_dir / "splits.json")
-    return [i for i in range(len(splits.folds)) if (cv_dir / f"fold_{i}" / "metrics.json").is_file()]
-
-
 def oof_predictions(cv_dir: Path, data: Path, skip: set[int] | frozenset = frozenset()) -> list[dict]:
     """[{id, label, fold, prob (float16 H×W), truth (bool H×W)}] for every image of every finished fold's
     val, except the folds in ``skip`` (already predicted)."""
     ds = load_dataset(data)
     by_id = {s.id: s for s in ds.samples}
     splits = Splits.load(cv_dir / "splits.json")
-    done = finished_folds(cv_dir)
     out = []
     for i, fold in enumerate(splits.folds):
         model = cv_dir / f"fold_{i}" / "best.pt"
-        if i not in done:
+        if not (cv_dir / f"fold_{i}" / "metrics.json").is_file():  # not finished (final validation not run)
             print(f"fold {i}: not finished, skipped", file=sys.stderr, flush=True)
             continue
         if i in skip:

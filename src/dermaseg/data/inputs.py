@@ -76,53 +76,32 @@ def _enclosing_dataset_images(folder: Path) -> list[Path] | None:
 _FOLDER_LAYOUT_PARTS = ("images", "masks")
 
 
-def _dataset_walk(folder: Path, fmt: str, recursive: bool) -> list[Path]:
-    images = _dataset_images(folder)
-    if recursive and fmt == "folder":
-        try:
-            subs = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
-                           and p.name.lower() not in _FOLDER_LAYOUT_PARTS), key=lambda p: p.name)
-        except OSError:
-            subs = []
-        for sub in subs:
-            images += _walk_sub(sub)
-    return images
-
-
-def _walk(folder: Path, recursive: bool) -> list[Path]:
-    """Images of a folder: a dataset's images when it is (or lies in) a dataset, else its image files;
-    with ``recursive`` the same for every sub-folder, in sorted order (and, for a folder-pairs dataset,
-    its sub-folders other than ``images/`` and ``masks/``)."""
+def _walk(folder: Path, recursive: bool, top: bool = True) -> list[Path]:
+    """Images of a folder: a dataset's images when it is (or, for an input folder, lies in) a dataset, else
+    its image files; with ``recursive`` the same for every sub-folder, in sorted order (of a folder-pairs
+    dataset, its sub-folders other than ``images/`` and ``masks/``). A plain input folder that cannot be
+    listed raises; a sub-folder that cannot be listed is skipped."""
     fmt = detect_format(folder)
-    if fmt is not None:
-        return _dataset_walk(folder, fmt, recursive)
-    found = _enclosing_dataset_images(folder)
-    if found is not None:
-        return found
+    images = _dataset_images(folder) if fmt is not None else None
+    if images is None and top:
+        images = _enclosing_dataset_images(folder)
+        if images is not None:
+            return images
+    if images is not None and not (recursive and fmt == "folder"):
+        return images
     try:
         entries = sorted(folder.iterdir(), key=lambda p: p.name)
     except OSError as e:
+        if images is not None or not top:  # a dataset's images stand; an unlistable sub-folder is skipped
+            return images or []
         raise DermasegError(f"{folder}: cannot list folder ({e.strerror or e})") from e
-    images = [p for p in entries if _is_image(p)]
+    if images is None:
+        images = [p for p in entries if _is_image(p)]
     if recursive:
         for sub in entries:
-            if sub.is_dir() and not sub.name.startswith("."):
-                images += _walk_sub(sub)
-    return images
-
-
-def _walk_sub(folder: Path) -> list[Path]:
-    fmt = detect_format(folder)
-    if fmt is not None:
-        return _dataset_walk(folder, fmt, True)
-    try:
-        entries = sorted(folder.iterdir(), key=lambda p: p.name)
-    except OSError:
-        return []
-    images = [p for p in entries if _is_image(p)]
-    for sub in entries:
-        if sub.is_dir() and not sub.name.startswith("."):
-            images += _walk_sub(sub)
+            if (sub.is_dir() and not sub.name.startswith(".")
+                    and not (fmt == "folder" and sub.name.lower() in _FOLDER_LAYOUT_PARTS)):
+                images += _walk(sub, True, top=False)
     return images
 
 

@@ -101,11 +101,13 @@ def _ensure_loaded() -> None:
                 raise
 
 
-def _registered(name: str) -> bool:
+def _lookup(name: str) -> ModelInfo | None:
+    """The registry entry for a model name (exact name first, then the longest matching pattern), or None."""
     _ensure_loaded()
     if name in _REGISTRY and not _REGISTRY[name].pattern:
-        return True
-    return any(i.pattern and name.startswith(i.name) and len(name) > len(i.name) for i in _REGISTRY.values())
+        return _REGISTRY[name]
+    matches = [i for i in _REGISTRY.values() if i.pattern and name.startswith(i.name)]
+    return max(matches, key=lambda i: len(i.name)) if matches else None
 
 
 def names_model_file(name: str | os.PathLike) -> bool:
@@ -115,7 +117,7 @@ def names_model_file(name: str | os.PathLike) -> bool:
     name = str(name)
     if os.sep in name or (os.altsep and os.altsep in name) or name.endswith(MODEL_FILE_SUFFIXES):
         return True
-    return Path(name).is_file() and not _registered(name)
+    return Path(name).is_file() and _lookup(name) is None
 
 
 def list_models() -> list[ModelInfo]:
@@ -134,12 +136,9 @@ def model_info(name: str) -> ModelInfo:
         except DermasegError as e:
             raise DermasegError(f"{f.path}: holds model '{f.config['name']}', which this dermaseg does not "
                                 "know") from e
-    _ensure_loaded()
-    if name in _REGISTRY and not _REGISTRY[name].pattern:
-        return _REGISTRY[name]
-    matches = [i for i in _REGISTRY.values() if i.pattern and name.startswith(i.name)]
-    if matches:
-        return max(matches, key=lambda i: len(i.name))
+    info = _lookup(name)
+    if info is not None:
+        return info
     names = ", ".join(i.name + ("<...>" if i.pattern else "") for i in list_models())
     raise DermasegError(f"unknown model '{name}'; known models: {names} (or a saved model file path)")
 
