@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="best", choices=["best", "last"], help="RUN_DIR/best.pt or last.pt")
     args = ap.parse_args(argv)
     pipeline = _pipeline(args)
+    fold_weights = (pipeline.get("calibration") or {}).get("fold_weights")
+    if fold_weights and args.run_dir is not None and fold_weights != f"{args.weights}.pt":
+        print(f"warning: {args.calibration}: calibrated on the folds' {fold_weights}, but --weights {args.weights} "
+              f"ships {args.weights}.pt: the threshold and quality model were fitted on a different regime",
+              file=sys.stderr)
     if args.pipeline_only:
         if args.calibration is None:
             ap.error("--pipeline-only needs --calibration")
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in blob["state_dict"].items()}
     ASSET.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(ASSET / "model.safetensors"), metadata={"format": "pt"})
+    (ASSET / "model.safetensors").chmod(0o644)  # safetensors writes 0600
     for k in ("pretrained", "source_file"):
         cfg.pop(k, None)
     train_cfg = {}
@@ -92,6 +98,8 @@ def _pipeline(args: argparse.Namespace) -> dict:
     out["quality"] = cal["quality"]
     out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
                           "folds_used": cal.get("folds_used"), "cv_recipe": cal.get("cv_recipe"),
+                          "fold_weights": cal.get("fold_weights"), "recall": cal.get("recall"),
+                          "precision": cal.get("precision"),
                           "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),
                           "quality_oof": cal.get("quality_oof")}
     return out
