@@ -98,8 +98,8 @@ def _pipeline(args: argparse.Namespace) -> dict:
     out["quality"] = cal["quality"]
     out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
                           "folds_used": cal.get("folds_used"), "cv_recipe": cal.get("cv_recipe"),
-                          "fold_weights": cal.get("fold_weights"), "recall": cal.get("recall"),
-                          "precision": cal.get("precision"),
+                          "fold_weights": cal.get("fold_weights"), "tied_with_best": cal.get("tied_with_best"),
+                          "recall": cal.get("recall"), "precision": cal.get("precision"),
                           "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),
                           "quality_oof": cal.get("quality_oof")}
     return out

@@ -143,20 +143,35 @@ def cv(cfg: dict) -> str:
     table = cal.get("cv_table") or []
     if not table:
         return "No cross-validation table in the bundle's config.json.\n"
-    rows = ["| fold | images | Jaccard | Dice | thr. Jaccard |", "|---|---|---|---|---|"]
+    keys = ["jaccard", "dice", "thresholded_jaccard"]
+    heads = ["Jaccard", "Dice", "thr. Jaccard"]
+    if all("recall" in r and "precision" in r for r in table):  # calibrations since recall/precision were scored
+        keys += ["recall", "precision"]
+        heads += ["recall", "precision"]
+    rows = ["| fold | images | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(keys)]
     for r in table:
-        rows.append(f"| {r['fold']} | {r['n']} | {r['jaccard']:.4f} | {r['dice']:.4f} | "
-                    f"{r['thresholded_jaccard']:.4f} |")
-    keys = ("jaccard", "dice", "thresholded_jaccard")
+        rows.append(f"| {r['fold']} | {r['n']} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
     means = {k: (float(np.mean([r[k] for r in table])), float(np.std([r[k] for r in table]))) for k in keys}
     rows.append("| mean ± std over folds | " + str(sum(r["n"] for r in table)) + " | "
                 + " | ".join(f"{m:.4f} ± {s:.4f}" for m, s in means.values()) + " |")
     recipe = cal.get("cv_recipe") or {}
-    what = (f" Fold models: recipe `{recipe.get('name')}`, {recipe.get('epochs')} epochs each." if recipe else "")
-    return ("\n".join(rows) + "\n\nOut-of-fold predictions at threshold "
-            f"{cfg.get('threshold', 0.5)}, rule `{cfg.get('postprocess_rule', 'area')}`, each training image "
-            f"scored by the fold model that did not train on it (`scripts/calibrate_default.py`; folds "
-            f"{', '.join(str(r['fold']) for r in table)}).{what}\n")
+    weights = {"last.pt": " at their last epoch (`last.pt`)",
+               "best.pt": " at their best epoch on the fold's own validation (`best.pt`)"}.get(cal.get("fold_weights"), "")
+    what = (f" Fold models: recipe `{recipe.get('name')}`, {recipe.get('epochs')} epochs each{weights}."
+            if recipe else "")
+    out = ("\n".join(rows) + "\n\nOut-of-fold predictions at threshold "
+           f"{cfg.get('threshold', 0.5)}, rule `{cfg.get('postprocess_rule', 'area')}`, each training image "
+           f"scored by the fold model that did not train on it (`scripts/calibrate_default.py`; folds "
+           f"{', '.join(str(r['fold']) for r in table)}).{what}\n")
+    tied = cal.get("tied_with_best")
+    if tied:
+        ts = sorted({t["threshold"] for t in tied})
+        rules = sorted({t["rule"] for t in tied})
+        out += (f"\nThe threshold and the rule were chosen on these maps: settings within one paired standard error "
+                f"of the best out-of-fold Jaccard are tied (here thresholds {', '.join(f'{t:g}' for t in ts)}, "
+                f"rule{'s' if len(rules) > 1 else ''} {' and '.join(f'`{r}`' for r in rules)}), and among them the "
+                "one whose recall and precision are closest is kept.\n")
+    return out
 
 
 def render(card: str, blocks: dict[str, str]) -> str:

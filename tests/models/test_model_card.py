@@ -113,3 +113,21 @@ def test_blocks_are_rendered_from_the_files_and_the_prose_is_kept(tmp_path, caps
     (run / "metrics.json").write_text(json.dumps({**VAL, "predicted_quality": None}))
     with pytest.raises(SystemExit, match="no predicted_quality"):
         mc.main(["--eval", str(run), "--asset", str(asset)])
+
+
+def test_cv_block_of_a_calibration_with_recall_precision_and_ties():
+    cfg = {"threshold": 0.35, "postprocess_rule": "area", "calibration": {
+        "cv_table": [{"fold": 0, "n": 400, "jaccard": 0.84, "dice": 0.9, "thresholded_jaccard": 0.81,
+                      "recall": 0.92, "precision": 0.90},
+                     {"fold": 1, "n": 400, "jaccard": 0.82, "dice": 0.88, "thresholded_jaccard": 0.79,
+                      "recall": 0.90, "precision": 0.94}],
+        "cv_recipe": {"name": "candidate-lite0", "epochs": 24}, "fold_weights": "last.pt",
+        "tied_with_best": [{"rule": "area", "threshold": 0.35}, {"rule": "area", "threshold": 0.4},
+                           {"rule": "mass", "threshold": 0.35}]}}
+    c = _script().cv(cfg)
+    assert "| fold | images | Jaccard | Dice | thr. Jaccard | recall | precision |" in c
+    assert "| 1 | 400 | 0.8200 | 0.8800 | 0.7900 | 0.9000 | 0.9400 |" in c
+    assert "| mean ± std over folds | 800 | 0.8300 ± 0.0100 | 0.8900 ± 0.0100 | 0.8000 ± 0.0100 | " \
+           "0.9100 ± 0.0100 | 0.9200 ± 0.0200 |" in c
+    assert "at threshold 0.35, rule `area`" in c and "24 epochs each at their last epoch (`last.pt`)" in c
+    assert "(here thresholds 0.35, 0.4, rules `area` and `mass`)" in c
