@@ -91,7 +91,8 @@ def test_blocks_are_rendered_from_the_files_and_the_prose_is_kept(tmp_path, caps
     assert not any(f"old {b}" in text for b in ("header", "validation", "quality", "cv"))
     head = _block(text, "header")
     assert "threshold 0.45" in head and "rule `mass`" in head and "the one of largest probability mass" in head
-    assert "flip TTA" in head and "with a MobileNetV2 encoder" in head
+    enc = mc.ENCODERS[cfg["model"]["name"].partition("-")[2]]  # the bundled model's encoder, named as the card does
+    assert "flip TTA" in head and f"with {'an' if enc[0] in 'AEIOU' else 'a'} {enc} encoder" in head
     val = _block(text, "validation")
     assert "| Dice | 0.800 ± 0.100 | 0.810 |" in val and "| HD95 (px) | 12.3 ± 5.7 | — |" in val
     assert "| accuracy / precision / recall | 0.900 / 0.850 / 0.750 | 0.910 / 0.860 / 0.760 |" in val

@@ -38,10 +38,12 @@ def _err(r, status, pattern):
 
 def test_health_models_openapi_and_offline_docs(client):
     from dermaseg import __version__
+    from dermaseg.models.default import default_config
 
     assert client.get("/api/health").json() == {"status": "ok", "version": __version__}
     m = client.get("/api/models").json()
-    assert m["automatic"]["name"] == "fpn-mobilenet_v2" and m["automatic"]["kind"] == "cnn"
+    # the bundled model's architecture, as its config.json names it (fpn-efficientnet-lite0, fpn-mobilenet_v2, ...)
+    assert m["automatic"]["name"] == default_config()["model"]["name"] and m["automatic"]["kind"] == "cnn"
     assert m["prompted"]["name"] == "litemedsam" and m["prompted"]["kind"] == "sam"
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/health", "/api/models", "/api/images", "/api/images/{image_id}/predict",
