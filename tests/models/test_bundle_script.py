@@ -3,7 +3,6 @@ with the calibration's pipeline keys in config.json, and the bundle loads back t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -15,15 +14,13 @@ from dermaseg.models import default as default_mod
 from dermaseg.models.files import save_model
 from dermaseg.models.registry import create_model
 from dermaseg.models.weights import sha256_file
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bundle_default_model", ROOT / "scripts" / "bundle_default_model.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bundle_default_model")
 
 
 def _run(tmp_path: Path) -> Path:

@@ -3,23 +3,17 @@ around them is kept, and the committed card's bundle-only blocks (header, CV tab
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from dermaseg.models.default import ASSET_DIR, DEFAULT_SHA256
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("model_card", ROOT / "scripts" / "model_card.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("model_card")
 
 
 def _block(card: str, name: str) -> str:

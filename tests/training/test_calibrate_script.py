@@ -3,7 +3,6 @@ fold as folds finish (a finished fold is never predicted twice; a re-trained one
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -12,17 +11,14 @@ from types import SimpleNamespace
 import numpy as np
 
 from tests.clirun import run_cli
+from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--recipe", "default", "--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1",
         "--folds", "3"]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("calibrate_default", ROOT / "scripts" / "calibrate_default.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("calibrate_default")
 
 
 def _calibrate(cv: Path, data: Path, out: Path, capsys, *extra: str) -> SimpleNamespace:
