@@ -93,15 +93,19 @@ def _stamp(cv_dir: Path, fold: int, weights: str = "best") -> str:
     return f"{weights}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def score(items: list[dict], threshold: float, rule: str) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-    """Per-image Jaccard, recall and precision of every OOF map cut at ``threshold`` and cleaned by ``rule``."""
-    rows, masks = [], []
+def cut(items: list[dict], threshold: float, rule: str) -> list[np.ndarray]:
+    """Every OOF map cut at ``threshold`` and cleaned by ``rule``: the automatic pipeline's masks."""
+    out = []
     for it in items:
         p = it["prob"].astype(np.float32)
-        m = clean_mask(p > threshold, p, rule)
-        rows.append(image_metrics(m, it["truth"], hd95=False))
-        masks.append(m)
-    return {k: np.array([r[k] for r in rows], dtype=float) for k in ("iou", "recall", "precision")}, masks
+        out.append(clean_mask(p > threshold, p, rule))
+    return out
+
+
+def score(items: list[dict], masks: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-image Jaccard, recall and precision of ``masks`` against the items' truths."""
+    rows = [image_metrics(m, it["truth"], hd95=False) for it, m in zip(items, masks, strict=True)]
+    return {k: np.array([r[k] for r in rows], dtype=float) for k in ("iou", "recall", "precision")}
 
 
 def choose(grid: list[dict], per_image: dict[tuple[str, float], np.ndarray]) -> tuple[dict, list[dict]]:
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     grid, scores = [], {}
     for rule in RULES:
         for t in THRESHOLDS:
-            m = scores[(rule, t)] = score(items, t, rule)[0]
+            m = scores[(rule, t)] = score(items, cut(items, t, rule))
             j = m["iou"]
             grid.append({"rule": rule, "threshold": t, "jaccard": float(j.mean()),
                          "thresholded_jaccard": float(np.where(j < FAILURE_JACCARD, 0, j).mean()),
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         best = max(fixed, key=lambda g: g["jaccard"])
     t, rule = best["threshold"], best["rule"]
     chosen = scores[(rule, t)]
-    j, masks = chosen["iou"], score(items, t, rule)[1]
+    j, masks = chosen["iou"], cut(items, t, rule)  # the masks again (the grid keeps only their scores)
     size = tuple(items[0].get("model_size") or items[0]["prob"].shape)
     feats = np.stack([quality_features(it["prob"].astype(np.float32), m, size)
                       for it, m in zip(items, masks, strict=True)])

@@ -143,12 +143,11 @@ def cv(cfg: dict) -> str:
     table = cal.get("cv_table") or []
     if not table:
         return "No cross-validation table in the bundle's config.json.\n"
-    keys = ["jaccard", "dice", "thresholded_jaccard"]
-    heads = ["Jaccard", "Dice", "thr. Jaccard"]
+    cols = {"jaccard": "Jaccard", "dice": "Dice", "thresholded_jaccard": "thr. Jaccard"}
     if all("recall" in r and "precision" in r for r in table):  # calibrations since recall/precision were scored
-        keys += ["recall", "precision"]
-        heads += ["recall", "precision"]
-    rows = ["| fold | images | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(keys)]
+        cols |= {"recall": "recall", "precision": "precision"}
+    keys = list(cols)
+    rows = ["| fold | images | " + " | ".join(cols.values()) + " |", "|---|---|" + "---|" * len(keys)]
     for r in table:
         rows.append(f"| {r['fold']} | {r['n']} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
     means = {k: (float(np.mean([r[k] for r in table])), float(np.std([r[k] for r in table]))) for k in keys}
