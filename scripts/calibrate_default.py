@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                         "precision": float(chosen["precision"][sel].mean())})
     result = {
         "cv_dir": str(args.cv_dir), "n_images": len(items), "folds_used": sorted(int(f) for f in np.unique(folds)),
+        "folds_total": len(Splits.load(args.cv_dir / "splits.json").folds),
         "threshold": t, "postprocess_rule": rule, "cv_recipe": _cv_recipe(args.cv_dir, sorted(set(folds.tolist()))),
         "fold_weights": f"{args.weights}.pt",
         "selection": (SELECTION if not fixed or len(fixed) == len(grid)

@@ -162,6 +162,10 @@ def cv(cfg: dict) -> str:
            f"{cfg.get('threshold', 0.5)}, rule `{cfg.get('postprocess_rule', 'area')}`, each training image "
            f"scored by the fold model that did not train on it (`scripts/calibrate_default.py`; folds "
            f"{', '.join(str(r['fold']) for r in table)}).{what}\n")
+    total = cal.get("folds_total")
+    if total and len(table) < total:
+        out += (f"\n**Partial cross-validation: {len(table)} of its {total} folds had finished** when this bundle was "
+                "calibrated; the threshold, the rule and the quality model come from those folds' images only.\n")
     tied = cal.get("tied_with_best")
     if tied:
         ts = sorted({t["threshold"] for t in tied})

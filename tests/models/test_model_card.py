@@ -126,3 +126,8 @@ def test_cv_block_of_a_calibration_with_recall_precision_and_ties():
            "0.9100 ± 0.0100 | 0.9200 ± 0.0200 |" in c
     assert "at threshold 0.35, rule `area`" in c and "24 epochs each at their last epoch (`last.pt`)" in c
     assert "(here thresholds 0.35, 0.4, rules `area` and `mass`)" in c
+    assert "Partial cross-validation" not in c  # no folds_total: an older calibration, said nothing about it
+    cfg["calibration"]["folds_total"] = 5
+    assert "**Partial cross-validation: 2 of its 5 folds had finished**" in _script().cv(cfg)
+    cfg["calibration"]["folds_total"] = 2
+    assert "Partial cross-validation" not in _script().cv(cfg)

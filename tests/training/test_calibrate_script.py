@@ -39,6 +39,7 @@ def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
     one = json.loads((tmp_path / "c1.json").read_text())
     n0 = len(json.loads((cv / "splits.json").read_text())["folds"][0]["val"])
     assert one["folds_used"] == [0] and one["n_images"] == n0
+    assert one["folds_total"] == len(json.loads((cv / "splits.json").read_text())["folds"]) > 1
     assert one["cv_recipe"] == {"name": "default", "model": "unet-tiny", "input_size": [64, 64], "epochs": 1}
     assert one["quality_oof"]["spearman_fold_held_out"] is None  # one fold: nothing to hold out
     assert "fold 0: " in r.stderr and "OOF images predicted" in r.stderr
@@ -48,7 +49,7 @@ def test_calibration_follows_the_folds_as_they_finish(ham, tmp_path, capsys):
     r = _calibrate(cv, ham, tmp_path / "c2.json", capsys)
     assert r.returncode == 0, r.stderr[-2000:]
     two = json.loads((tmp_path / "c2.json").read_text())
-    assert two["folds_used"] == [0, 1, 2] and two["n_images"] == 15
+    assert two["folds_used"] == [0, 1, 2] and two["n_images"] == 15 and two["folds_total"] == 3
     assert "fold 0: " not in r.stderr  # cached from the first call
     assert "fold 1: " in r.stderr and "fold 2: " in r.stderr
     assert [row["fold"] for row in two["cv_table"]] == [0, 1, 2]
