@@ -97,7 +97,7 @@ def _pipeline(args: argparse.Namespace) -> dict:
     out["postprocess_rule"] = cal["postprocess_rule"]
     out["quality"] = cal["quality"]
     out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
-                          "folds_used": cal.get("folds_used"), "cv_recipe": cal.get("cv_recipe"),
+                          "folds_used": cal.get("folds_used"), "folds_total": cal.get("folds_total"), "cv_recipe": cal.get("cv_recipe"),
                           "fold_weights": cal.get("fold_weights"), "tied_with_best": cal.get("tied_with_best"),
                           "recall": cal.get("recall"), "precision": cal.get("precision"),
                           "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),

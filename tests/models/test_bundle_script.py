@@ -42,7 +42,8 @@ def test_last_weights_and_calibration_bundle_and_load_back(tmp_path, monkeypatch
     run = _run(tmp_path)
     cal = tmp_path / "cal.json"
     cal.write_text(json.dumps({"threshold": 0.35, "postprocess_rule": "mass", "quality": {"kind": "test"},
-                               "folds_used": [0, 1], "fold_weights": "last.pt", "recall": 0.91, "precision": 0.92,
+                               "folds_used": [0, 1], "folds_total": 5, "fold_weights": "last.pt",
+                               "recall": 0.91, "precision": 0.92,
                                "cv_table": [{"fold": 0, "jaccard": 0.84}]}))
     mod = _script()
     asset, pin = tmp_path / "asset", tmp_path / "default.py"
@@ -60,6 +61,7 @@ def test_last_weights_and_calibration_bundle_and_load_back(tmp_path, monkeypatch
     assert cfg["threshold"] == 0.35 and cfg["postprocess_rule"] == "mass"
     assert cfg["weights_from"] == {"file": "last.pt", "epoch": 5}
     assert cfg["calibration"]["fold_weights"] == "last.pt" and cfg["calibration"]["folds_used"] == [0, 1]
+    assert cfg["calibration"]["folds_total"] == 5
     assert cfg["training"]["recipe"]["name"] == "tiny"
 
     # the bundle loads back as the default model: last.pt's weights (fp16-rounded), the calibrated pipeline
