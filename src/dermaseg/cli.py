@@ -182,7 +182,7 @@ def evaluate_cmd(
 def train_cmd(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Dataset folder (any supported layout)."),
-    recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default."),
+    recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default (the bundled model's), default-mobilenet."),
     out: Path = typer.Option(..., "--out", help="Run folder."),
     folds: Optional[int] = typer.Option(None, "--folds", min=0, help="Run K-fold cross-validation (K >= 2); "
                                         "0 trains one run on the train/val split even when the recipe has folds."),

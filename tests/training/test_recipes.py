@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dermaseg.errors import DermasegError
@@ -10,8 +12,15 @@ from dermaseg.training.recipes import RECIPES, get_recipe
 
 
 def test_recipes_cite_their_seeds_and_overrides():
-    assert {"unet-paper", "fpn-paper", "skinsam", "melseg", "default", "candidate-lite0"} <= set(RECIPES)
-    assert RECIPES["candidate-lite0"].warmup_epochs == 1 and RECIPES["candidate-lite0"].schedule == "cosine"
+    assert {"unet-paper", "fpn-paper", "skinsam", "melseg", "default", "candidate-lite0",
+            "default-mobilenet"} <= set(RECIPES)
+    d = RECIPES["default"]  # the bundled model's recipe; its CV ran as candidate-lite0, the same settings
+    assert (d.model, d.input_size, d.epochs, d.warmup_epochs, d.schedule, d.augment) == (
+        "fpn-efficientnet-lite0", (192, 256), 24, 1, "cosine", "strong")
+    assert dataclasses.replace(RECIPES["candidate-lite0"], name="default", notes=d.notes) == d
+    old = RECIPES["default-mobilenet"]  # the previous bundled model's
+    assert (old.model, old.input_size, old.epochs, old.warmup_epochs, old.augment) == (
+        "fpn-mobilenet_v2", (128, 160), 8, 0, "moderate")
     up = RECIPES["unet-paper"]
     assert (up.seed, up.input_size, up.loss, up.optimizer, up.lr, up.batch_size, up.epochs) == (
         "002", (224, 224), "bce", "adam", 1e-3, 32, 20)
@@ -37,3 +46,11 @@ def test_with_model_takes_the_task_from_the_registry():
         get_recipe("default").with_model("litemedsam")
     with pytest.raises(DermasegError, match="unknown model 'nope'"):
         get_recipe("default").with_model("nope")
+
+
+def test_the_warm_up_belongs_to_the_cosine_schedule():
+    d = get_recipe("default")
+    assert d.override(schedule="constant").warmup_epochs == 0  # would otherwise be refused by the trainer
+    assert d.override(schedule="plateau").warmup_epochs == 0
+    assert d.override(epochs=3).warmup_epochs == 1
+    assert d.override(schedule="cosine", warmup_epochs=2).warmup_epochs == 2

@@ -3,6 +3,8 @@ synthetic data."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -65,7 +67,7 @@ def test_resume_with_more_epochs_follows_the_longer_cosine_schedule(dataset, tmp
     # 1 epoch of a 1-epoch run, resumed with --epochs 3: epochs 2 and 3 take the 3-epoch curve's lr (the
     # optimizer's saved lr, the 1-epoch curve's end, is not carried over)
     train, val = dataset.samples[:8], dataset.samples[8:]
-    recipe = tiny(epochs=1, schedule="cosine", optimizer="sgd", lr=0.1)
+    recipe = tiny(epochs=1, schedule="cosine", warmup_epochs=0, optimizer="sgd", lr=0.1)
     train_run(dataset, recipe, tmp_path / "run", train, val, "t", seed=3, progress=False)
     train_run(dataset, recipe.override(epochs=3), tmp_path / "run", train, val, "t", seed=3, resume=True,
               progress=False)
@@ -85,8 +87,9 @@ def test_cosine_with_warmup_follows_the_closed_form(dataset, tmp_path):
     # warm-up: epoch e of 2 at (e + 1) / 3 of lr; then cosine over the remaining 2 epochs, from the top
     want = [0.1 / 3, 0.2 / 3, 0.1, 0.1 * (0.01 + 0.99 * 0.5)]
     assert [row["lr"] for row in t.history] == pytest.approx(want)
-    with pytest.raises(DermasegError, match="warmup_epochs needs the cosine schedule"):
-        Trainer(model, r.override(schedule="constant"), task, tmp_path / "c", progress=False)
+    with pytest.raises(DermasegError, match="warmup_epochs needs the cosine schedule"):  # a hand-made recipe
+        Trainer(model, dataclasses.replace(r, schedule="constant"), task, tmp_path / "c", progress=False)
+    assert r.override(schedule="constant").warmup_epochs == 0  # --schedule drops the cosine's warm-up
     with pytest.raises(DermasegError, match="warmup_epochs -1: must be 0 or more"):
         r.override(warmup_epochs=-1)
 
@@ -95,7 +98,7 @@ def test_cosine_with_warmup_follows_the_closed_form(dataset, tmp_path):
 def test_optimizers_and_schedules(dataset, tmp_path, optimizer, schedule):
     from dermaseg.training.tasks import CNNTask
 
-    r = tiny(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01)
+    r = tiny(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01, warmup_epochs=0)
     model = create_model("unet-tiny", input_size=[64, 64])
     task = CNNTask(model, r, dataset.samples[:8], dataset.samples[8:], progress=False)
     t = Trainer(model, r, task, tmp_path / "o", progress=False)

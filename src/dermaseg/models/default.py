@@ -20,7 +20,7 @@ __all__ = ["ASSET_DIR", "DEFAULT_SHA256", "load_default_model", "default_config"
 
 ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_model"
 #: sha256 of assets/default_model/model.safetensors (checked before every load)
-DEFAULT_SHA256 = "5386eded9d57d9e891686080d209918d3572cf8fbb715151dc6b99a318841802"
+DEFAULT_SHA256 = "fa7f8ebbdbe9f94289f88fd40b23ade7191148fecef2d90b0b6fb804d2b1f244"
 
 
 def default_config() -> dict[str, Any]:
