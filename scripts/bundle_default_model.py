@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: the calibration JSON's provenance kept in config.json (the model card's CV and quality blocks read them)
+CALIBRATION_KEYS = ("cv_dir", "n_images", "folds_used", "folds_total", "cv_recipe", "fold_weights", "tied_with_best",
+                    "recall", "precision", "selection", "cv_table", "quality_oof")
+
+
 def _pipeline(args: argparse.Namespace) -> dict:
     """threshold, postprocess_rule, quality (+ the calibration's provenance) for config.json."""
     out: dict = {"threshold": 0.5 if args.threshold is None else args.threshold}
@@ -96,12 +101,7 @@ def _pipeline(args: argparse.Namespace) -> dict:
     out["threshold"] = float(cal["threshold"]) if args.threshold is None else args.threshold
     out["postprocess_rule"] = cal["postprocess_rule"]
     out["quality"] = cal["quality"]
-    out["calibration"] = {"cv_dir": cal.get("cv_dir"), "n_images": cal.get("n_images"),
-                          "folds_used": cal.get("folds_used"), "folds_total": cal.get("folds_total"), "cv_recipe": cal.get("cv_recipe"),
-                          "fold_weights": cal.get("fold_weights"), "tied_with_best": cal.get("tied_with_best"),
-                          "recall": cal.get("recall"), "precision": cal.get("precision"),
-                          "selection": cal.get("selection"), "cv_table": cal.get("cv_table"),
-                          "quality_oof": cal.get("quality_oof")}
+    out["calibration"] = {k: cal.get(k) for k in CALIBRATION_KEYS}
     return out
 
 
