@@ -133,8 +133,19 @@ def test_one_epoch_writes_the_run_folder(dataset, tmp_path):
 def test_resume_refuses_different_settings(dataset, tmp_path):
     train, val = dataset.samples[:8], dataset.samples[8:]
     train_run(dataset, tiny(), tmp_path / "r", train, val, "t", progress=False)
-    with pytest.raises(DermasegError, match="different settings"):
+    with pytest.raises(DermasegError, match=r"different settings .*\(lr 0\.001 -> 0\.5\)"):
         train_run(dataset, tiny(lr=0.5), tmp_path / "r", train, val, "t", resume=True, progress=False)
+
+
+def test_resume_ignores_a_recipes_name_and_notes(dataset, tmp_path):
+    """A recipe renamed or re-documented between sessions (an alias, a new note) resumes its run: only the
+    settings that change training must match."""
+    train, val = dataset.samples[:8], dataset.samples[8:]
+    train_run(dataset, tiny(), tmp_path / "r", train, val, "t", progress=False)
+    summary = train_run(dataset, tiny(epochs=2, name="renamed", notes="new words"), tmp_path / "r", train, val,
+                        "t", resume=True, progress=False)
+    rows = list(csv.DictReader((tmp_path / "r" / "history.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and summary["val"]["n_images"] == 2
 
 
 def test_a_failed_run_leaves_no_run_folder(tmp_path):

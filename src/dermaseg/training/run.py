@@ -102,6 +102,11 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
         raise
 
 
+def _settings(recipe: dict) -> dict:
+    """The recipe fields a resumed run must share with the run it resumes."""
+    return {k: v for k, v in recipe.items() if k not in ("epochs", "name", "notes")}
+
+
 def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint, device, progress,
                cache_dir, extra, report) -> dict[str, Any]:
     dist = setup(device)  # torchrun's process group, once per process; else one process
@@ -118,10 +123,14 @@ def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resu
             raise DermasegError(f"{cfg_path}: cannot read the run's config to resume ({e})") from e
         if not isinstance(old, dict) or not isinstance(old.get("recipe"), dict):
             raise DermasegError(f"{cfg_path}: not the config.json of a dermaseg run; cannot resume")
-        a = {k: v for k, v in old["recipe"].items() if k != "epochs"}
-        b = {k: v for k, v in config["recipe"].items() if k != "epochs"}
-        if a != b or old.get("seed") != seed or old.get("n_train") != len(train):
-            raise DermasegError(f"{cfg_path}: --resume with different settings than the run being resumed")
+        # epochs may grow on resume; a recipe's name and notes only document it
+        was = {**_settings(old["recipe"]), "seed": old.get("seed"), "n_train": old.get("n_train")}
+        now = {**_settings(config["recipe"]), "seed": seed, "n_train": len(train)}
+        changed = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(was.keys() | now.keys())
+                   if was.get(k) != now.get(k)]
+        if changed:
+            raise DermasegError(f"{cfg_path}: --resume with different settings than the run being resumed "
+                                f"({', '.join(changed)})")
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed, 1_000_000)  # model init: a stream no epoch uses
     model = build_model(recipe, checkpoint)
