@@ -128,11 +128,13 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     page.goto(server)
     page.wait_for_function("() => document.getElementById('models').textContent.includes('litemedsam')")
     _shot(page, "serve_empty.png", tmp_path)
+    assert page.is_visible("#empty-hint")  # the hint to open images, until one is open
 
     tif = tmp_path / "lesion.tif"
     Image.open(SAMPLE).save(tif)
     page.set_input_files("#file-input", [str(SAMPLE), str(_rotated_jpeg(tmp_path)), str(tif)])
     page.wait_for_selector(".item.current[data-status=ready]", timeout=120_000)
+    assert page.is_hidden("#empty-hint")
     # the automatic mask is drawn at once and equals the server's
     auto = _page_mask(page)
     assert auto.shape == (192, 256) and auto.sum() > 200
