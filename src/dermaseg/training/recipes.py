@@ -117,7 +117,7 @@ _DEFAULT = Recipe(
           "24 epochs, strong augmentation (flips, rotation, scale/crop, colour, blur, hair-like curves). Its "
           "grouped 5-fold CV "
           "on ISIC 2017 training had the fold-validation Dice level off over the last epochs (the last within "
-          "0.002 of the best in each fold finished, MODEL_CARD.md), so the bundle ships the last epoch (last.pt), not an epoch chosen "
+          "0.002 of the best in every fold, MODEL_CARD.md), so the bundle ships the last epoch (last.pt), not an epoch chosen "
           "on validation.")
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
