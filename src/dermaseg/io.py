@@ -40,7 +40,8 @@ __all__ = [
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def _open(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Image.Image:
+def _open(source: str | os.PathLike | BinaryIO, name: str | None = None,
+          max_pixels: int | None = None) -> Image.Image:
     """Open and decode an image file (a path, or a binary file object named ``name`` in messages).
 
     An image with more pixels than PIL's ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb: PIL only
@@ -50,7 +51,7 @@ def _open(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Imag
         with warnings.catch_warnings():  # PIL warns between 1x and 2x its limit: refused below, in one line
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(source if not isinstance(source, str | os.PathLike) else Path(source))
-        limit = Image.MAX_IMAGE_PIXELS
+        limit = max_pixels or Image.MAX_IMAGE_PIXELS
         if limit and im.size[0] * im.size[1] > limit:
             im.close()
             raise DataError(f"{label}: image of {im.size[0]}x{im.size[1]} pixels exceeds the limit of "
@@ -63,7 +64,10 @@ def _open(source: str | os.PathLike | BinaryIO, name: str | None = None) -> Imag
     except UnidentifiedImageError as e:  # PIL's message repeats the path: keep ours path-free when named
         raise DataError(f"{label}: cannot read image (not an image format PIL recognises)") from e
     except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{label}: cannot read image ({e})") from e
+        why = str(e)
+        if "not processed" in why or "truncated" in why.lower() or "broken data stream" in why:
+            why = f"the file is truncated or corrupt: {why}"  # Pillow's "(4 bytes not processed)"
+        raise DataError(f"{label}: cannot read image ({why})") from e
     return im
 
 
@@ -86,14 +90,16 @@ def _to_uint8_rgb(im: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.uint8)
 
 
-def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None,
+               max_pixels: int | None = None) -> np.ndarray:
     """Read an image file (a path or a binary file object) as RGB ``uint8``, H×W×3, EXIF orientation
     applied.
 
     Raises :class:`DataError` naming the file (``name`` when given) when it is missing, unreadable,
-    truncated, a decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels) or smaller than 2×2.
+    truncated, a decompression bomb (more than ``max_pixels``, default ``PIL.Image.MAX_IMAGE_PIXELS``,
+    pixels: refused from the header, before decoding) or smaller than 2×2.
     """
-    im = _open(path, name)
+    im = _open(path, name, max_pixels)
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF block: keep the pixels as stored
@@ -149,10 +155,11 @@ def mask_from_array(a: np.ndarray) -> np.ndarray:
     return a >= (top / 2.0)
 
 
-def read_mask(path: str | os.PathLike | BinaryIO, name: str | None = None) -> np.ndarray:
+def read_mask(path: str | os.PathLike | BinaryIO, name: str | None = None,
+              max_pixels: int | None = None) -> np.ndarray:
     """Read a lesion mask (a path or a binary file object) as H×W ``bool`` by the module's mask rule (no
     EXIF rotation: masks carry none). Errors as :func:`read_image`."""
-    im = _open(path, name)
+    im = _open(path, name, max_pixels)
     if im.mode == "P":
         im = im.convert("RGB")
     elif im.mode in ("RGBA", "LA"):

@@ -60,7 +60,7 @@ def make_client(auto_predictor, sam_predictor):
     def make(**kw):
         kw.setdefault("prefetch_sam", False)
         app = create_app(kw.pop("model", auto_predictor), kw.pop("sam", sam_predictor), **kw)
-        c = TestClient(app)
+        c = TestClient(app, base_url="http://127.0.0.1")  # a loopback Host (the default allow-list)
         c.__enter__()
         clients.append(c)
         return c

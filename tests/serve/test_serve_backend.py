@@ -30,7 +30,8 @@ def test_serve_onnx_backend_gives_the_torch_masks(tmp_path, monkeypatch):
     monkeypatch.setenv("DERMASEG_CACHE", str(tmp_path / "cache"))
     cnn, sam = tiny_cnn(), tiny_sam(multimask=False)
     rgb, truth = make_image(72, 96, seed=5)
-    with TestClient(create_app(cnn, sam, backend="onnx", prefetch_sam=False, device="cpu")) as client:
+    with TestClient(create_app(cnn, sam, backend="onnx", prefetch_sam=False, device="cpu"),
+                    base_url="http://127.0.0.1") as client:
         models = client.get("/api/models").json()
         assert models["automatic"]["backend"] == models["prompted"]["backend"] == "onnx"
         exported = sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "cache" / "onnx").iterdir())

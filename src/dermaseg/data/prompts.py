@@ -63,6 +63,9 @@ __all__ = [
     "parse_box",
     "parse_point",
     "read_prompts_csv",
+    "MAX_POINTS",
+    "check_user_prompt",
+    "prompt_rules",
 ]
 
 SOURCE_TRUTH = "ground truth (SkinSAM jitter)"
@@ -74,6 +77,66 @@ REFERENCE_SIDE = 600
 PROMPT_KINDS = ("none", "box", "point", "box+point", "center", "center-box")
 
 Box = tuple[float, float, float, float]
+#: most points one prompt may carry (the SAM decoder's cost grows with them: 100,000 points held a
+#: server's model for minutes)
+MAX_POINTS = 64
+
+
+def _on_image(x: float, y: float, w: int, h: int) -> bool:
+    """The one point rule: (x, y) lies on the image's pixels, ``0 <= x <= w-1`` and ``0 <= y <= h-1``."""
+    return 0 <= x <= w - 1 and 0 <= y <= h - 1
+
+
+def check_user_prompt(box, points, labels, width: int, height: int) -> None:
+    """The rule for a prompt a person sends (the server; the page checks the same, see
+    :func:`prompt_rules`): a box of 4 finite numbers with ``x0 < x1`` and ``y0 < y1`` (positive area)
+    inside the image ``[0, W-1] x [0, H-1]``; at most :data:`MAX_POINTS` points, each on the image;
+    one label (0 or 1) per point. Raises :class:`DermasegError` with plain numbers."""
+    w, h = int(width), int(height)
+    if box is not None:
+        b = _floats(box, "box")
+        if len(b) != 4 or not all(np.isfinite(b)):
+            raise DermasegError(f"box must be 4 finite numbers x0,y0,x1,y1, got {_nums(b)}")
+        x0, y0, x1, y1 = b
+        if not (x0 < x1 and y0 < y1):
+            raise DermasegError(f"box {_nums(b)} has no area (give x0 < x1 and y0 < y1)")
+        if not (_on_image(x0, y0, w, h) and _on_image(x1, y1, w, h)):
+            raise DermasegError(f"box {_nums(b)} lies outside the {w}x{h} image "
+                                f"(both corners need x in 0..{w - 1}, y in 0..{h - 1})")
+    pts = list(points or ())
+    if len(pts) > MAX_POINTS:
+        raise DermasegError(f"{len(pts)} points: at most {MAX_POINTS} points per prompt")
+    for pt in pts:
+        x, y = _floats(pt, "point")[:2]
+        if not (np.isfinite(x) and np.isfinite(y) and _on_image(x, y, w, h)):
+            raise DermasegError(f"point {_nums((x, y))} lies outside the {w}x{h} image "
+                                f"(x in 0..{w - 1}, y in 0..{h - 1})")
+    if labels is not None and len(labels) != len(pts):
+        raise DermasegError(f"{len(pts)} points but {len(labels)} point labels")
+
+
+def prompt_rules() -> dict:
+    """The prompt rule as data, for the browser page (``GET /api/models`` ``limits``)."""
+    return {"max_points": MAX_POINTS, "point": "0 <= x <= width-1 and 0 <= y <= height-1",
+            "box": "x0 < x1, y0 < y1, both corners on the image"}
+
+
+def _floats(values, field: str) -> list[float]:
+    """Numbers -> floats; an int too large for a float (``10**400``) becomes inf (refused as not finite)."""
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except OverflowError:
+            out.append(float("inf") if v > 0 else float("-inf"))
+        except (TypeError, ValueError):
+            raise DermasegError(f"{field}: expected numbers, got {v!r}") from None
+    return out
+
+
+def _nums(values) -> str:
+    """Numbers as people write them: ``865,12.5`` (never ``np.float64(865.0)``)."""
+    return ",".join(f"{float(v):g}" for v in values)
 
 
 @dataclass(frozen=True)
@@ -122,18 +185,18 @@ class Prompt:
         if self.box is not None:
             b = np.asarray(self.box, dtype=np.float64).reshape(-1)
             if b.size != 4 or not np.all(np.isfinite(b)):
-                raise DermasegError(f"box must be 4 finite numbers x0,y0,x1,y1, got {self.box!r}")
+                raise DermasegError(f"box must be 4 finite numbers x0,y0,x1,y1, got {_nums(b)}")
             x0, x1 = sorted(b[[0, 2]])
             y0, y1 = sorted(b[[1, 3]])
             if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
-                raise DermasegError(f"box {tuple(b)} lies outside the {w}x{h} image")
+                raise DermasegError(f"box {_nums(b)} lies outside the {w}x{h} image")
             box = (float(max(x0, 0)), float(max(y0, 0)), float(min(x1, w - 1)), float(min(y1, h - 1)))
         points = labels = None
         if self.points is not None and len(self.points):
             pts = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
             if not np.all(np.isfinite(pts)):
-                raise DermasegError(f"points must be finite numbers, got {self.points!r}")
-            outside = [(float(x), float(y)) for x, y in pts if not (0 <= x <= w - 1 and 0 <= y <= h - 1)]
+                raise DermasegError(f"points must be finite numbers, got {_nums(pts.reshape(-1))}")
+            outside = [(float(x), float(y)) for x, y in pts if not _on_image(x, y, w, h)]
             if outside:
                 x, y = outside[0]
                 raise DermasegError(f"point {x:g},{y:g} lies outside the {w}x{h} image")

@@ -39,6 +39,7 @@ from dermaseg.measure.geometry import as_mask, geometry
 
 __all__ = [
     "measure",
+    "PIXEL_SIZE_RANGE",
     "MEASURE_KEYS",
     "EXTRA_KEYS",
     "MEASURE_COLUMNS",
@@ -76,6 +77,11 @@ _COLOUR_KEYS = ("colour_asymmetry", "colour_asymmetry_major", "colour_asymmetry_
                 "contrast_lightness", *_SHARE_KEYS)
 
 
+#: pixel sizes accepted (mm per pixel): dermoscopy is about 0.005-0.1; outside this range a value is a
+#: typo or an attack (1e308 overflowed the areas), refused with a message
+PIXEL_SIZE_RANGE = (1e-6, 100.0)
+
+
 def check_pixel_size(pixel_size: Any, name: str = "pixel_size") -> float | None:
     """``None``, or the pixel size as a positive finite ``float`` (mm per pixel); anything else ->
     :class:`DermasegError` naming ``name`` (the argument or option)."""
@@ -83,10 +89,13 @@ def check_pixel_size(pixel_size: Any, name: str = "pixel_size") -> float | None:
         return None
     try:
         v = float(pixel_size)
-    except (TypeError, ValueError):
-        raise DermasegError(f"{name}: must be a number of mm per pixel, got {pixel_size!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DermasegError(f"{name}: must be a number of mm per pixel, got {str(pixel_size)[:40]}") from None
     if not math.isfinite(v) or v <= 0:
-        raise DermasegError(f"{name}: must be a positive finite number of mm per pixel, got {pixel_size!r}")
+        raise DermasegError(f"{name}: must be a positive finite number of mm per pixel, got {v:g}")
+    lo, hi = PIXEL_SIZE_RANGE
+    if not lo <= v <= hi:
+        raise DermasegError(f"{name}: {v:g} mm per pixel is outside the sane range {lo:g} to {hi:g}")
     return v
 
 

@@ -13,8 +13,10 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from dermaseg import __version__
+from dermaseg.data.prompts import MAX_POINTS
 from dermaseg.errors import DermasegError
 from dermaseg.serve import service
+from dermaseg.serve.security import TooLarge, check_upload_size
 
 __all__ = ["router", "PromptIn", "parse_numbers"]
 
@@ -30,7 +32,7 @@ class PromptIn(BaseModel):
 
     box: list[float] | None = Field(None, min_length=4, max_length=4, description="[x0, y0, x1, y1]")
     points: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
-        default_factory=list, description="[[x, y], ...]")
+        default_factory=list, max_length=MAX_POINTS, description=f"[[x, y], ...], at most {MAX_POINTS}")
     labels: list[Literal[0, 1]] | None = Field(None, description="1 lesion, 0 background; all 1 when omitted")
     pixel_size: float | None = Field(None, gt=0, allow_inf_nan=False, description="mm per pixel")
     measure: bool = Field(True, description="false: measurements null (fetch them separately, e.g. after "
@@ -67,11 +69,18 @@ def parse_numbers(text: str | None, field: str, group: int | None = None) -> lis
     if group and val and not isinstance(val[0], list):
         val = [val[i:i + group] for i in range(0, len(val), group)]
     flat = [v for row in val for v in (row if isinstance(row, list) else [row])] if group else val
-    if not all(isinstance(v, int | float) and math.isfinite(v) for v in flat):
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) for v in flat):
         raise DermasegError(f"{field}: expected finite numbers, got '{s}'")
     if group and any(len(r) != group for r in val):
         raise DermasegError(f"{field}: expected pairs x,y, got '{s}'")
     return val
+
+
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 @router.get("/health", summary="Liveness and version")
@@ -84,15 +93,27 @@ def stats(request: Request) -> dict[str, Any]:
     return _store(request).stats()
 
 
-@router.get("/models", summary="The automatic and the prompted model this server runs")
+@router.get("/models", summary="The automatic and the prompted model this server runs, and its limits")
 def models(request: Request) -> dict[str, Any]:
-    return _engine(request).describe()
+    return {**_engine(request).describe(), "limits": getattr(request.app.state, "limits", {})}
+
+
+def _checked_upload(request: Request, file: UploadFile):
+    """The uploaded file, refused (413) when over ``--max-upload-mb``: exactly, the file's own bytes."""
+    check_upload_size(file.file, request.app.state.max_upload_bytes, request.app.state.upload_label)
+    return file.file
+
+
+def _owner(request: Request) -> str | None:
+    user = getattr(request.state, "user", None)
+    return user.name if user is not None else None
 
 
 @router.post("/images", status_code=201, summary="Upload an image: automatic mask, SAM embedding queued")
 def upload(request: Request, file: Annotated[UploadFile, File(description="JPEG, PNG, BMP or TIFF")],
            pixel_size: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None) -> dict[str, Any]:
-    return service.add_image(_store(request), _engine(request), file.file, file.filename, pixel_size)
+    return service.add_image(_store(request), _engine(request), _checked_upload(request, file), file.filename,
+                             pixel_size, owner=_owner(request))
 
 
 @router.get("/images/{image_id}", summary="Size, SAM embedding state and current mask kind")
@@ -112,6 +133,8 @@ async def put_mask(request: Request, image_id: str, pixel_size: PixelSize = None
     from starlette.concurrency import run_in_threadpool
 
     data = await request.body()
+    if len(data) > request.app.state.max_upload_bytes:
+        raise TooLarge(f"mask too large: {len(data)} bytes, the limit is {request.app.state.upload_label}")
     return await run_in_threadpool(service.put_mask, _store(request), image_id, data, pixel_size)
 
 
@@ -148,8 +171,10 @@ def segment(request: Request, file: Annotated[UploadFile, File(description="JPEG
     if b is not None and len(b) != 4:
         raise DermasegError(f"box: expected 4 numbers x0,y0,x1,y1, got '{box}'")
     pts = parse_numbers(points, "points", group=2)
+    if pts is not None and len(pts) > MAX_POINTS:
+        raise DermasegError(f"{len(pts)} points: at most {MAX_POINTS} points per prompt")
     lab = parse_numbers(labels, "labels")
     if lab is not None and any(v not in (0, 1) for v in lab):
         raise DermasegError(f"labels: each label is 1 (lesion) or 0 (background), got '{labels}'")
-    return service.segment_once(_engine(request), file.file, file.filename, box=b, points=pts,
+    return service.segment_once(_engine(request), _checked_upload(request, file), file.filename, box=b, points=pts,
                                 labels=None if lab is None else [int(v) for v in lab], pixel_size=pixel_size)

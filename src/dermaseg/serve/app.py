@@ -18,7 +18,12 @@ import numpy as np
 from dermaseg import __version__
 from dermaseg.errors import DermasegError
 from dermaseg.measure import measure
+from dermaseg.data.prompts import prompt_rules
+from dermaseg.measure import PIXEL_SIZE_RANGE
 from dermaseg.serve.api import router
+from dermaseg.serve.gate import AuthGate, AuthState, auth_router
+from dermaseg.serve.security import (DEFAULT_MAX_ACTIVE, DEFAULT_MAX_PIXELS, DEFAULT_REQUEST_TIMEOUT_S,
+                                     LOOPBACK_HOSTS, Busy, Guard, TooLarge, WorkLimit)
 from dermaseg.serve.engine import Engine
 from dermaseg.serve.store import ImageStore, NotFound
 
@@ -95,7 +100,9 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
 def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
                device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
-               backend: str = "torch"):
+               backend: str = "torch", allowed_hosts=LOOPBACK_HOSTS, max_pixels: int = DEFAULT_MAX_PIXELS,
+               request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S, max_active: int = DEFAULT_MAX_ACTIVE,
+               users: str | Path | None = None):
     """The FastAPI app.
 
     Args:
@@ -109,6 +116,12 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
         device, threads, backend: passed to :func:`~dermaseg.inference.predictor.load_predictor` (backend:
             torch, onnx or onnx-int8).
         prefetch_sam: compute each upload's SAM embedding in the background (else on its first prompt).
+        allowed_hosts: Host names the server answers to (loopback names by default; "*": any).
+        max_pixels: largest image decoded (width × height), refused from its header beyond.
+        request_timeout_s: longest a request waits for a model (503 + Retry-After beyond).
+        max_active: model/decoding requests worked on at once (429 + Retry-After beyond).
+        users: an accounts file (:mod:`dermaseg.serve.auth`): accounts required (``--auth``); None: the
+            local mode, no accounts.
     """
     from fastapi import HTTPException
     from fastapi.exceptions import RequestValidationError
@@ -116,7 +129,13 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     from fastapi.staticfiles import StaticFiles
     from fastapi_offline import FastAPIOffline
 
-    engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend)
+    if users is not None:
+        from dermaseg.serve.auth import UserDB
+
+        users = UserDB(users)  # checked before the models load
+    engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend,
+                    wait_s=request_timeout_s)
+    engine.max_pixels = int(max_pixels)
     measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
     store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
 
@@ -131,9 +150,29 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
                                      "0/255, at the image's own size; coordinates are input pixels.")
     app.state.store, app.state.engine = store, engine
     app.state.max_upload_bytes = int(float(max_upload_mb) * 2**20)
+    app.state.upload_label = f"{max_upload_mb:g} MB"
     app.include_router(router)
+    # hardening and accounts (security.py, gate.py); the last added runs first
+    app.include_router(auth_router)
+    app.state.limits = {"max_upload_bytes": app.state.max_upload_bytes, "max_pixels": int(max_pixels),
+                        "request_timeout_s": float(request_timeout_s), "max_active": int(max_active),
+                        "pixel_size": list(PIXEL_SIZE_RANGE), **prompt_rules()}
+    app.add_middleware(WorkLimit, max_active=max_active)
+    app.state.auth = None
+    if users is not None:
+        app.state.auth = AuthState(users)
+        app.add_middleware(AuthGate, auth=app.state.auth, store=store)
     app.add_middleware(BodyLimit, max_bytes=app.state.max_upload_bytes + ENVELOPE_BYTES,
                        label=f"{max_upload_mb:g} MB")
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+
+    @app.exception_handler(Busy)
+    async def busy_error(request, exc: Busy):
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(TooLarge)
+    async def too_large(request, exc: TooLarge):
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     @app.exception_handler(DermasegError)
     async def dermaseg_error(request, exc: DermasegError):
@@ -158,5 +197,9 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/login", include_in_schema=False)
+    def login_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "login.html", headers={"Cache-Control": "no-cache"})
 
     return app

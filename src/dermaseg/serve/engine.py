@@ -23,6 +23,7 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 from dermaseg.inference.predictor import Predictor, load_predictor
+from dermaseg.serve.security import DEFAULT_REQUEST_TIMEOUT_S, Busy
 from dermaseg.serve.store import Entry, ImageStore
 
 __all__ = ["Engine", "PriorityLock", "check_points"]
@@ -41,12 +42,18 @@ class PriorityLock:
         self._urgent = 0
 
     @contextmanager
-    def urgent(self) -> Iterator[None]:
+    def urgent(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the lock before any background holder; :class:`Busy` after ``timeout`` seconds waiting."""
         with self._cv:
             self._urgent += 1
         try:
-            with self._lock:
+            if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+                raise Busy(f"the prompted model stayed busy for {timeout:g} s (the per-request limit): "
+                           "retry shortly", retry_after=max(1, int(timeout or 1) // 2))
+            try:
                 yield
+            finally:
+                self._lock.release()
         finally:
             with self._cv:
                 self._urgent -= 1
@@ -88,18 +95,22 @@ def _predictor(model: Any, device: str | None, threads: int | None, backend: str
     return load_predictor(model, device=device, threads=threads, backend=backend)
 
 
-def check_points(points, width: int, height: int) -> None:
-    """Points (x, y) in input pixels must lie on the image (0..W-1, 0..H-1, within half a pixel)."""
-    for x, y in points or ():
-        if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
-            raise DermasegError(f"point ({x:g}, {y:g}) lies outside the {width}x{height} image")
+def check_points(points, width: int, height: int, box=None, labels=None) -> None:
+    """The prompt rule people's prompts follow (:func:`dermaseg.data.prompts.check_user_prompt`: points on
+    the image's pixels, at most 64 of them, a box with area inside the image)."""
+    from dermaseg.data.prompts import check_user_prompt
+
+    check_user_prompt(box, points, labels, width, height)
 
 
 class Engine:
     """The automatic model, the prompted model and the embedding worker of one server."""
 
     def __init__(self, model: Any = "default", sam: Any = "litemedsam", device: str | None = None,
-                 threads: int | None = None, prefetch: bool = True, backend: str = "torch") -> None:
+                 threads: int | None = None, prefetch: bool = True, backend: str = "torch",
+                 wait_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+        #: longest a request waits for a model (the per-request limit) before :class:`Busy` (503)
+        self.wait_s = float(wait_s)
         self.auto = _predictor(model, device, threads, backend)
         self.sam = _predictor(sam, device, threads, backend)
         if self.sam is not None and not self.sam.promptable:
@@ -132,8 +143,13 @@ class Engine:
             finally:
                 self.auto.reset_image()
 
-        with self.auto_lock:
+        if not self.auto_lock.acquire(timeout=self.wait_s):
+            raise Busy(f"the automatic model stayed busy for {self.wait_s:g} s (the per-request limit): "
+                       "retry shortly", retry_after=max(1, int(self.wait_s) // 2))
+        try:
             return self._auto_thread.run(run)
+        finally:
+            self.auto_lock.release()
 
     # ------------------------------------------------------------- prompted
     def _require_sam(self) -> None:
@@ -153,7 +169,7 @@ class Engine:
         if entry.sam_state is not None:
             return
         entry.load()
-        with self.sam_lock.background() if background else self.sam_lock.urgent():
+        with self.sam_lock.background() if background else self.sam_lock.urgent(self.wait_s):
             entry.sam_state = self._sam_thread.run(self._embed_now, entry.rgb)
         entry.sam = "ready"
 
@@ -176,7 +192,7 @@ class Engine:
 
         # embedding (when missing) and prompt under one hold of the model: a computed embedding is used at
         # once, instead of waiting in memory, uncounted-for eviction, while other prompts take their turn
-        with self.sam_lock.urgent():
+        with self.sam_lock.urgent(self.wait_s):
             if entry is not None and entry.sam_state is None:
                 entry.sam_state = self._sam_thread.run(self._embed_now, entry.rgb)
                 entry.sam = "ready"

@@ -51,28 +51,31 @@ def _finish(store: ImageStore, entry: Entry) -> None:
 
 # ------------------------------------------------------------------ open images
 def add_image(store: ImageStore, engine: Engine, fileobj: BinaryIO, filename: str | None,
-              pixel_size: float | None = None) -> dict[str, Any]:
-    """Keep an upload in the store, segment it automatically, queue its SAM embedding (HTTP 201 body)."""
+              pixel_size: float | None = None, owner: str | None = None) -> dict[str, Any]:
+    """Keep an upload in the store, segment it automatically, queue its SAM embedding (HTTP 201 body).
+    ``owner``: the account it belongs to (``--auth``: only that account sees it). A failed upload
+    leaves no file."""
     ps = _pixel_size(pixel_size)
     entry = store.new_entry(display_name(filename))
+    entry.owner = owner
     try:
         with open(entry.upload, "wb") as f:
             shutil.copyfileobj(fileobj, f, 1 << 20)
-        rgb = read_image(entry.upload, name=entry.name)
+        rgb = read_image(entry.upload, name=entry.name, max_pixels=getattr(engine, "max_pixels", None))
         pred = engine.automatic(rgb)
         entry.auto_file.write_bytes(encode_png(pred.mask))
+        entry.height, entry.width = rgb.shape[:2]
+        entry.rgb, entry.auto_mask = rgb, pred.mask
+        entry.set_mask(pred.mask, "auto")
+        entry.quality, entry.flags, entry.source = pred.quality, tuple(pred.flags), pred.source
+        entry.sam = "pending" if engine.sam is not None else "unavailable"
+        body = {**image_info(entry),
+                "auto": {"mask": mask_b64(pred.mask), "predicted_quality": pred.quality,
+                         "flags": list(pred.flags), "area_px": int(pred.mask.sum()), "source": pred.source,
+                         "measurements": _measure(pred.mask, rgb, ps)}}
     except BaseException:
         entry.remove_files()
         raise
-    entry.height, entry.width = rgb.shape[:2]
-    entry.rgb, entry.auto_mask = rgb, pred.mask
-    entry.set_mask(pred.mask, "auto")
-    entry.quality, entry.flags, entry.source = pred.quality, tuple(pred.flags), pred.source
-    entry.sam = "pending" if engine.sam is not None else "unavailable"
-    body = {**image_info(entry),
-            "auto": {"mask": mask_b64(pred.mask), "predicted_quality": pred.quality, "flags": list(pred.flags),
-                     "area_px": int(pred.mask.sum()), "source": pred.source,
-                     "measurements": _measure(pred.mask, rgb, ps)}}
     with entry.lock:
         store.add(entry)
     engine.schedule_embedding(store, entry.id)
@@ -95,7 +98,8 @@ def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=N
     entry = store.get(image_id)
     if box is None and not points:
         raise DermasegError("give a box and/or points (for the automatic mask, PUT it back or re-upload)")
-    check_points(points, entry.width, entry.height)
+    check_points(points, entry.width, entry.height, box=box, labels=labels)
+    _pixel_size(pixel_size)
     with entry.lock:
         pred = engine.prompt(entry, box=box, points=points or None, labels=labels)
         entry.set_mask(pred.mask, "prompt")
@@ -109,9 +113,10 @@ def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=N
 def put_mask(store: ImageStore, image_id: str, data: bytes, pixel_size: float | None = None) -> dict[str, Any]:
     """Store an edited mask (PNG bytes at the image's size, read by dermaseg's mask rule)."""
     entry = store.get(image_id)
+    _pixel_size(pixel_size)  # refused before the mask changes
     if not data:
         raise DermasegError("mask: empty body (send the mask as a PNG)")
-    mask = decode_mask_png(data, name="mask")
+    mask = decode_mask_png(data, name="mask", max_pixels=max(4, entry.width * entry.height))
     if mask.shape != (entry.height, entry.width):
         raise DermasegError(f"mask: {mask.shape[1]}x{mask.shape[0]} pixels, but the image is "
                             f"{entry.width}x{entry.height}")
@@ -162,12 +167,12 @@ def segment_once(engine: Engine, fileobj: BinaryIO, filename: str | None, box=No
                  labels=None, pixel_size: float | None = None) -> dict[str, Any]:
     """Segment one upload without keeping it: automatic without a prompt, else the prompted model."""
     ps = _pixel_size(pixel_size)
-    rgb = read_image(fileobj, name=display_name(filename))
+    rgb = read_image(fileobj, name=display_name(filename), max_pixels=getattr(engine, "max_pixels", None))
     h, w = rgb.shape[:2]
     if box is None and not points:
         pred = engine.automatic(rgb)
     else:
-        check_points(points, w, h)
+        check_points(points, w, h, box=box, labels=labels)
         pred = engine.prompt(None, box=box, points=points or None, labels=labels, rgb=rgb)
     return {"width": w, "height": h, "mask": mask_b64(pred.mask), "predicted_quality": pred.quality,
             "flags": list(pred.flags), "score": pred.score, "area_px": int(pred.mask.sum()),

@@ -73,11 +73,12 @@ def encode_png(a: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def decode_mask_png(data: bytes, name: str = "mask") -> np.ndarray:
-    """PNG (or any image) bytes -> bool H×W by dermaseg's mask rule (:func:`dermaseg.io.read_mask`)."""
+def decode_mask_png(data: bytes, name: str = "mask", max_pixels: int | None = None) -> np.ndarray:
+    """PNG (or any image) bytes -> bool H×W by dermaseg's mask rule (:func:`dermaseg.io.read_mask`);
+    more than ``max_pixels`` pixels is refused from the header."""
     import io
 
-    return read_mask(io.BytesIO(data), name=name)
+    return read_mask(io.BytesIO(data), name=name, max_pixels=max_pixels)
 
 
 @dataclass(eq=False)
@@ -94,6 +95,7 @@ class Entry:
     source: str = ""
     sam: str = "pending"  # "pending" | "ready" | "evicted" | "unavailable"
     mask_kind: str = "auto"  # "auto" | "prompt" | "edit"
+    owner: str | None = None  # the account that uploaded it (``--auth``); None: anyone
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # resident
