@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from dermaseg.errors import DermasegError
+from dermaseg.serve.users_cli import users_app
 
 __all__ = ["app", "main", "usage_line"]
 
@@ -40,6 +41,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 data_app = typer.Typer(no_args_is_help=True, help="Check datasets and make leak-free splits.")
 app.add_typer(data_app, name="data")
+app.add_typer(users_app, name="users")
 
 FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham10000, isic, ph2, folder.")
 DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
@@ -308,7 +310,7 @@ def measure_cmd(
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (anything but loopback: "
-                             "reachable by others, with no authentication)."),
+                             "reachable by others; needs --auth)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free port)."),
     model: str = typer.Option("default", "--model", help="Automatic model: name or saved model file."),
     sam: str = typer.Option("litemedsam", "--sam", help="Prompted SAM-family model, or 'none'."),
@@ -318,6 +320,17 @@ def serve_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch (and onnxruntime) CPU threads."),
     device: Optional[str] = DeviceOpt,
     backend: str = BackendOpt,
+    auth: bool = typer.Option(False, "--auth", help="Accounts required (dermaseg users); see docs/deployment.md."),
+    users: Optional[Path] = typer.Option(None, "--users", help="With --auth: the accounts file."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", help="A Host name clients use (repeatable)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Largest image decoded, in pixels "
+                                             "(default 40000000)."),
+    request_timeout: Optional[float] = typer.Option(None, "--request-timeout", help="Seconds a request "
+                                                    "waits for a model before 503 (default 30)."),
+    max_active: Optional[int] = typer.Option(None, "--max-active", help="Model requests at once; more get "
+                                             "429 + Retry-After (default 16)."),
+    ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="HTTPS certificate (PEM)."),
+    ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="HTTPS private key (PEM)."),
 ) -> None:
     """Serve the browser app (segment, correct, measure) and the REST API at http://HOST:PORT/."""
     import importlib.util
@@ -330,7 +343,11 @@ def serve_cmd(
 
     check_backend(backend)
     serve(host=host, port=port, model=model, sam=None if sam.lower() == "none" else sam,
-          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads, backend=backend)
+          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads, backend=backend,
+          auth=auth, users=str(users) if users else None, allowed_host=allowed_host, max_pixels=max_pixels,
+          request_timeout_s=request_timeout, max_active=max_active,
+          ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+          ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
 
 
 @app.command("export")

@@ -21,6 +21,7 @@ from dermaseg.measure import measure
 from dermaseg.data.prompts import prompt_rules
 from dermaseg.measure import PIXEL_SIZE_RANGE
 from dermaseg.serve.api import router
+from dermaseg.serve.auth import UserDB
 from dermaseg.serve.gate import AuthGate, AuthState, auth_router
 from dermaseg.serve.security import (DEFAULT_MAX_ACTIVE, DEFAULT_MAX_PIXELS, DEFAULT_REQUEST_TIMEOUT_S,
                                      LOOPBACK_HOSTS, Busy, Guard, TooLarge, WorkLimit)
@@ -130,8 +131,6 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     from fastapi_offline import FastAPIOffline
 
     if users is not None:
-        from dermaseg.serve.auth import UserDB
-
         users = UserDB(users)  # checked before the models load
     engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend,
                     wait_s=request_timeout_s)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from dermaseg.data.prompts import check_user_prompt
 from dermaseg.errors import DermasegError
 from dermaseg.inference.predictor import Predictor, load_predictor
 from dermaseg.serve.security import DEFAULT_REQUEST_TIMEOUT_S, Busy
@@ -98,8 +99,6 @@ def _predictor(model: Any, device: str | None, threads: int | None, backend: str
 def check_points(points, width: int, height: int, box=None, labels=None) -> None:
     """The prompt rule people's prompts follow (:func:`dermaseg.data.prompts.check_user_prompt`: points on
     the image's pixels, at most 64 of them, a box with area inside the image)."""
-    from dermaseg.data.prompts import check_user_prompt
-
     check_user_prompt(box, points, labels, width, height)
 
 

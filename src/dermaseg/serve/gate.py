@@ -26,8 +26,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from dermaseg.serve.auth import LoginLimiter, Sessions, User, UserDB, allowed
-from dermaseg.serve.security import SAFE_METHODS, _send_json
+from dermaseg.serve.auth import PERMISSIONS, LoginLimiter, Sessions, User, UserDB, allowed
+from dermaseg.serve.security import SAFE_METHODS, send_json
 
 __all__ = ["AuthGate", "AuthState", "ROUTE_ACTIONS", "action_for", "auth_router", "COOKIE", "current_user"]
 
@@ -119,7 +119,7 @@ class AuthGate:
             if method not in SAFE_METHODS:
                 await run_in_threadpool(self.auth.db.audit, None, _remote(scope), f"{method} {path}",
                                         None, status=401)
-            return await _send_json(send, 401, "sign in first: send Authorization: Bearer TOKEN (dermaseg "
+            return await send_json(send, 401, "sign in first: send Authorization: Bearer TOKEN (dermaseg "
                                     "users token NAME) or log in at /login", {"www-authenticate": "Bearer"})
         scope.setdefault("state", {})["user"] = user
         action = action_for(method, path, self.auth.workspace)
@@ -156,12 +156,10 @@ class AuthGate:
 
         await run_in_threadpool(self.auth.db.audit, user.name, _remote(scope), f"{method} {path}", image_id,
                                 status=code)
-        await _send_json(send, code, msg)
+        await send_json(send, code, msg)
 
 
 def _roles(action: str) -> frozenset[str]:
-    from dermaseg.serve.auth import PERMISSIONS
-
     return PERMISSIONS.get(action, frozenset({"admin"}))
 
 

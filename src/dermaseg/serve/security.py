@@ -77,7 +77,7 @@ def host_name(value: str | None) -> str:
     return v.rstrip(".")
 
 
-async def _send_json(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+async def send_json(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     hdrs += [(k.encode(), v.encode()) for k, v in {**SECURITY_HEADERS, **(headers or {})}.items()]
@@ -106,13 +106,13 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         host = headers.get("host", "")
         if not self.host_ok(host):
-            return await _send_json(send, 400, f"host '{host_name(host)[:80]}' is not allowed: this server "
+            return await send_json(send, 400, f"host '{host_name(host)[:80]}' is not allowed: this server "
                                     "answers to " + ", ".join(sorted(self.allowed)) + " (dermaseg serve "
                                     "--allowed-host NAME adds one)")
         if scope.get("method", "GET").upper() not in SAFE_METHODS:
             origin = headers.get("origin") or headers.get("referer")
             if origin is not None and not self._same_site(origin, host):
-                return await _send_json(send, 403, "cross-site request refused: the Origin/Referer is not "
+                return await send_json(send, 403, "cross-site request refused: the Origin/Referer is not "
                                         "this server (CSRF protection)")
         csp = _DOCS_CSP if scope.get("path", "") in ("/docs", "/redoc") else _CSP
         extra = [(k.encode(), v.encode()) for k, v in {**SECURITY_HEADERS, "content-security-policy": csp}.items()]
@@ -173,7 +173,7 @@ class WorkLimit:
             else:
                 self.active += 1
         if full:
-            return await _send_json(send, 429, f"server busy: {self.max_active} requests are being worked "
+            return await send_json(send, 429, f"server busy: {self.max_active} requests are being worked "
                                     "on; retry after the time in Retry-After",
                                     {"retry-after": str(self.retry_after())})
         t0 = time.monotonic()

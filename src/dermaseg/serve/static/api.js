@@ -12,6 +12,7 @@ async function call(method, url, { json, body, headers } = {}) {
   let res;
   try { res = await fetch(url, init); }
   catch (e) { throw new ApiError(0, `cannot reach the dermaseg server (${e.message})`); }
+  if (res.status === 401 && !url.startsWith("/api/login")) { location.href = "/login"; }  // --auth: signed out
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try { const j = await res.json(); if (j && j.detail) msg = typeof j.detail === "string" ? j.detail : JSON.stringify(j.detail); }
@@ -27,6 +28,8 @@ const q = (pixelSize) => (pixelSize ? `?pixel_size=${encodeURIComponent(pixelSiz
 export const api = {
   health: () => call("GET", "/api/health"),
   models: () => call("GET", "/api/models"),
+  me: () => call("GET", "/api/me"),
+  logout: () => call("POST", "/api/logout"),
   upload(file, pixelSize) {
     const form = new FormData();
     form.append("file", file, file.name);

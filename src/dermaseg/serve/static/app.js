@@ -9,6 +9,7 @@ import { Viewer } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
 const S = {
+  maxPoints: 64,  // replaced by /api/models limits.max_points
   images: [], current: -1, tool: "box", mode: "outline", opacity: 0.45, brush: 12, showMask: true,
   defaultPixelSize: null, lastLatency: null, latencies: [], busy: 0,
 };
@@ -198,6 +199,7 @@ const round1 = (v) => Math.round(v * 10) / 10;
 
 function addPoint(rec, p, label, t0) {
   if (!inside(rec, p)) return;
+  if (rec.prompts.points.length >= S.maxPoints) { fail(new Error(`at most ${S.maxPoints} points per prompt`)); return; }
   pushUndo(rec);
   rec.prompts.points.push([round1(p.x), round1(p.y)]); rec.prompts.labels.push(label);
   draw(); runPrompt(rec, t0);
@@ -413,6 +415,9 @@ new ResizeObserver(() => { viewer.resize(); draw(); }).observe($("stage"));
 api.models().then((m) => {
   const a = m.automatic, p = m.prompted;
   $("models").textContent = `automatic: ${a ? a.name : "—"} · prompts: ${p ? p.name : "none"}`;
+  if (m.limits && m.limits.max_points) S.maxPoints = m.limits.max_points;  // the server's prompt rule
+  api.me().then((u) => { $("account").textContent = u.auth ? `signed in as ${u.user} (${u.role})` : u.mode; })
+    .catch(() => {});
   if (!p) for (const t of ["box", "pos", "neg"]) document.querySelector(`[data-tool=${t}]`).disabled = true;
   if (!p) setTool("brush");
 }).catch(fail);
