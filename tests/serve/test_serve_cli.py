@@ -16,8 +16,10 @@ def test_is_loopback(host, loop):
     assert run.is_loopback(host) is loop
 
 
-def test_warns_without_loopback_and_prints_url(monkeypatch, capsys):
+def test_refused_beyond_loopback_without_auth_served_with_it(monkeypatch, capsys, tmp_path):
     import uvicorn
+
+    from dermaseg.serve.auth import UserDB
 
     served = []
     # never listen beyond loopback in a test: the socket is bound to 127.0.0.1 whatever --host says
@@ -25,12 +27,20 @@ def test_warns_without_loopback_and_prints_url(monkeypatch, capsys):
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: served.append((self.config.app, sockets)))
     with pytest.raises(SystemExit) as e:
         main(["serve", "--host", "0.0.0.0", "--port", "0", "--sam", "none", "--cache-mb", "64"])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and err.startswith("error: --host 0.0.0.0: reachable by others; run it with --auth")
+    assert not served
+    users = tmp_path / "users.sqlite"
+    UserDB(users, create=True).add("eva", "admin", "eva-password")
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--host", "0.0.0.0", "--port", "0", "--sam", "none", "--cache-mb", "64", "--auth",
+              "--users", str(users), "--allowed-host", "clinic.example"])
     assert e.value.code == 0
     out, err = capsys.readouterr()
-    assert err.startswith("warning: listening on 0.0.0.0: dermaseg serve has no authentication")
-    assert "dermaseg serve: http://127.0.0.1:" in out
+    assert "dermaseg serve: http://127.0.0.1:" in out and "accounts required" in out
     app, sockets = served[0]
     assert app.state.engine.sam is None and app.state.store.cache_bytes == 64 * 2**20
+    assert app.state.auth is not None and app.state.auth.db.path == users
     sockets[0].close()
 
 

@@ -16,16 +16,23 @@ from typing import Any
 import numpy as np
 
 from dermaseg import __version__
-from dermaseg.errors import DermasegError
-from dermaseg.measure import measure
 from dermaseg.data.prompts import prompt_rules
-from dermaseg.measure import PIXEL_SIZE_RANGE
+from dermaseg.errors import DermasegError
+from dermaseg.measure import PIXEL_SIZE_RANGE, measure
 from dermaseg.serve.api import router
 from dermaseg.serve.auth import UserDB
-from dermaseg.serve.gate import AuthGate, AuthState, auth_router
-from dermaseg.serve.security import (DEFAULT_MAX_ACTIVE, DEFAULT_MAX_PIXELS, DEFAULT_REQUEST_TIMEOUT_S,
-                                     LOOPBACK_HOSTS, Busy, Guard, TooLarge, WorkLimit)
 from dermaseg.serve.engine import Engine
+from dermaseg.serve.gate import AuthGate, AuthState, auth_router
+from dermaseg.serve.security import (
+    DEFAULT_MAX_ACTIVE,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    LOOPBACK_HOSTS,
+    Busy,
+    Guard,
+    TooLarge,
+    WorkLimit,
+)
 from dermaseg.serve.store import ImageStore, NotFound
 
 __all__ = ["create_app", "BodyLimit", "STATIC_DIR"]
