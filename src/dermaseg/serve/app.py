@@ -18,9 +18,13 @@ import numpy as np
 from dermaseg import __version__
 from dermaseg.errors import DermasegError
 from dermaseg.measure import measure
+from dermaseg.serve import wsapi
 from dermaseg.serve.api import router
 from dermaseg.serve.engine import Engine
 from dermaseg.serve.store import ImageStore, NotFound
+from dermaseg.serve.wsservice import auto_computer, entry_computer
+from dermaseg.serve.wsstore import AutoWorker, WorkspaceStore
+from dermaseg.workspace.store import StaleVersion, UnknownImage, Workspace
 
 __all__ = ["create_app", "BodyLimit", "STATIC_DIR"]
 
@@ -95,7 +99,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
 def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
                device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
-               backend: str = "torch"):
+               backend: str = "torch", workspace: str | Path | None = None, auto_background: bool = True):
     """The FastAPI app.
 
     Args:
@@ -109,6 +113,10 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
         device, threads, backend: passed to :func:`~dermaseg.inference.predictor.load_predictor` (backend:
             torch, onnx or onnx-int8).
         prefetch_sam: compute each upload's SAM embedding in the background (else on its first prompt).
+        workspace: a workspace folder (made when missing): its images are served under their ids, every
+            mask, status and note is kept in it, and uploads are added to it. None: nothing is kept.
+        auto_background: with a workspace, compute the automatic mask of every image in a background
+            thread (else each on its first open).
     """
     from fastapi import HTTPException
     from fastapi.exceptions import RequestValidationError
@@ -118,11 +126,22 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
 
     engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend)
     measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
-    store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
+    worker: list[AutoWorker] = []
+    if workspace is None:
+        store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
+    else:
+        ws = Workspace.open(workspace, create=True)
+        compute = auto_computer(engine, ws)
+        store = WorkspaceStore(ws, int(float(cache_mb) * 2**20), compute_auto=entry_computer(compute),
+                               max_images=max_images, ttl_s=ttl_s)
 
     @asynccontextmanager
     async def lifespan(app):
+        if workspace is not None and auto_background:
+            worker.append(AutoWorker(store.ws, compute).start())
         yield
+        for w in worker:
+            w.close()
         engine.close()
         store.close()
 
@@ -132,12 +151,17 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     app.state.store, app.state.engine = store, engine
     app.state.max_upload_bytes = int(float(max_upload_mb) * 2**20)
     app.include_router(router)
+    app.include_router(wsapi.router)
     app.add_middleware(BodyLimit, max_bytes=app.state.max_upload_bytes + ENVELOPE_BYTES,
                        label=f"{max_upload_mb:g} MB")
 
     @app.exception_handler(DermasegError)
     async def dermaseg_error(request, exc: DermasegError):
-        return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 400)
+        if isinstance(exc, StaleVersion):  # the page shows the newer mask instead of overwriting it
+            return JSONResponse({"detail": str(exc), "current_version": exc.current, "image_id": exc.image_id},
+                                status_code=409, headers={"ETag": f'"{exc.current}"'})
+        return JSONResponse({"detail": str(exc)},
+                            status_code=404 if isinstance(exc, NotFound | UnknownImage) else 400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc: RequestValidationError):

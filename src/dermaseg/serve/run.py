@@ -39,7 +39,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam: Any = "litemedsam",
           max_upload_mb: float = 50, cache_mb: float = 2048, device: str | None = None,
-          threads: int | None = None, log_level: str = "warning", backend: str = "torch") -> None:
+          threads: int | None = None, log_level: str = "warning", backend: str = "torch",
+          workspace: Any = None) -> None:
     """Serve the app and the API on ``host:port`` (blocks). Prints the URL once the socket listens."""
     import uvicorn
 
@@ -51,9 +52,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam
               "this address can upload images and read every result", file=sys.stderr)
     print(f"loading models: {model} (automatic), {sam or 'none'} (prompted), backend {backend}...", flush=True)
     app = create_app(model, sam, max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads,
-                     backend=backend)
+                     backend=backend, workspace=workspace)
     h, p = sock.getsockname()[:2]
     shown = f"[{h}]" if ":" in h else h
-    print(f"dermaseg serve: http://{shown}:{p}/  (API: /api, docs: /docs; Ctrl+C stops)", flush=True)
+    kept = f"workspace {workspace}: every mask and review is kept" if workspace is not None else \
+        "no --workspace: nothing is kept after the server stops"
+    print(f"dermaseg serve: http://{shown}:{p}/  (API: /api, docs: /docs; Ctrl+C stops; {kept})", flush=True)
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
