@@ -9,7 +9,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from dermaseg import __version__
@@ -17,8 +17,9 @@ from dermaseg.data.prompts import MAX_POINTS
 from dermaseg.errors import DermasegError
 from dermaseg.serve import service
 from dermaseg.serve.security import TooLarge, check_upload_size
+from dermaseg.serve.wsservice import parse_if_match
 
-__all__ = ["router", "PromptIn", "parse_numbers"]
+__all__ = ["router", "PromptIn", "parse_numbers", "who", "IfMatch"]
 
 router = APIRouter(prefix="/api")
 
@@ -37,6 +38,18 @@ class PromptIn(BaseModel):
     pixel_size: float | None = Field(None, gt=0, allow_inf_nan=False, description="mm per pixel")
     measure: bool = Field(True, description="false: measurements null (fetch them separately, e.g. after "
                                             "drawing the mask)")
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="the image's version this change is "
+                                       "based on (workspace images): 409 when it is no longer current")]
+
+
+def who(request: Request) -> tuple[str, str | None]:
+    """(user, remote address) of a request, for the review log: ``request.state.user`` when an
+    authentication layer set it, else ``local``."""
+    user = getattr(request.state, "user", None)  # a dermaseg.serve.auth.User under --auth
+    name = getattr(user, "name", None) or (user if isinstance(user, str) and user else "local")
+    return str(name), (request.client.host if request.client else None)
 
 
 def _store(request: Request):
@@ -112,30 +125,36 @@ def _owner(request: Request) -> str | None:
 @router.post("/images", status_code=201, summary="Upload an image: automatic mask, SAM embedding queued")
 def upload(request: Request, file: Annotated[UploadFile, File(description="JPEG, PNG, BMP or TIFF")],
            pixel_size: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None) -> dict[str, Any]:
+    user, remote = who(request)
     return service.add_image(_store(request), _engine(request), _checked_upload(request, file), file.filename,
-                             pixel_size, owner=_owner(request))
+                             pixel_size, user=user, remote=remote, owner=_owner(request))
 
 
 @router.get("/images/{image_id}", summary="Size, SAM embedding state and current mask kind")
 def info(request: Request, image_id: str) -> dict[str, Any]:
-    return service.image_info(_store(request).get(image_id))
+    return service.open_image(_store(request), _engine(request), image_id)
 
 
 @router.post("/images/{image_id}/predict", summary="Segment from a box and/or points (cached embedding)")
-def predict(request: Request, image_id: str, prompt: PromptIn) -> dict[str, Any]:
+def predict(request: Request, image_id: str, prompt: PromptIn, if_match: IfMatch = None) -> dict[str, Any]:
+    user, remote = who(request)
     return service.predict(_store(request), _engine(request), image_id, box=prompt.box, points=prompt.points,
-                           labels=prompt.labels, pixel_size=prompt.pixel_size, with_measurements=prompt.measure)
+                           labels=prompt.labels, pixel_size=prompt.pixel_size, with_measurements=prompt.measure,
+                           if_version=parse_if_match(if_match), user=user, remote=remote)
 
 
 @router.put("/images/{image_id}/mask", summary="Store an edited mask (PNG body, the image's size)",
             openapi_extra={"requestBody": {"required": True, **PNG}})
-async def put_mask(request: Request, image_id: str, pixel_size: PixelSize = None) -> dict[str, Any]:
+async def put_mask(request: Request, image_id: str, pixel_size: PixelSize = None,
+                   if_match: IfMatch = None) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool
 
     data = await request.body()
     if len(data) > request.app.state.max_upload_bytes:
         raise TooLarge(f"mask too large: {len(data)} bytes, the limit is {request.app.state.upload_label}")
-    return await run_in_threadpool(service.put_mask, _store(request), image_id, data, pixel_size)
+    user, remote = who(request)
+    return await run_in_threadpool(service.put_mask, _store(request), image_id, data, pixel_size,
+                                   parse_if_match(if_match), user, remote)
 
 
 @router.get("/images/{image_id}/mask.png", response_class=Response, responses={200: PNG},

@@ -19,6 +19,7 @@ from dermaseg import __version__
 from dermaseg.data.prompts import prompt_rules
 from dermaseg.errors import DermasegError
 from dermaseg.measure import PIXEL_SIZE_RANGE, measure
+from dermaseg.serve import wsapi
 from dermaseg.serve.api import router
 from dermaseg.serve.auth import UserDB
 from dermaseg.serve.engine import Engine
@@ -34,6 +35,9 @@ from dermaseg.serve.security import (
     WorkLimit,
 )
 from dermaseg.serve.store import ImageStore, NotFound
+from dermaseg.serve.wsservice import auto_computer, entry_computer
+from dermaseg.serve.wsstore import AutoWorker, WorkspaceStore
+from dermaseg.workspace.store import StaleVersion, UnknownImage, Workspace
 
 __all__ = ["create_app", "BodyLimit", "STATIC_DIR"]
 
@@ -108,7 +112,8 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
 def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
                device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
-               backend: str = "torch", allowed_hosts=LOOPBACK_HOSTS, max_pixels: int = DEFAULT_MAX_PIXELS,
+               backend: str = "torch", workspace: str | Path | None = None, auto_background: bool = True,
+               allowed_hosts=LOOPBACK_HOSTS, max_pixels: int = DEFAULT_MAX_PIXELS,
                request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S, max_active: int = DEFAULT_MAX_ACTIVE,
                users: str | Path | None = None):
     """The FastAPI app.
@@ -124,6 +129,10 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
         device, threads, backend: passed to :func:`~dermaseg.inference.predictor.load_predictor` (backend:
             torch, onnx or onnx-int8).
         prefetch_sam: compute each upload's SAM embedding in the background (else on its first prompt).
+        workspace: a workspace folder (made when missing): its images are served under their ids, every
+            mask, status and note is kept in it, and uploads are added to it. None: nothing is kept.
+        auto_background: with a workspace, compute the automatic mask of every image in a background
+            thread (else each on its first open).
         allowed_hosts: Host names the server answers to (loopback names by default; "*": any).
         max_pixels: largest image decoded (width × height), refused from its header beyond.
         request_timeout_s: longest a request waits for a model (503 + Retry-After beyond).
@@ -143,11 +152,22 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
                     wait_s=request_timeout_s)
     engine.max_pixels = int(max_pixels)
     measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
-    store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
+    worker: list[AutoWorker] = []
+    if workspace is None:
+        store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
+    else:
+        ws = Workspace.open(workspace, create=True)
+        compute = auto_computer(engine, ws)
+        store = WorkspaceStore(ws, int(float(cache_mb) * 2**20), compute_auto=entry_computer(compute),
+                               max_images=max_images, ttl_s=ttl_s)
 
     @asynccontextmanager
     async def lifespan(app):
+        if workspace is not None and auto_background:
+            worker.append(AutoWorker(store.ws, compute).start())
         yield
+        for w in worker:
+            w.close()
         engine.close()
         store.close()
 
@@ -158,6 +178,7 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     app.state.max_upload_bytes = int(float(max_upload_mb) * 2**20)
     app.state.upload_label = f"{max_upload_mb:g} MB"
     app.include_router(router)
+    app.include_router(wsapi.router)
     # hardening and accounts (security.py, gate.py); the last added runs first
     app.include_router(auth_router)
     app.state.limits = {"max_upload_bytes": app.state.max_upload_bytes, "max_pixels": int(max_pixels),
@@ -166,7 +187,7 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     app.add_middleware(WorkLimit, max_active=max_active)
     app.state.auth = None
     if users is not None:
-        app.state.auth = AuthState(users)
+        app.state.auth = AuthState(users, workspace=workspace is not None)
         app.add_middleware(AuthGate, auth=app.state.auth, store=store)
     app.add_middleware(BodyLimit, max_bytes=app.state.max_upload_bytes + ENVELOPE_BYTES,
                        label=f"{max_upload_mb:g} MB")
@@ -182,7 +203,11 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
 
     @app.exception_handler(DermasegError)
     async def dermaseg_error(request, exc: DermasegError):
-        return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 400)
+        if isinstance(exc, StaleVersion):  # the page shows the newer mask instead of overwriting it
+            return JSONResponse({"detail": str(exc), "current_version": exc.current, "image_id": exc.image_id},
+                                status_code=409, headers={"ETag": f'"{exc.current}"'})
+        return JSONResponse({"detail": str(exc)},
+                            status_code=404 if isinstance(exc, NotFound | UnknownImage) else 400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc: RequestValidationError):

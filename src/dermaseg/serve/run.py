@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
@@ -52,14 +53,15 @@ def allowed_hosts(host: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
 def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam: Any = "litemedsam",
           max_upload_mb: float = 50, cache_mb: float = 2048, device: str | None = None,
           threads: int | None = None, log_level: str = "warning", backend: str = "torch",
-          auth: bool = False, users: str | None = None, allowed_host: list[str] | tuple[str, ...] = (),
-          max_pixels: int | None = None, request_timeout_s: float | None = None,
-          max_active: int | None = None, ssl_certfile: str | None = None,
-          ssl_keyfile: str | None = None) -> None:
+          workspace: Any = None, auth: bool = False, users: str | None = None,
+          allowed_host: list[str] | tuple[str, ...] = (), max_pixels: int | None = None,
+          request_timeout_s: float | None = None, max_active: int | None = None,
+          ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
     """Serve the app and the API on ``host:port`` (blocks). Prints the URL once the socket listens.
 
-    ``auth``: accounts required (``users``: the accounts file); refused without it on any address but
-    loopback. ``ssl_certfile``/``ssl_keyfile``: HTTPS (uvicorn's TLS)."""
+    ``auth``: accounts required (``users``: the accounts file, default ``W/users.sqlite`` of the
+    workspace); refused without it on any address but loopback. ``ssl_certfile``/``ssl_keyfile``:
+    HTTPS (uvicorn's TLS)."""
     import uvicorn
 
     if max_upload_mb <= 0 or cache_mb <= 0:
@@ -67,6 +69,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam
     if not is_loopback(host) and not auth:
         raise DermasegError(f"--host {host}: reachable by others; run it with --auth (accounts: dermaseg "
                             "users add NAME --role ROLE --users FILE) or keep --host 127.0.0.1")
+    if auth and not users and workspace is not None:
+        users = str(Path(workspace) / "users.sqlite")
     if auth and not users:
         raise DermasegError("--auth needs the accounts: --users FILE (or --workspace W: W/users.sqlite)")
     if bool(ssl_certfile) != bool(ssl_keyfile):
@@ -85,7 +89,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam
               "--allowed-host NAME", file=sys.stderr)
     print(f"loading models: {model} (automatic), {sam or 'none'} (prompted), backend {backend}...", flush=True)
     app = create_app(model, sam, max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads,
-                     backend=backend, allowed_hosts=hosts, users=users if auth else None,
+                     backend=backend, workspace=workspace, allowed_hosts=hosts, users=users if auth else None,
                      max_pixels=max_pixels or sec.DEFAULT_MAX_PIXELS,
                      request_timeout_s=request_timeout_s or sec.DEFAULT_REQUEST_TIMEOUT_S,
                      max_active=max_active or sec.DEFAULT_MAX_ACTIVE)
@@ -93,7 +97,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam
     shown = f"[{h}]" if ":" in h else h
     scheme = "https" if ssl_certfile else "http"
     mode = "accounts required" if auth else "local, no accounts"
-    print(f"dermaseg serve: {scheme}://{shown}:{p}/  ({mode}; API: /api, docs: /docs; Ctrl+C stops)", flush=True)
+    kept = f"workspace {workspace}: every mask and review is kept" if workspace is not None else \
+        "no --workspace: nothing is kept after the server stops"
+    print(f"dermaseg serve: {scheme}://{shown}:{p}/  ({mode}; API: /api, docs: /docs; Ctrl+C stops; {kept})",
+          flush=True)
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5,
                             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     uvicorn.Server(config).run(sockets=[sock])

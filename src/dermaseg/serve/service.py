@@ -15,12 +15,15 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.inference.flags import review_flags
 from dermaseg.io import read_image
 from dermaseg.measure import check_pixel_size, measure
+from dermaseg.serve import wsservice
 from dermaseg.serve.engine import Engine, check_points
 from dermaseg.serve.store import Entry, ImageStore, decode_mask_png, encode_png
+from dermaseg.serve.wsstore import WorkspaceEntry, WorkspaceStore
 
-__all__ = ["add_image", "image_info", "predict", "put_mask", "mask_png", "image_png", "measurements",
+__all__ = ["add_image", "image_info", "open_image", "predict", "put_mask", "mask_png", "image_png", "measurements",
            "delete_image", "segment_once", "display_name", "mask_b64"]
 
 
@@ -49,13 +52,34 @@ def _finish(store: ImageStore, entry: Entry) -> None:
     store.settle(keep=entry)
 
 
+def _pixel_size_of(store: ImageStore, entry: Entry, pixel_size: float | None) -> float | None:
+    """The pixel size asked for, else a workspace image's own (its override or the workspace default)."""
+    if pixel_size is None and isinstance(entry, WorkspaceEntry) and isinstance(store, WorkspaceStore):
+        return store.ws.effective_pixel_size(store.ws.image(entry.id))
+    return pixel_size
+
+
 # ------------------------------------------------------------------ open images
 def add_image(store: ImageStore, engine: Engine, fileobj: BinaryIO, filename: str | None,
-              pixel_size: float | None = None, owner: str | None = None) -> dict[str, Any]:
-    """Keep an upload in the store, segment it automatically, queue its SAM embedding (HTTP 201 body).
-    ``owner``: the account it belongs to (``--auth``: only that account sees it). A failed upload
-    leaves no file."""
+              pixel_size: float | None = None, user: str = "local", remote: str | None = None,
+              owner: str | None = None) -> dict[str, Any]:
+    """Keep an upload in the store (with a workspace: as a new workspace image), segment it automatically,
+    queue its SAM embedding (HTTP 201 body). ``owner``: the account it belongs to (``--auth``, ephemeral
+    mode: only that account sees it). A failed upload leaves no file."""
     ps = _pixel_size(pixel_size)
+    if isinstance(store, WorkspaceStore):
+        image_id = wsservice.add_upload(store, fileobj, display_name(filename), user, remote)
+        entry = store.get(image_id)
+        with entry.lock:
+            entry.load()
+            mask = entry.auto_mask
+            body = {**open_image(store, engine, image_id, schedule=False),
+                    "auto": {"mask": mask_b64(mask), "predicted_quality": entry.quality, "flags": list(entry.flags),
+                             "area_px": int(mask.sum()), "source": engine.auto.name,
+                             "measurements": _measure(mask, entry.rgb, _pixel_size_of(store, entry, ps))}}
+        engine.schedule_embedding(store, image_id)
+        _finish(store, entry)
+        return body
     entry = store.new_entry(display_name(filename))
     entry.owner = owner
     try:
@@ -64,6 +88,7 @@ def add_image(store: ImageStore, engine: Engine, fileobj: BinaryIO, filename: st
         rgb = read_image(entry.upload, name=entry.name, max_pixels=getattr(engine, "max_pixels", None))
         pred = engine.automatic(rgb)
         entry.auto_file.write_bytes(encode_png(pred.mask))
+        pred.flags = review_flags(pred.flags, pred.quality)
         entry.height, entry.width = rgb.shape[:2]
         entry.rgb, entry.auto_mask = rgb, pred.mask
         entry.set_mask(pred.mask, "auto")
@@ -90,9 +115,21 @@ def image_info(entry: Entry) -> dict[str, Any]:
             "flags": list(entry.flags)}
 
 
+def open_image(store: ImageStore, engine: Engine, image_id: str, schedule: bool = True) -> dict[str, Any]:
+    """``GET /api/images/{id}``: :func:`image_info`, with the review state of a workspace image (whose
+    SAM embedding is then queued, so that its first prompt is quick)."""
+    entry = store.get(image_id)
+    body = wsservice.describe(store, entry, image_info(entry))
+    if schedule and isinstance(entry, WorkspaceEntry) and entry.sam == "pending":
+        engine.schedule_embedding(store, image_id)
+    return body
+
+
 def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=None, labels=None,
-            pixel_size: float | None = None, with_measurements: bool = True) -> dict[str, Any]:
-    """Segment an open image from a prompt (input pixels); the result becomes its current mask.
+            pixel_size: float | None = None, with_measurements: bool = True, if_version: int | None = None,
+            user: str = "local", remote: str | None = None) -> dict[str, Any]:
+    """Segment an open image from a prompt (input pixels); the result becomes its current mask (of a
+    workspace image: saved as its edited mask, ``if_version`` checked, and ``version`` returned).
     ``with_measurements=False`` leaves ``measurements`` None (the page draws the mask first, then asks
     for them: on a large image they cost more than the prompt)."""
     entry = store.get(image_id)
@@ -102,16 +139,25 @@ def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=N
     _pixel_size(pixel_size)
     with entry.lock:
         pred = engine.prompt(entry, box=box, points=points or None, labels=labels)
-        entry.set_mask(pred.mask, "prompt")
+        saved = {}
+        if isinstance(entry, WorkspaceEntry):
+            saved = wsservice.save_mask(store, entry, pred.mask, user, remote, if_version, "prompt")
+        else:
+            entry.set_mask(pred.mask, "prompt")
+        ps = _pixel_size_of(store, entry, pixel_size)
         body = {"mask": mask_b64(pred.mask), "score": pred.score, "area_px": int(pred.mask.sum()),
                 "predicted_quality": pred.quality, "flags": list(pred.flags),
-                "measurements": _measure(pred.mask, entry.rgb, pixel_size) if with_measurements else None}
+                "measurements": _measure(pred.mask, entry.rgb, ps) if with_measurements else None}
+        if saved:
+            body.update(version=saved["version"], status=saved["status"], reviewer=saved["reviewer"])
     _finish(store, entry)
     return body
 
 
-def put_mask(store: ImageStore, image_id: str, data: bytes, pixel_size: float | None = None) -> dict[str, Any]:
-    """Store an edited mask (PNG bytes at the image's size, read by dermaseg's mask rule)."""
+def put_mask(store: ImageStore, image_id: str, data: bytes, pixel_size: float | None = None,
+             if_version: int | None = None, user: str = "local", remote: str | None = None) -> dict[str, Any]:
+    """Store an edited mask (PNG bytes at the image's size, read by dermaseg's mask rule); of a workspace
+    image it is saved durably (``if_version`` checked: a stale one raises, nothing is written)."""
     entry = store.get(image_id)
     _pixel_size(pixel_size)  # refused before the mask changes
     if not data:
@@ -122,8 +168,15 @@ def put_mask(store: ImageStore, image_id: str, data: bytes, pixel_size: float | 
                             f"{entry.width}x{entry.height}")
     with entry.lock:
         entry.load()
-        entry.set_mask(mask, "edit")
-        body = {"area_px": int(mask.sum()), "measurements": _measure(mask, entry.rgb, pixel_size)}
+        saved = {}
+        if isinstance(entry, WorkspaceEntry):
+            saved = wsservice.save_mask(store, entry, mask, user, remote, if_version, "edit")
+        else:
+            entry.set_mask(mask, "edit")
+        body = {"area_px": int(mask.sum()),
+                "measurements": _measure(mask, entry.rgb, _pixel_size_of(store, entry, pixel_size))}
+        if saved:
+            body.update(version=saved["version"], status=saved["status"], reviewer=saved["reviewer"])
     _finish(store, entry)
     return body
 
@@ -152,12 +205,14 @@ def measurements(store: ImageStore, image_id: str, pixel_size: float | None = No
     entry = store.get(image_id)
     with entry.lock:
         entry.load()
-        body = _measure(entry.mask, entry.rgb, pixel_size)
+        body = _measure(entry.mask, entry.rgb, _pixel_size_of(store, entry, pixel_size))
     _finish(store, entry)
     return body
 
 
 def delete_image(store: ImageStore, image_id: str) -> dict[str, Any]:
+    if isinstance(store.get(image_id), WorkspaceEntry):
+        raise DermasegError(f"image {image_id}: workspace images are kept (mark it skipped instead)")
     store.delete(image_id)
     return {"id": image_id, "deleted": True}
 
@@ -171,6 +226,7 @@ def segment_once(engine: Engine, fileobj: BinaryIO, filename: str | None, box=No
     h, w = rgb.shape[:2]
     if box is None and not points:
         pred = engine.automatic(rgb)
+        pred.flags = review_flags(pred.flags, pred.quality)
     else:
         check_points(points, w, h, box=box, labels=labels)
         pred = engine.prompt(None, box=box, points=points or None, labels=labels, rgb=rgb)

@@ -1,0 +1,94 @@
+"""The workspace routes under ``/api`` (``serve --workspace DIR``); each translates HTTP to one call of
+:mod:`dermaseg.serve.wsservice`. Without a workspace, ``GET /api/workspace`` answers
+``{"workspace": false}`` (the page then says that nothing is kept) and the other routes 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from dermaseg.serve import wsservice
+from dermaseg.serve.api import IfMatch, who
+from dermaseg.serve.store import NotFound
+from dermaseg.serve.wsservice import parse_if_match
+from dermaseg.serve.wsstore import WorkspaceStore
+
+__all__ = ["router", "StatusIn", "WorkspaceIn"]
+
+router = APIRouter(prefix="/api")
+
+
+class StatusIn(BaseModel):
+    """A review decision on a workspace image."""
+
+    status: Literal["approved", "skipped", "edited"] = Field(description="approved, skipped, or edited "
+                                                                         "(back under review)")
+    note: str | None = Field(None, max_length=10_000, description="free text; omitted: unchanged")
+
+
+class WorkspaceIn(BaseModel):
+    """Workspace settings a client may change."""
+
+    pixel_size: float | None = Field(None, gt=0, allow_inf_nan=False, description="default mm per pixel")
+
+
+def _ws_store(request: Request) -> WorkspaceStore:
+    store = request.app.state.store
+    if not isinstance(store, WorkspaceStore):
+        raise NotFound("this server runs without a workspace (start it with dermaseg serve --workspace DIR)")
+    return store
+
+
+@router.get("/workspace", summary="The workspace: name, counts by status, pixel size ({workspace: false} "
+                                  "when none: nothing is kept)")
+def workspace(request: Request) -> dict[str, Any]:
+    store = request.app.state.store
+    if not isinstance(store, WorkspaceStore):
+        return {"workspace": False}
+    return wsservice.workspace_info(store.ws)
+
+
+@router.patch("/workspace", summary="Set the workspace's default pixel size")
+def set_workspace(request: Request, body: WorkspaceIn) -> dict[str, Any]:
+    store = _ws_store(request)
+    user, remote = who(request)
+    store.ws.set_pixel_size(body.pixel_size, user=user, remote=remote)
+    return wsservice.workspace_info(store.ws)
+
+
+@router.get("/workspace/images", summary="The workspace's images: [{id, name, status, predicted_quality, "
+                                         "flags, reviewer, version}]")
+def images(request: Request,
+           status: Annotated[str | None, Query(description="a status or several, comma-separated: auto, "
+                                                           "edited, approved, skipped")] = None,
+           order: Annotated[Literal["quality", "name"] | None, Query(description="quality: lowest first")] = None,
+           flagged: Annotated[bool, Query(description="only images with flags")] = False,
+           limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+           offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+    return wsservice.list_images(_ws_store(request).ws, status=status, order=order, flagged=flagged, limit=limit,
+                                 offset=offset)
+
+
+@router.get("/workspace/log", summary="The review log (oldest first)")
+def review_log(request: Request, image: str | None = None,
+               limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> list[dict[str, Any]]:
+    return _ws_store(request).ws.log(image, limit=limit)
+
+
+@router.post("/images/{image_id}/status", summary="Approve, skip or reopen a workspace image; set its note")
+def set_status(request: Request, image_id: str, body: StatusIn, if_match: IfMatch = None) -> dict[str, Any]:
+    user, remote = who(request)
+    return wsservice.set_status(_ws_store(request), image_id, body.status, body.note, user, remote,
+                                parse_if_match(if_match))
+
+
+@router.get("/images/{image_id}/thumb.jpg", response_class=Response, summary="A small JPEG of the image")
+def thumb(request: Request, image_id: str) -> Response:
+    store = _ws_store(request)
+    if not store.ws.has(image_id):
+        raise NotFound(f"image {image_id}: not in the workspace")
+    return Response(wsservice.thumbnail(store, image_id), media_type="image/jpeg",
+                    headers={"Cache-Control": "max-age=3600"})
