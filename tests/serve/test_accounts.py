@@ -194,3 +194,42 @@ def test_without_auth_the_page_says_local_no_accounts(make_client):
     assert c.get("/api/me").json()["mode"] == "local, no accounts"
     assert c.get("/api/models").status_code == 200 and c.get("/", follow_redirects=False).status_code == 200
     assert c.post("/api/login", json={"name": "a", "password": "b"}).status_code == 404
+
+
+def test_workspace_review_log_names_the_signed_in_account(make_client, tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    from dermaseg.workspace.store import Workspace
+
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isic2017" / "ISIC-2017_Validation_Data"
+    if not data.is_dir():
+        pytest.skip("needs ../shared/data/isic2017")
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in sorted(data.glob("*.jpg"))[:1]:
+        shutil.copy(p, src / p.name)
+    Workspace.init(tmp_path / "ws", [src]).close()
+    db = UserDB(tmp_path / "ws" / "users.sqlite", create=True)
+    db.add("ana", "annotator", PW["ana"])
+    db.add("rui", "reviewer", PW["rui"])
+    c = make_client(workspace=tmp_path / "ws", auto_background=False, users=tmp_path / "ws" / "users.sqlite")
+    ana = {"Authorization": f"Bearer {db.new_token('ana')}"}
+    rui = {"Authorization": f"Bearer {db.new_token('rui')}"}
+    assert c.get("/api/workspace/images").status_code == 401
+    img = c.get("/api/workspace/images", headers=ana).json()[0]
+    iid, h, w = img["id"], img["height"], img["width"]
+    mask = np.zeros((h, w), np.uint8)
+    mask[10:50, 10:60] = 255
+    assert c.put(f"/api/images/{iid}/mask", content=png_bytes(mask), headers=ana).status_code == 200
+    r = c.post(f"/api/images/{iid}/status", json={"status": "approved"}, headers=ana)
+    assert r.status_code == 403  # annotators do not approve
+    assert c.post(f"/api/images/{iid}/status", json={"status": "approved"}, headers=rui).status_code == 200
+    assert c.delete(f"/api/images/{iid}", headers=rui).status_code == 403  # delete: admin only
+    log = c.get("/api/workspace/log", params={"image": iid}, headers=ana).json()
+    who = [(e["user"], e["remote"], e["action"]) for e in log if e["action"] in ("mask", "status")]
+    assert who == [("ana", "testclient", "mask"), ("rui", "testclient", "status")]
+    code, out, _ = run_cli_out_err(["workspace", "log", tmp_path / "ws"], capsys)
+    assert code == 0 and "ana" in out and "rui" in out
