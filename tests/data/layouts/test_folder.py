@@ -90,7 +90,6 @@ def test_folder_metadata_bad_rows_are_problems(tmp_path):
 
 @pytest.mark.parametrize("text,message", [
     ("lesion_id,dx\nL1,mel\n", "no image id column"),
-    ("image_id,age\ncase_000,40\n", "no lesion id, diagnosis or split column"),
     ("", "no image id column"),
 ])
 def test_folder_metadata_unusable_table_is_one_error(tmp_path, text, message):
@@ -101,6 +100,24 @@ def test_folder_metadata_unusable_table_is_one_error(tmp_path, text, message):
     with pytest.raises(DataError, match=message) as e:
         load_dataset(root)
     assert "metadata.csv" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_metadata_without_lesion_or_diagnosis_columns_is_read_for_what_it_has(tmp_path, capsys):
+    """PH2's ph2_dev metadata.csv (dermatologists' labels, no lesion id): never a refusal; one lesion per
+    image, said once."""
+    from dermaseg.data.check import check_dataset
+
+    root = write_dataset(tmp_path / "f", "folder", n=2, size=SIZE)
+    _meta(root, "image_id,age,asymmetry\ncase_000,40,1\ncase_001,52,0\n")
+    ds = load_dataset(root)
+    assert len(ds.samples) == 2 and all(s.group in (None, s.id) for s in ds.samples)
+    assert all(s.label is None for s in ds.samples)
+    load_dataset(root)
+    err = capsys.readouterr().err
+    assert err.count("no lesion id column") == 1 and "one lesion per image" in err
+    assert not [p for p in check_dataset(root).problems if "metadata" in p.kind]
+    _meta(root, "image_id,clinical_diagnosis\ncase_000,melanoma\ncase_001,common_nevus\n")
+    assert {s.label for s in load_dataset(root).samples} == {"melanoma", "common_nevus"}
 
 
 def test_folder_metadata_not_utf8_is_one_error(tmp_path):

@@ -48,7 +48,7 @@ METADATA_FILES = ("metadata.csv", "labels.csv")
 ID_COLUMNS = ("image_id", "id", "image", "image_name", "imageid", "isic_id", "file_name", "filename", "file",
               "name")
 LESION_COLUMNS = ("lesion_id", "lesion", "lesionid", "group", "group_id", "patient_id", "patient")
-DIAGNOSIS_COLUMNS = ("dx", "diagnosis", "label", "class", "diagnosis_name")
+DIAGNOSIS_COLUMNS = ("dx", "diagnosis", "label", "class", "diagnosis_name", "clinical_diagnosis")
 SPLIT_COLUMNS = ("split", "subset")
 _SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "test": "test", "testing": "test"}
@@ -68,6 +68,18 @@ def _image_id(value: str) -> str:
     return Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else name
 
 
+_NOTED: set[str] = set()
+
+
+def _note_once(path: Path, text: str) -> None:
+    """Say ``text`` on stderr once per metadata file in this process."""
+    import sys
+
+    if str(path) not in _NOTED:
+        _NOTED.add(str(path))
+        print(text, file=sys.stderr)
+
+
 def read_metadata(path: Path, images: dict[str, Path], problems: list[Problem]
                   ) -> tuple[dict[str, str | None] | None, dict[str, str], dict[str, str]]:
     """(labels or None when the table has no diagnosis column, groups, splits) of a folder's metadata table
@@ -78,9 +90,10 @@ def read_metadata(path: Path, images: dict[str, Path], problems: list[Problem]
         raise DataError(f"{path}: no image id column (expected one of image_id, id, image, file_name; "
                         f"found: {', '.join(header) or 'no header'})")
     lc, gc, sc = (find_column(header, cols) for cols in (DIAGNOSIS_COLUMNS, LESION_COLUMNS, SPLIT_COLUMNS))
-    if lc is None and gc is None and sc is None:
-        raise DataError(f"{path}: no lesion id, diagnosis or split column (expected e.g. lesion_id, dx, split; "
-                        f"found: {', '.join(header)})")
+    if gc is None:  # e.g. PH2's dermatologists' labels: read for what it has, never a refusal
+        _note_once(path, f"note: {path}: no lesion id column (expected e.g. lesion_id; found: "
+                         f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}): grouping falls back to "
+                         "one lesion per image")
     labels: dict[str, str | None] | None = {} if lc else None
     groups: dict[str, str] = {}
     splits: dict[str, str] = {}
