@@ -159,6 +159,8 @@ class Splits:
             s.validate()
         except AssertionError as e:
             raise DataError(f"{p}: invalid splits ({e})") from e
+        except (TypeError, KeyError, ValueError, AttributeError) as e:  # right keys, wrong types inside
+            raise DataError(f"{p}: not a dermaseg splits file ({type(e).__name__}: {e})") from e
         return s
 
     def print_summary(self, console=None) -> None:

@@ -10,6 +10,9 @@ atomically and read with ``weights_only=True``.
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +63,20 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     p = Path(path)
     if not p.is_file():
         raise DermasegError(f"{p}: model file not found")
+    if p.suffix.lower() == ".onnx" or (p.parent / "dermaseg_onnx.json").is_file():
+        raise DermasegError(f"{p}: an ONNX export, not a dermaseg model file: run the model it was exported "
+                            "from with --backend onnx (e.g. --model default --backend onnx)")
     try:
-        blob = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's unpickling errors run to several lines: keep the first
-        first = (str(e).strip().splitlines() or [""])[0]
+        with warnings.catch_warnings():  # torch's multi-line FutureWarning about pickles: our one line says it
+            warnings.simplefilter("ignore")
+            blob = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's unpickling errors run to several lines and carry terminal escapes
+        if type(e).__name__ == "UnpicklingError":
+            raise DermasegError(f"{p}: not a dermaseg model file (a pickled file with Python objects, such as "
+                                "a legacy torch.save of a whole model: dermaseg loads only weights files it "
+                                "can read safely; save the model with dermaseg train or "
+                                "dermaseg.models.save_model)") from e
+        first = re.sub(r"\x1b\[[0-9;]*m", "", (str(e).strip().splitlines() or [""])[0])
         raise DermasegError(f"{p}: not a dermaseg model file ({type(e).__name__}: {first})") from e
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise DermasegError(f"{p}: not a dermaseg model file (expected keys 'config' and 'state_dict')")

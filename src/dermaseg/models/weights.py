@@ -134,7 +134,8 @@ def load_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict:
     try:
         sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"{p}: cannot load weights ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+        first = (str(e).strip().splitlines() or ["empty or unreadable file"])[0]
+        raise WeightsError(f"{p}: cannot load weights ({type(e).__name__}: {first})") from e
     for k in ("model", "state_dict"):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict):
             sd = sd[k]
