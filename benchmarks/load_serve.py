@@ -10,7 +10,12 @@ cached embedding when it was not evicted) and ``segment`` (one-shot automatic), 
 lone client's, the error and 5xx counts, and the server's peak RSS (Linux /proc) against its RSS once the
 models were loaded plus the --cache-mb cap.
 
-Run by hand: ``python benchmarks/load_serve.py [--clients 50] [--cache-mb 256] [--max-seconds 900]``.
+``--auth``: the server runs with accounts (``--auth --users FILE``, one annotator account per client, each
+client sending its own ``Authorization: Bearer`` token); each client also asks for the previous client's
+image, which must answer 404 (isolation). A 429 (the bounded work queue) is retried after its
+``Retry-After``; 429s are counted and reported.
+
+Run by hand: ``python benchmarks/load_serve.py [--clients 50] [--cache-mb 256] [--max-seconds 900] [--auth]``.
 """
 
 from __future__ import annotations
@@ -137,6 +142,24 @@ def _make_cases(n: int, threads: int) -> list[dict]:
     return cases
 
 
+TOKENS: dict[int, str] = {}  # client -> bearer token (--auth)
+IDS: dict[int, str] = {}  # client -> its image id
+
+
+def _call(url: str, k: int, out: dict, data=None, headers=None, method=None, timeout: float = 600):
+    """One request of client ``k`` with its token; a 429 is retried after Retry-After (at most 30 times)."""
+    hdrs = dict(headers or {})
+    if k in TOKENS:
+        hdrs["Authorization"] = f"Bearer {TOKENS[k]}"
+    for _ in range(30):
+        st, r, dt = _request(url, data, hdrs, method=method, timeout=timeout)
+        if st != 429:
+            return st, r, dt
+        out["429"].append(1)
+        time.sleep(min(5.0, float(os.environ.get("RETRY_CAP", "5"))))
+    return st, r, dt
+
+
 def run_client(url: str, k: int, cases, out: dict, timeout: float) -> None:
     """Upload, predict (box), predict (box + point), segment (automatic); each mask must be exactly the
     Predictor's for this client's own image (any other client's would differ: no cross-talk)."""
@@ -150,24 +173,28 @@ def run_client(url: str, k: int, cases, out: dict, timeout: float) -> None:
 
     try:
         body, hdr = _multipart({}, (f"c{k}.png", c["png"]))
-        st, r, dt = _request(url + "api/images", body, hdr, timeout=timeout)
+        st, r, dt = _call(url + "api/images", k, out, body, hdr, timeout=timeout)
         out["upload"].append((st, dt))
         if st != 201:
             return
         iid = r["id"]
+        IDS[k] = iid
+        if TOKENS and (k - 1) in IDS:  # another account's image: must look like no image at all
+            st2, _, _ = _call(url + f"api/images/{IDS[k - 1]}", k, out, timeout=timeout)
+            out["isolation"].append(st2)
         for name, prompt in (("predict", {"box": c["box"]}),
                              ("predict2", {"box": c["box"], "points": c["point"], "labels": [1]})):
-            st, r, dt = _request(url + f"api/images/{iid}/predict", json.dumps(prompt).encode(),
-                                 {"Content-Type": "application/json"}, timeout=timeout)
+            st, r, dt = _call(url + f"api/images/{iid}/predict", k, out, json.dumps(prompt).encode(),
+                              {"Content-Type": "application/json"}, timeout=timeout)
             out[name].append((st, dt))
             if st == 200:
                 check(name, _mask(r["mask"]))
         body, hdr = _multipart({}, (f"c{k}.png", c["png"]))
-        st, r, dt = _request(url + "api/segment", body, hdr, timeout=timeout)
+        st, r, dt = _call(url + "api/segment", k, out, body, hdr, timeout=timeout)
         out["segment"].append((st, dt))
         if st == 200:
             check("segment", _mask(r["mask"]))
-        st, _, _ = _request(url + f"api/images/{iid}", method="DELETE", timeout=timeout)
+        st, _, _ = _call(url + f"api/images/{iid}", k, out, method="DELETE", timeout=timeout)
     except Exception as e:  # timeouts, resets: counted as errors
         out["exceptions"].append(f"client {k}: {type(e).__name__}: {e}")
 
@@ -184,13 +211,29 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600, help="seconds per request")
     ap.add_argument("--max-seconds", type=float, default=900, help="bound on the whole load phase")
     ap.add_argument("--reference-cache", default=None, help="an .npz file to keep the reference masks in")
+    ap.add_argument("--auth", action="store_true", help="accounts: one annotator token per client")
     args = ap.parse_args()
+    extra: list[str] = []
+    if args.auth:
+        import tempfile
+
+        sys.path.insert(0, str(SRC))
+        from dermaseg.serve.auth import UserDB
+
+        users = Path(tempfile.mkdtemp(prefix="load-serve-")) / "users.sqlite"
+        db = UserDB(users, create=True)
+        for k in range(args.clients + 1):
+            db.add(f"client{k}", "annotator", f"password-{k}-{uuid.uuid4().hex[:8]}")
+            TOKENS[k] = db.new_token(f"client{k}")
+        db.add("admin", "admin", uuid.uuid4().hex)
+        TOKENS[-1] = db.new_token("admin")
+        extra = ["--auth", "--users", str(users)]
 
     print(f"computing the Predictor's masks for {args.clients + 1} images (the reference)...", flush=True)
     cases = make_cases(args.clients + 1, args.threads, args.reference_cache)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "dermaseg", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--cache-mb", str(args.cache_mb), "--threads", str(args.threads)],
+                             "--cache-mb", str(args.cache_mb), "--threads", str(args.threads), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     url = None
     for line in proc.stdout:
@@ -211,7 +254,8 @@ def main() -> None:
 
     try:
         # 1. the lone client (the reference), on an extra image; it also warms the models up
-        solo = {k: [] for k in ("upload", "predict", "predict2", "segment", "crosstalk", "exceptions")}
+        solo = {k: [] for k in ("upload", "predict", "predict2", "segment", "crosstalk", "exceptions", "429",
+                                "isolation")}
         run_client(url, args.clients, cases, solo, args.timeout)
         base_rss = _rss_mb(proc.pid)
         threading.Thread(target=sample, daemon=True).start()
@@ -224,13 +268,13 @@ def main() -> None:
                 f.result(timeout=max(1.0, args.max_seconds - (time.perf_counter() - t0)))
         wall = time.perf_counter() - t0
         stop.set()
-        cache = _request(url + "api/stats", timeout=60)[1]
+        cache = _call(url + "api/stats", -1, res, timeout=60)[1]
     finally:
         stop.set()
         proc.terminate()
         proc.wait(30)
 
-    print(f"dermaseg serve load test: {args.clients} concurrent clients, --cache-mb {args.cache_mb:g}, "
+    print(f"dermaseg serve load test: {args.clients} concurrent clients{' (accounts: bearer tokens)' if args.auth else ''}, --cache-mb {args.cache_mb:g}, "
           f"--threads {args.threads}, {os.cpu_count()} CPUs; wall {wall:.1f} s")
     print(f"{'request':<10} {'n':>4} {'p50 s':>8} {'p95 s':>8} {'lone s':>8} {'p50/lone':>9}")
     for name in ("upload", "predict", "predict2", "segment"):
@@ -243,6 +287,11 @@ def main() -> None:
     errors = sum(1 for s in statuses if not 200 <= s < 300) + len(res["exceptions"])
     print(f"requests {len(statuses)}, errors {errors} (5xx: {sum(1 for s in statuses if s >= 500)}, "
           f"exceptions: {len(res['exceptions'])}), cross-talk or wrong masks: {len(res['crosstalk'])}")
+    print(f"429 answers (bounded queue, retried after Retry-After): {len(res['429'])}")
+    if args.auth:
+        iso = res["isolation"]
+        print(f"isolation: {len(iso)} requests for another account's image, {sum(s == 404 for s in iso)} "
+              f"answered 404, {sum(s == 200 for s in iso)} leaked")
     for line in (res["exceptions"] + res["crosstalk"])[:10]:
         print("  " + line)
     if base_rss is not None:

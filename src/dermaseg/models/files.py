@@ -10,10 +10,9 @@ atomically and read with ``weights_only=True``.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
-
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
