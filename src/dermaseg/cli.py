@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "pip install 'dermaseg[ray]'" keeps its brackets
     help="Skin-lesion segmentation for dermoscopic images.",
 )
 

@@ -86,3 +86,14 @@ def test_ph2_dev_dataset_is_checked_not_refused(capsys):
     folder._NOTED.clear()  # said once per process: say it again here
     code, out, err = run_cli_out_err(["data", "check", root], capsys)
     assert code == 0 and "one lesion per image" in err and "100" in out
+
+
+def test_help_keeps_brackets_and_unknown_recipe_suggests(tmp_path, capsys):
+    code, out, _ = run_cli_out_err(["train", "--help"], capsys)
+    assert code == 0 and "dermaseg[ray]" in " ".join(out.split()) and "unet-paper" in out
+    from dermaseg.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path / "d", "folder", n=4, size=(32, 32))
+    code, _, err = run_cli_out_err(["train", "--data", root, "--recipe", "unet-papr", "--out", tmp_path / "o"],
+                                   capsys)
+    _one_line_error(code, err, "did you mean 'unet-paper'?")

@@ -168,4 +168,8 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise DermasegError(f"unknown recipe '{name}'; known recipes: {', '.join(RECIPES)}") from None
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(RECIPES), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise DermasegError(f"unknown recipe '{name}'{hint}; known recipes: {', '.join(RECIPES)}") from None
