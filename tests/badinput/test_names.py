@@ -56,8 +56,13 @@ def test_odd_name_in_segment(named, segmented, key):
     assert_ok(o)
     assert not error_lines(o)
     assert (named / "out" / f"{stem}_mask.png").is_file()
+    raw = (named / "out" / "results.csv").read_bytes()
+    raw.decode("utf-8")  # valid UTF-8 whatever the names (issue 30): odd bytes are written escaped
     images = [r["image"] for r in _csv_rows(named / "out" / "results.csv")]
-    assert str(named / "ds" / "images" / f"{stem}.png") in images
+    given = str(named / "ds" / "images" / f"{stem}.png")
+    assert given.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") in images
+    if key == "not-utf8":
+        assert "bad\\xff\\xfename" in raw.decode("utf-8") and "not valid UTF-8" in o.err
     assert snapshot(named / "ds") == before
 
 

@@ -3,8 +3,9 @@
 Each finished image appends its row to ``OUT/.results.partial.csv`` (the journal, flushed row by row); the end
 of the run writes ``results.csv`` atomically and removes the journal. A killed run therefore leaves its
 finished rows in the journal, and ``--skip-existing`` reads both files to know which images are done (a
-half-written last journal line is dropped). File names that are not valid UTF-8 are written as their raw
-bytes (``surrogateescape``), so they read back as the same paths.
+half-written last journal line is dropped). File names that are not valid UTF-8 are kept as their raw bytes
+in the journal (``surrogateescape``: they read back as the same paths) and written escaped (``\xe9``) in
+results.csv, which is always valid UTF-8.
 """
 
 from __future__ import annotations
@@ -77,5 +78,16 @@ def write_results(path: Path, rows: list[dict[str, object]], columns: tuple[str,
     writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", **_ENC) as f:
-        f.write(buf.getvalue())
+    text = buf.getvalue()
+    # results.csv is valid UTF-8 whatever the file names: bytes that are not UTF-8 are written escaped
+    # (\xe9), said once; the journal keeps the raw bytes (read back as the same paths)
+    escaped = any("\udc80" <= ch <= "\udcff" for ch in text)
+    if escaped:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        f.write(text)
+    if escaped:
+        import sys
+
+        print(f"note: {path}: file names that are not valid UTF-8 are written with \\xNN escapes",
+              file=sys.stderr)
