@@ -97,3 +97,12 @@ def test_help_keeps_brackets_and_unknown_recipe_suggests(tmp_path, capsys):
     code, _, err = run_cli_out_err(["train", "--data", root, "--recipe", "unet-papr", "--out", tmp_path / "o"],
                                    capsys)
     _one_line_error(code, err, "did you mean 'unet-paper'?")
+
+
+def test_report_title_names_the_run_not_its_staging_folder():
+    from pathlib import Path
+
+    from dermaseg.report.html import run_name
+
+    assert run_name(Path("/r/.fold_0.stage.m3r4l_a_")) == "fold_0"
+    assert run_name(Path("/r/my.run")) == "my.run"

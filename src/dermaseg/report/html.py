@@ -27,7 +27,7 @@ from dermaseg.report import measure_figures as MF
 from dermaseg.report import sections as S
 from dermaseg.report.sections import SUMMARY_METRICS
 
-__all__ = ["render_report", "load_run", "SUMMARY_METRICS"]
+__all__ = ["render_report", "load_run", "run_name", "SUMMARY_METRICS"]
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1150px;
@@ -109,6 +109,15 @@ def _img(path: Path | None, caption: str) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
+def run_name(d: Path) -> str:
+    """The run's name for titles: a staging folder ``.fold_0.stage.m3r4l_a_`` (written, then renamed into
+    place; see :mod:`dermaseg.evaluation.outputs`) is named by the folder it becomes, ``fold_0``."""
+    name = Path(d).name
+    if name.startswith(".") and ".stage." in name:
+        return name[1:name.index(".stage.")]
+    return name
+
+
 def render_report(run_dir: Path) -> Path:
     """Render ``run_dir/report.html`` and ``run_dir/figures/*.png`` from the run's saved files.
 
@@ -166,7 +175,7 @@ def _document(d: Path, run: dict[str, Any], fig_dir: Path) -> str:
                  f"{ds.get('split_resolved') or ds.get('split', '')} — prompt {prompt.get('mode', '?')}")
         header = S.evaluation_protocol(m)
         if m.get("training"):  # a training run's final validation of best.pt (dermaseg train)
-            parts += [f"<h1>dermaseg training run: {S.esc(d.name)}</h1>",
+            parts += [f"<h1>dermaseg training run: {S.esc(run_name(d))}</h1>",
                       f"<p class='note'>Final validation of best.pt: {S.esc(title)}; scored through the "
                       "Predictor and the evaluator, as <code>dermaseg evaluate --model best.pt</code> "
                       "scores.</p>"]
@@ -216,9 +225,9 @@ def _document(d: Path, run: dict[str, Any], fig_dir: Path) -> str:
                           "pooled pixel counts over all images, each row normalised to 1"))
     elif isinstance(run["cv_summary"], dict) and run["cv_summary"].get("protocol"):
         cv = run["cv_summary"]
-        parts += [f"<h1>dermaseg cross-validation: {S.esc(d.name)}</h1>", S.protocol_table(S.cv_protocol(cv["protocol"]))]
+        parts += [f"<h1>dermaseg cross-validation: {S.esc(run_name(d))}</h1>", S.protocol_table(S.cv_protocol(cv["protocol"]))]
     else:
-        parts.append(f"<h1>dermaseg training run: {S.esc(d.name)}</h1>")
+        parts.append(f"<h1>dermaseg training run: {S.esc(run_name(d))}</h1>")
         if config:
             parts.append(S.protocol_table(S.config_protocol(config) + S.training_protocol(config, run["history"])))
         vm = run["val_metrics"]
@@ -248,7 +257,7 @@ def _document(d: Path, run: dict[str, Any], fig_dir: Path) -> str:
                      f"<pre class='note'>{S.esc(json.dumps(config, indent=1))}</pre>")
     doc = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-           f"<title>dermaseg report — {S.esc(d.name)}</title><style>{CSS}</style></head><body>"
+           f"<title>dermaseg report — {S.esc(run_name(d))}</title><style>{CSS}</style></head><body>"
            + "\n".join(p for p in parts if p)
            + "<p class='note'>Rendered by dermaseg from the run's saved files; no metric was recomputed.</p>"
            "</body></html>")
