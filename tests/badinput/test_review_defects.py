@@ -106,3 +106,21 @@ def test_report_title_names_the_run_not_its_staging_folder():
 
     assert run_name(Path("/r/.fold_0.stage.m3r4l_a_")) == "fold_0"
     assert run_name(Path("/r/my.run")) == "my.run"
+
+
+@pytest.mark.slow
+def test_part3_non_numeric_value_is_reported_by_evaluate_as_by_data_check(tmp_path, capsys):
+    from dermaseg.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path / "isic", "isic2017", n=4, size=(48, 64))
+    csvs = sorted(root.glob("*Part3_GroundTruth.csv"))
+    lines = csvs[0].read_text().splitlines()
+    first = lines[1].split(",")
+    first[1] = "yes"
+    lines[1] = ",".join(first)
+    csvs[0].write_text("\n".join(lines) + "\n")
+    code, out, _ = run_cli_out_err(["data", "check", root], capsys)
+    assert "'yes' is not a number" in out
+    code, _, err = run_cli_out_err(["evaluate", "--data", root, "--split", "all", "--out", tmp_path / "ev"],
+                                   capsys)
+    assert code == 0 and "metadata rows not used" in err and "'yes' is not a number" in err

@@ -18,7 +18,7 @@ from dermaseg.data import layouts
 from dermaseg.data.dataset import FORMATS, LABEL_VOCABULARY, Dataset, Problem, Record, Sample
 from dermaseg.errors import DataError
 
-__all__ = ["load_dataset", "detect_format", "Dataset", "Sample", "Record", "Problem", "FORMATS",
+__all__ = ["load_dataset", "detect_format", "warn_table_problems", "Dataset", "Sample", "Record", "Problem", "FORMATS",
            "LABEL_VOCABULARY"]
 
 
@@ -52,3 +52,17 @@ def load_dataset(path: str | os.PathLike, format: str = "auto") -> Dataset:
         return layouts.READERS[fmt](p)
     except DataError as e:
         raise DataError(f"--format {fmt}: {e}{looks}") from e
+
+
+def warn_table_problems(ds: Dataset) -> int:
+    """Say on stderr, as ``dermaseg data check`` reports them, the metadata rows a reader could not use (a
+    non-numeric ISIC Part 3 value, a bad split...): their images carry no diagnosis. The one rule is the
+    reader's; this is its other voice, for commands that go on (evaluate). Returns how many."""
+    import sys
+
+    bad = [p for p in ds.problems if p.kind == "bad_table_row"]
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        print(f"warning: {len(bad)} metadata rows not used ({'; '.join(str(p) for p in bad[:3])}{more}); "
+              "their images have no diagnosis (dermaseg data check lists them)", file=sys.stderr)
+    return len(bad)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dermaseg.data.prompts import Prompt, make_prompt
-from dermaseg.data.readers import load_dataset
+from dermaseg.data.readers import load_dataset, warn_table_problems
 from dermaseg.data.sampling import sample_subset
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.evaluation.measurements import measurement_columns
@@ -210,6 +210,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
         raise DermasegError(f"unknown prompt mode {prompt!r}; choose one of: {', '.join(PROMPT_MODES)}")
     check_out(out, inputs=(data,))
     ds = load_dataset(Path(data), format=format)
+    warn_table_problems(ds)  # the rows data check reports, said here too
     sel = ds.select(split)
     _samples(sel, limit, limit_mode, seed)  # fail on missing masks before loading a model
     require_trained(model)  # an architecture with a random decoder: refused, naming the fix
