@@ -174,6 +174,8 @@ def evaluate_cmd(
     fmt: str = FormatOpt,
     device: Optional[str] = DeviceOpt,
     backend: str = BackendOpt,
+    on_error: str = typer.Option("skip", "--on-error", help="An unreadable image or mask: skip (report it, go "
+                                 "on; listed in metrics.json) or stop."),
 ) -> None:
     """Score a model on a dataset: per-image mean and pooled metrics, per diagnosis, with a report."""
     from dermaseg.evaluation.evaluate import evaluate_cli
@@ -181,7 +183,7 @@ def evaluate_cmd(
     evaluate_cli(data=data, model=model, prompt=prompt, out=out, split=split, limit=limit, limit_mode=limit_mode,
                  seed=seed,
                  checkpoint=checkpoint, auto=auto, tta=tta, postprocess=postprocess, report=report,
-                 format=fmt, device=device, backend=backend)
+                 format=fmt, device=device, backend=backend, on_error=on_error)
 
 
 @app.command("train", context_settings={"allow_extra_args": False})

@@ -124,3 +124,21 @@ def test_part3_non_numeric_value_is_reported_by_evaluate_as_by_data_check(tmp_pa
     code, _, err = run_cli_out_err(["evaluate", "--data", root, "--split", "all", "--out", tmp_path / "ev"],
                                    capsys)
     assert code == 0 and "metadata rows not used" in err and "'yes' is not a number" in err
+
+
+@pytest.mark.slow
+def test_evaluate_on_error_skip_reports_a_corrupt_image_and_goes_on(tmp_path, capsys):
+    from dermaseg.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path / "d", "folder", n=3, size=(48, 64))
+    bad = sorted((root / "images").iterdir())[0]
+    bad.write_bytes(bad.read_bytes()[:60])
+    code, _, err = run_cli_out_err(["evaluate", "--data", root, "--out", tmp_path / "ev"], capsys)
+    assert code == 0 and "warning: skipped:" in err and bad.name in err
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert len(m["sample"]["skipped"]) == 1 and m["dataset"]["count"] == 2
+    code, _, err = run_cli_out_err(["evaluate", "--data", root, "--out", tmp_path / "ev2", "--on-error", "stop"],
+                                   capsys)
+    last = err.rstrip("\n").split("\r")[-1]  # after the progress bar
+    assert code == 2 and last.startswith("error: ") and bad.name in last and "Traceback" not in err
+    assert not (tmp_path / "ev2").exists()

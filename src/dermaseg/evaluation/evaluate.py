@@ -110,7 +110,8 @@ def _samples(dataset: Any, limit: int | None, limit_mode: str = "stratified", se
 def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", *, seed: int = 0,
              limit: int | None = None, limit_mode: str = "stratified", progress: bool = True,
              with_hd95: bool = True, measurements: bool = True,
-             box_model: PredictorLike | None = None, box_model_name: str = BOX_MODEL) -> EvaluationResult:
+             box_model: PredictorLike | None = None, box_model_name: str = BOX_MODEL,
+             on_error: str = "skip") -> EvaluationResult:
     """Score ``predictor`` on every sample of ``dataset`` (a Dataset or an iterable of Samples).
 
     ``predictor`` is anything with the :class:`~dermaseg.inference.predictor.PredictorLike` interface
@@ -127,7 +128,12 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
     measurements (:mod:`dermaseg.evaluation.measurements`; not counted in the seconds). Raises
     :class:`DermasegError` for an
     unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
+    ``on_error``: an image or mask that cannot be read (corrupt, truncated, sizes differ) is reported
+    on stderr and left out (``"skip"``, listed in ``sample["skipped"]`` of metrics.json), or stops the
+    run (``"stop"``).
     """
+    if on_error not in ("skip", "stop"):
+        raise DermasegError(f"--on-error {on_error}: expected skip or stop")
     _check_mode(prompt_mode, predictor)
     samples, sample_info = _samples(dataset, limit, limit_mode, seed)
     if prompt_mode == "box-from-model" and box_model is None:
@@ -140,12 +146,22 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
     t_start = time.perf_counter()
     model_seconds = 0.0
     bar = _progress(samples, progress, f"evaluate ({prompt_mode})")
+    skipped: list[str] = []
     for s in bar:
-        rgb = read_image(s.image)
-        truth = read_mask(s.mask)
-        if truth.shape != rgb.shape[:2]:
-            raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image "
-                            f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
+        try:
+            rgb = read_image(s.image)
+            truth = read_mask(s.mask)
+            if truth.shape != rgb.shape[:2]:
+                raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image "
+                                f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
+        except DataError as e:
+            if on_error == "stop":
+                raise
+            import sys
+
+            print(f"warning: skipped: {e}", file=sys.stderr)
+            skipped.append(str(e))
+            continue
         t0 = time.perf_counter()
         if prompt_mode == "box-from-model":  # the box model's time is part of this pipeline's time
             prompt = model_box_prompt(box_model, rgb, box_model_name)
@@ -181,6 +197,10 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
         masks[s.id] = (np.packbits(mask.ravel()), mask.shape)
         prompts[s.id] = {k: (np.asarray(v).tolist() if v is not None else None) for k, v in used.items()}
     total = time.perf_counter() - t_start
+    if skipped:
+        sample_info = {**sample_info, "skipped": skipped}
+        if not rows:
+            raise DataError(f"no image could be read ({len(skipped)} skipped; the first: {skipped[0]})")
     metrics = tuple(m for m in IMAGE_METRICS if with_hd95 or m != "hd95")
     return EvaluationResult(
         rows=rows, summary=summarize(rows, metrics), per_diagnosis=by_group(rows, "label", metrics),
@@ -201,7 +221,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
                  split: str = "auto", limit: int | None = None, limit_mode: str = "stratified", seed: int = 0,
                  checkpoint: Path | None = None, auto: str | None = None, tta: bool | None = None,
                  postprocess: bool = True, report: bool = True, format: str = "auto",
-                 device: str | None = None, backend: str = "torch") -> Path:
+                 device: str | None = None, backend: str = "torch", on_error: str = "skip") -> Path:
     """``dermaseg evaluate``: load data and model, score, write ``out/`` atomically. Returns ``out``.
     ``backend``: where the networks run (torch, onnx, onnx-int8; :class:`~dermaseg.inference.predictor.Predictor`)."""
     if out is None:
@@ -217,7 +237,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
     predictor = load_predictor(model=model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
                                postprocess=postprocess, backend=backend)
     _check_mode(prompt, predictor)
-    result = evaluate(sel, predictor, prompt, seed=seed, limit=limit, limit_mode=limit_mode)
+    result = evaluate(sel, predictor, prompt, seed=seed, limit=limit, limit_mode=limit_mode, on_error=on_error)
     meta = evaluation_meta(predictor, requested=str(model), checkpoint=checkpoint, dataset={
         "format": getattr(ds, "format", format), "root": str(Path(data).resolve()), "split": split,
         "split_resolved": _resolved_split(sel, split), "count": len(result.rows),
