@@ -90,7 +90,7 @@ def read_metadata(path: Path, images: dict[str, Path], problems: list[Problem]
         raise DataError(f"{path}: no image id column (expected one of image_id, id, image, file_name; "
                         f"found: {', '.join(header) or 'no header'})")
     lc, gc, sc = (find_column(header, cols) for cols in (DIAGNOSIS_COLUMNS, LESION_COLUMNS, SPLIT_COLUMNS))
-    if gc is None:  # e.g. PH2's dermatologists' labels: read for what it has, never a refusal
+    if gc is None and lc is None and sc is None:  # e.g. PH2 dermatologists labels: read for what it has
         _note_once(path, f"note: {path}: no lesion id column (expected e.g. lesion_id; found: "
                          f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}): grouping falls back to "
                          "one lesion per image")
