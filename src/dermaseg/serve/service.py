@@ -68,7 +68,8 @@ def add_image(store: ImageStore, engine: Engine, fileobj: BinaryIO, filename: st
     mode: only that account sees it). A failed upload leaves no file."""
     ps = _pixel_size(pixel_size)
     if isinstance(store, WorkspaceStore):
-        image_id = wsservice.add_upload(store, fileobj, display_name(filename), user, remote)
+        image_id = wsservice.add_upload(store, fileobj, display_name(filename), user, remote,
+                                        max_pixels=getattr(engine, "max_pixels", None))
         entry = store.get(image_id)
         with entry.lock:
             entry.load()

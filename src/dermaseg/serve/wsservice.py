@@ -144,7 +144,7 @@ def _safe_stem(name: str) -> str:
 
 
 def add_upload(store: WorkspaceStore, fileobj: BinaryIO, display: str, user: str,
-               remote: str | None) -> str:
+               remote: str | None, max_pixels: int | None = None) -> str:
     """Keep an upload as a new workspace image (checked readable first); returns its id."""
     ws = store.ws
     ext = ("." + display.rsplit(".", 1)[-1].lower()) if "." in display else ".png"
@@ -154,7 +154,7 @@ def add_upload(store: WorkspaceStore, fileobj: BinaryIO, display: str, user: str
     try:
         with open(tmp, "wb") as f:
             shutil.copyfileobj(fileobj, f, 1 << 20)
-        rgb = read_image(tmp, name=display)
+        rgb = read_image(tmp, name=display, max_pixels=max_pixels)  # --max-pixels: refused from the header
         stem, n = _safe_stem(display), 1
         image_id = stem
         while ws.has(image_id) or (ws.root / "images" / f"{image_id}{ext}").exists():
