@@ -293,6 +293,8 @@ def measure_cmd(
     pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Millimetres per pixel (mm columns "
                                                "stay empty without it)."),
     split: str = typer.Option("all", "--split", help="With --data: train, val, test or all."),
+    on_error: str = typer.Option("skip", "--on-error", help="With --data, an unreadable image or mask: skip "
+                                 "(report it, go on) or stop."),
     fmt: str = FormatOpt,
 ) -> None:
     """Lesion measurements (size in px/mm, asymmetry, border, colours) of masks, one CSV row per image."""
@@ -305,7 +307,7 @@ def measure_cmd(
     if data is not None and recursive:
         raise DermasegError("measure: --recursive walks IMAGES folders; --data reads the whole dataset already")
     if data is not None:
-        path = measure_dataset(data, out, pixel_size=pixel_size, format=fmt, split=split)
+        path = measure_dataset(data, out, pixel_size=pixel_size, format=fmt, split=split, on_error=on_error)
     elif images and masks is not None:
         path = measure_files(images, masks, out, pixel_size=pixel_size, recursive=recursive)
     else:

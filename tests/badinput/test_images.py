@@ -81,7 +81,7 @@ def test_broken_image_in_a_dataset(clean, tmp_path, capsys, kind, command):
     if command == "data-check":  # a report, exit 1: the file named with its problem, never "OK"
         assert_ok(o, code=1)
         assert str(bad) in o.out and "OK" not in o.out.splitlines()[-1]
-    elif command == "evaluate":  # --on-error skip (the default): reported, left out, the rest scored
+    elif command in ("evaluate", "measure"):  # --on-error skip (the default): reported, left out
         assert o.code == 0 and o.exc is None and "warning: skipped:" in o.err and str(bad) in o.err
     else:
         assert_refused(o, str(bad))
@@ -100,7 +100,7 @@ def test_broken_mask_in_a_dataset(clean, tmp_path, capsys, kind, command):
     if command == "data-check":
         assert_ok(o, code=1)
         assert str(bad) in o.out
-    elif command == "evaluate":  # --on-error skip (the default): reported, left out, the rest scored
+    elif command in ("evaluate", "measure"):  # --on-error skip (the default): reported, left out
         assert o.code == 0 and o.exc is None and "warning: skipped:" in o.err and str(bad) in o.err
     else:
         assert_refused(o, str(bad))

@@ -121,9 +121,12 @@ def measure_files(images: Sequence[str | os.PathLike], masks: str | os.PathLike,
 
 
 def measure_dataset(data: str | os.PathLike, out: str | os.PathLike, pixel_size: float | None = None,
-                    format: str = "auto", split: str = "all") -> Path:
+                    format: str = "auto", split: str = "all", on_error: str = "skip") -> Path:
     """Measure the truth masks of a dataset (any layout :func:`~dermaseg.data.readers.load_dataset`
-    reads) with their images, and write the CSV ``out`` (``image`` = the sample id)."""
+    reads) with their images, and write the CSV ``out`` (``image`` = the sample id). ``on_error``: an
+    image or mask that cannot be read is reported on stderr and left out (``"skip"``) or stops (``"stop"``)."""
+    if on_error not in ("skip", "stop"):
+        raise DermasegError(f"--on-error {on_error}: expected skip or stop")
     ps = check_pixel_size(pixel_size, "--pixel-size")
     out_p = _check_out(out)
     ds = load_dataset(data, format=format).select(split)
@@ -135,6 +138,15 @@ def measure_dataset(data: str | os.PathLike, out: str | os.PathLike, pixel_size:
     rows = []
     with _progress(len(ds.samples)) as bar:
         for s in ds.samples:
-            rows.append((s.id, _measure_pair(s.image, s.mask, ps)))
+            try:
+                rows.append((s.id, _measure_pair(s.image, s.mask, ps)))
+            except DermasegError as e:
+                if on_error == "stop":
+                    raise
+                import sys
+
+                print(f"warning: skipped: {e}", file=sys.stderr)
             bar.update(1)
+    if not rows:
+        raise DermasegError(f"{data}: no image could be measured (each was skipped)")
     return write_csv(out_p, rows)
