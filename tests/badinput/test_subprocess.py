@@ -58,7 +58,7 @@ def test_bomb_with_a_non_utf8_name_in_evaluate(tmp_path):
     (ds / "images" / "case_000.jpg").unlink()
     (ds / "masks" / "case_000.png").rename(os.fsdecode(ds / "masks" / os.fsdecode(b"b\xffd.png")))
     bad = write(ds / "images" / os.fsdecode(b"b\xffd.png"), broken_images()["bomb-header"][1])
-    done = _dermaseg("evaluate", "--data", ds, "--out", tmp_path / "out", "--no-report")
+    done = _dermaseg("evaluate", "--data", ds, "--out", tmp_path / "out", "--no-report", "--on-error", "stop")
     # stderr writes the undecodable byte as Python's escape (b\udcffd.png): the name is still there
     _one_line(done, 2, os.fsencode(bad.parent) + b"/b\\udcffd.png")
     assert not (tmp_path / "out").exists()
