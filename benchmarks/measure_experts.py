@@ -54,7 +54,7 @@ def read_table(path: Path) -> list[dict]:
 
 
 def _v1_figures(rows: list[dict], experts: dict) -> dict:
-    from dermaseg.measure.calibrate import (SHARE_COLUMNS, asymmetry_figures, colour_figures)
+    from dermaseg.measure.calibrate import SHARE_COLUMNS, asymmetry_figures, colour_figures
     from dermaseg.measure.colour import COLOUR_NAMES, MIN_SHARE
 
     shares = np.array([[float(r[c]) for c in SHARE_COLUMNS] for r in rows])

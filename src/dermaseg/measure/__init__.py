@@ -18,6 +18,10 @@ starts with ``MEASURE_KEYS`` in this order, then ``EXTRA_KEYS``:
 - ``colours`` (names among white, red, light brown, dark brown, blue-grey, black) and ``n_colours``
   (the C score, 1–6); without an image ``colours`` is ``[]`` and every colour value ``None``.
 
+- version 2 (appended after version 1's extras): ``share_skin``, ``colour_dist_asymmetry`` (+ ``_major``/
+  ``_minor``), ``asymmetry_score`` and ``asymmetry_grade`` (0/1/2, calibrated to PH2's dermatologists),
+  ``measure_version`` (:mod:`dermaseg.measure.rules`; docs/measurements.md).
+
 An empty mask gives 0 for the sizes and ``None`` for every ratio (and ``n_colours`` 0 with an image).
 """
 
@@ -32,8 +36,12 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 from dermaseg.measure.agreement import agreement as _agreement
-from dermaseg.measure.asymmetry import (colour_asymmetry, colour_distribution_asymmetry, combined_asymmetry,
-                                       shape_asymmetry)
+from dermaseg.measure.asymmetry import (
+    colour_asymmetry,
+    colour_distribution_asymmetry,
+    combined_asymmetry,
+    shape_asymmetry,
+)
 from dermaseg.measure.border import band_widths, border_score
 from dermaseg.measure.colour import as_image, colour_context, colour_features, shades_of_gray
 from dermaseg.measure.geometry import as_mask, geometry
