@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from dermaseg.errors import DermasegError
+from dermaseg.measure.rules import rules
 
 __all__ = [
     "COLOUR_NAMES",
@@ -113,8 +114,6 @@ def as_image(image: Any, shape: tuple[int, int]) -> np.ndarray:
 
 def min_shares() -> dict[str, float]:
     """Each colour's minimum share (``rules.json``)."""
-    from dermaseg.measure.rules import rules
-
     return {n: float(rules()["colour"]["min_share"][n]) for n in COLOUR_NAMES}
 
 
