@@ -120,3 +120,26 @@ def test_ph2_development_figures_recomputed_from_committed_table():
         assert a["weighted_kappa"] == pytest.approx(want["weighted_kappa"], abs=5e-4)
         assert [f["colours"]["mean_balanced_accuracy"] for f in cv["folds"]] == pytest.approx(
             want["folds_mean_balanced_accuracy"], abs=5e-4)
+
+
+def test_a_ph2_dev_style_folder_is_a_dataset(tmp_path):
+    """ph2_dev's metadata.csv (image_id, clinical_diagnosis, ...) is read, so `measure --data` works on it."""
+    from PIL import Image
+
+    from dermaseg.data.readers import load_dataset
+    from dermaseg.measure.files import measure_dataset
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    img = np.full((60, 80, 3), (220, 170, 150), np.uint8)
+    m = S.draw(S.disc(15), 80)[10:70]
+    img[m] = REFERENCE_SRGB["dark brown"]
+    for sid in ("IMD001", "IMD002"):
+        Image.fromarray(img).save(tmp_path / "images" / f"{sid}.jpg", quality=95)
+        Image.fromarray(m.astype(np.uint8) * 255).save(tmp_path / "masks" / f"{sid}_lesion.png")
+    (tmp_path / "metadata.csv").write_text("image_id,clinical_diagnosis,asymmetry,colors\n"
+                                           "IMD001,common_nevus,0,Dark-Brown\nIMD002,melanoma,2,Black\n")
+    assert [s.id for s in load_dataset(tmp_path).samples] == ["IMD001", "IMD002"]
+    out = measure_dataset(tmp_path, tmp_path / "m.csv")
+    lines = out.read_text().splitlines()
+    assert lines[0].endswith(",measure_version") and all(x.endswith("," + MEASURE_VERSION) for x in lines[1:])

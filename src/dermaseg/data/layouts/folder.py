@@ -48,7 +48,7 @@ METADATA_FILES = ("metadata.csv", "labels.csv")
 ID_COLUMNS = ("image_id", "id", "image", "image_name", "imageid", "isic_id", "file_name", "filename", "file",
               "name")
 LESION_COLUMNS = ("lesion_id", "lesion", "lesionid", "group", "group_id", "patient_id", "patient")
-DIAGNOSIS_COLUMNS = ("dx", "diagnosis", "label", "class", "diagnosis_name")
+DIAGNOSIS_COLUMNS = ("dx", "diagnosis", "label", "class", "diagnosis_name", "clinical_diagnosis")
 SPLIT_COLUMNS = ("split", "subset")
 _SPLIT_VALUES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "test": "test", "testing": "test"}
