@@ -76,3 +76,12 @@ def test_summary_is_the_same_from_memory_and_from_the_csv():
 
 def test_rows_without_measurements_give_none():
     assert measurement_summary([{"id": "x", "dice": 1.0}]) is None
+
+
+def test_per_image_columns_record_the_measure_version():
+    from dermaseg.measure import MEASURE_VERSION
+
+    img = _image()
+    cols = measurement_columns(_disc(25), _disc(30), img)
+    assert MEASURE_COLUMNS[-1] == "measure_version" and cols["measure_version"] == MEASURE_VERSION
+    assert cols["truth_asymmetry_grade"] == measure(_disc(30), img)["asymmetry_grade"]

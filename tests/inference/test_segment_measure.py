@@ -14,7 +14,7 @@ from dermaseg.data.synthetic import make_image
 from dermaseg.errors import DermasegError
 from dermaseg.inference.segment import segment_files
 from dermaseg.inference.segment_results import RESULT_COLUMNS
-from dermaseg.measure import MEASURE_KEYS, measure, record_to_row
+from dermaseg.measure import MEASURE_KEYS, MEASURE_VERSION, measure, record_to_row
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
@@ -39,12 +39,14 @@ def test_measure_columns_equal_measuring_the_written_mask(images, tmp_path, dark
     rows = _rows(out)
     with open(out / "results.csv", newline="") as f:
         header = next(csv.reader(f))
-    assert tuple(header) == (*RESULT_COLUMNS, *MEASURE_KEYS)
+    v2 = ("asymmetry_score", "asymmetry_grade", "measure_version")  # appended by measure_version 2
+    assert tuple(header) == (*RESULT_COLUMNS, *MEASURE_KEYS, *v2)
     for r in rows:
         mask = np.asarray(Image.open(out / f"{r['output']}_mask.png")) > 0
         rgb = np.asarray(Image.open(r["image"]).convert("RGB"))
         want = record_to_row(measure(mask, rgb, pixel_size), r["image"])
-        assert {k: r[k] for k in MEASURE_KEYS} == {k: want[k] for k in MEASURE_KEYS}
+        assert {k: r[k] for k in (*MEASURE_KEYS, *v2)} == {k: want[k] for k in (*MEASURE_KEYS, *v2)}
+        assert r["measure_version"] == MEASURE_VERSION
         assert int(r["area_px"]) == int(r["lesion_area_px"]) == int(mask.sum())
         if pixel_size is None:
             assert r["area_mm2"] == r["diameter_mm"] == ""  # never guessed

@@ -8,7 +8,7 @@ import pytest
 from skimage.color import rgb2lab
 
 from dermaseg.measure import measure
-from dermaseg.measure.colour import COLOUR_NAMES, MIN_SHARE, REFERENCE_LAB, REFERENCE_SRGB
+from dermaseg.measure.colour import COLOUR_NAMES, REFERENCE_LAB, REFERENCE_SRGB, min_shares
 
 from . import shapes as S
 
@@ -36,8 +36,10 @@ def test_each_reference_colour_is_found():
     mask[30:90, 15:165] = True
     for i, name in enumerate(COLOUR_NAMES):  # six vertical stripes of 25 px, one per colour
         img[30:90, 15 + 25 * i:40 + 25 * i] = REFERENCE_SRGB[name]
-    rec = measure(mask, img)
-    assert rec["colours"] == list(COLOUR_NAMES) and rec["n_colours"] == 6
+    rec = measure(mask, img, constancy="none")
+    # each colour holds 1/6 of the lesion: present where 1/6 exceeds that colour's minimum share
+    expected = [n for n in COLOUR_NAMES if 1 / 6 > min_shares()[n]]
+    assert rec["colours"] == expected and rec["n_colours"] == len(expected)
     for name in COLOUR_NAMES:
         key = "share_" + name.replace(" ", "_").replace("-", "_")
         assert rec[key] == pytest.approx(1 / 6, abs=0.01), name
@@ -56,7 +58,7 @@ def test_skin_coloured_lesion_has_one_colour():
     rng = np.random.default_rng(0)
     img = np.clip(_canvas().astype(int) + rng.integers(-4, 5, (120, 180, 3)), 0, 255).astype(np.uint8)
     mask = S.draw(S.disc(35), 180)[:120]
-    rec = measure(mask, img)
+    rec = measure(mask, img, constancy="none")
     # every pixel is nearest the surrounding skin: no colour reaches the share, the nearest reference
     # to the lesion's median colour is named
     assert rec["n_colours"] == 1 and rec["colours"] == ["light brown"]
@@ -64,27 +66,29 @@ def test_skin_coloured_lesion_has_one_colour():
     assert rec["contrast_delta_e"] < 2
     # no skin around it at all (the lesion fills the image): still one colour
     full = np.ones((60, 60), bool)
-    assert measure(full, img[:60, :60])["n_colours"] == 1
+    assert measure(full, img[:60, :60], constancy="none")["n_colours"] == 1
 
 
 def test_minimum_share():
     img = _canvas()
     mask = np.zeros(img.shape[:2], bool)
-    mask[20:100, 40:140] = True  # 8000 px
-    img[mask] = REFERENCE_SRGB["light brown"]
-    n_black = int(0.03 * 8000)  # 3 %: below MIN_SHARE
-    assert 0.03 < MIN_SHARE
-    img[20:20 + n_black // 100, 40:140] = REFERENCE_SRGB["black"]
-    assert measure(mask, img)["colours"] == ["light brown"]
-    img[20:28, 40:140] = REFERENCE_SRGB["black"]  # 10 %
-    assert measure(mask, img)["colours"] == ["light brown", "black"]
+    mask[20:100, 40:140] = True  # 8000 px, 80 rows of 100
+    t = min_shares()["light brown"]
+    below, above = int(round(80 * (t - 0.05))), int(round(80 * (t + 0.05)))
+    assert 0 < below and above < 80 and 1 - (t + 0.05) > min_shares()["dark brown"]
+    for rows, want in ((below, ["dark brown"]), (above, ["light brown", "dark brown"])):
+        img[mask] = REFERENCE_SRGB["dark brown"]
+        img[20:20 + rows, 40:140] = REFERENCE_SRGB["light brown"]
+        rec = measure(mask, img, constancy="none")
+        assert rec["share_light_brown"] == pytest.approx(rows / 80, abs=1e-9)
+        assert rec["colours"] == want, (rows, t)
 
 
 def test_lab_statistics_and_contrast():
     img = _canvas()
     mask = S.draw(S.disc(30), 180)[:120]
     img[mask] = REFERENCE_SRGB["dark brown"]
-    rec = measure(mask, img)
+    rec = measure(mask, img, constancy="none")
     lesion, skin = _lab(REFERENCE_SRGB["dark brown"]), _lab(SKIN)
     assert [rec["lab_mean_l"], rec["lab_mean_a"], rec["lab_mean_b"]] == pytest.approx(lesion, abs=0.6)
     assert max(rec["lab_std_l"], rec["lab_std_a"], rec["lab_std_b"]) < 0.01

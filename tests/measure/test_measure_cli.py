@@ -12,7 +12,7 @@ from PIL import Image
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import make_image, write_dataset
 from dermaseg.io import read_image, read_mask
-from dermaseg.measure import CSV_COLUMNS, MEASURE_COLUMNS, measure, record_to_row
+from dermaseg.measure import CSV_COLUMNS, MEASURE_COLUMNS, MEASURE_VERSION, measure, record_to_row
 from tests.clirun import run_cli_out_err as _run
 
 CONTRACT = ["image", "area_px", "area_mm2", "perimeter_px", "perimeter_mm", "diameter_px", "diameter_mm",
@@ -39,6 +39,7 @@ def test_measure_dataset(tmp_path, capsys, layout):
     assert str(out) in stdout
     header, rows = _read(out)
     assert header == list(CSV_COLUMNS)
+    assert header[-1] == "measure_version" and all(r["measure_version"] == MEASURE_VERSION for r in rows)
     ds = load_dataset(root)
     assert [r["image"] for r in rows] == [s.id for s in ds.samples]
     for s, row in zip(ds.samples, rows, strict=True):

@@ -15,6 +15,7 @@ from dermaseg.data.prompts import mask_bbox
 from dermaseg.data.synthetic import make_image
 from dermaseg.inference.predictor import Predictor
 from dermaseg.measure import measure
+from dermaseg.measure.rules import rules
 
 from .conftest import b64_mask, png_bytes, png_mask
 
@@ -57,6 +58,7 @@ def test_upload_gives_the_automatic_predictors_mask(make_client, auto_predictor,
     assert body["auto"]["area_px"] == int(want.mask.sum()) > 0
     assert body["auto"]["measurements"] == measure(want.mask, image=rgb, pixel_size=0.05)
     assert body["auto"]["measurements"]["area_mm2"] == pytest.approx(want.mask.sum() * 0.05**2)
+    assert body["auto"]["measurements"]["measure_version"] == rules()["measure_version"]
     # the current mask is the automatic one, and the decoded image comes back as is
     assert np.array_equal(png_mask(client.get(f"/api/images/{body['id']}/mask.png").content), want.mask)
     from io import BytesIO

@@ -24,8 +24,12 @@ from dermaseg.measure import agreement, measure
 __all__ = ["MEASURE_COLUMNS", "measurement_columns", "records_from_rows", "measurement_summary"]
 
 _KEYS = ("diameter_px", "asymmetry", "asymmetry_axes", "colours", "n_colours")
-#: per_image.csv columns added by an evaluation, in order
-MEASURE_COLUMNS: tuple[str, ...] = tuple(f"{side}_{k}" for k in _KEYS for side in ("pred", "truth"))
+#: measure_version 2: appended after version 1's columns
+_KEYS_V2 = ("asymmetry_score", "asymmetry_grade")
+#: per_image.csv columns added by an evaluation, in order (``measure_version``: the rules' version)
+MEASURE_COLUMNS: tuple[str, ...] = (*(f"{side}_{k}" for k in _KEYS for side in ("pred", "truth")),
+                                    *(f"{side}_{k}" for k in _KEYS_V2 for side in ("pred", "truth")),
+                                    "measure_version")
 
 
 def _cell(key: str, v: Any) -> Any:
@@ -42,8 +46,9 @@ def measurement_columns(pred: np.ndarray, truth: np.ndarray, image: np.ndarray) 
     out: dict[str, Any] = {}
     for side, m in (("pred", pred), ("truth", truth)):
         rec = measure(m, image)
-        for k in _KEYS:
+        for k in (*_KEYS, *_KEYS_V2):
             out[f"{side}_{k}"] = _cell(k, rec.get(k))
+        out["measure_version"] = rec["measure_version"]
     return {c: out[c] for c in MEASURE_COLUMNS}
 
 

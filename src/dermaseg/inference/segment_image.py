@@ -26,6 +26,10 @@ from dermaseg.io import atomic_path, read_image, write_png
 from dermaseg.measure import MEASURE_KEYS, measure, record_to_row
 from dermaseg.overlays import draw_overlay
 
+#: results.csv's measurement columns: the contract's, then the expert-calibrated asymmetry and the
+#: version of the rules that made them (``measure_version``)
+SEGMENT_MEASURE_KEYS = (*MEASURE_KEYS, "asymmetry_score", "asymmetry_grade", "measure_version")
+
 __all__ = ["SegmentOptions", "segment_one", "failure_message", "output_paths", "SAVE_KINDS", "OVERLAY_FORMATS",
            "JPEG_ABOVE_PIXELS"]
 
@@ -53,7 +57,7 @@ class SegmentOptions:
     @property
     def columns(self) -> tuple[str, ...]:
         """results.csv's columns: :data:`RESULT_COLUMNS`, then the measurement columns when measuring."""
-        return (*RESULT_COLUMNS, *MEASURE_KEYS) if self.measure else RESULT_COLUMNS
+        return (*RESULT_COLUMNS, *SEGMENT_MEASURE_KEYS) if self.measure else RESULT_COLUMNS
 
 
 def output_paths(options: SegmentOptions, job: SegmentJob, size: tuple[int, int] | None) -> dict[str, Path]:
@@ -104,7 +108,7 @@ def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options:
         "flag": ";".join(pred.flags), "seconds": f"{seconds:.4f}"}
     if options.measure:  # the same columns as `dermaseg measure` (mm empty without a pixel size)
         cells = record_to_row(measure(pred.mask, rgb, options.pixel_size), str(job.image))
-        row.update({k: cells[k] for k in MEASURE_KEYS})
+        row.update({k: cells[k] for k in SEGMENT_MEASURE_KEYS})
     return row
 
 

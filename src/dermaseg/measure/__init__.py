@@ -18,6 +18,10 @@ starts with ``MEASURE_KEYS`` in this order, then ``EXTRA_KEYS``:
 - ``colours`` (names among white, red, light brown, dark brown, blue-grey, black) and ``n_colours``
   (the C score, 1–6); without an image ``colours`` is ``[]`` and every colour value ``None``.
 
+- version 2 (appended after version 1's extras): ``share_skin``, ``colour_dist_asymmetry`` (+ ``_major``/
+  ``_minor``), ``asymmetry_score`` and ``asymmetry_grade`` (0/1/2, calibrated to PH2's dermatologists),
+  ``measure_version`` (:mod:`dermaseg.measure.rules`; docs/measurements.md).
+
 An empty mask gives 0 for the sizes and ``None`` for every ratio (and ``n_colours`` 0 with an image).
 """
 
@@ -32,10 +36,16 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 from dermaseg.measure.agreement import agreement as _agreement
-from dermaseg.measure.asymmetry import colour_asymmetry, shape_asymmetry
+from dermaseg.measure.asymmetry import (
+    colour_asymmetry,
+    colour_distribution_asymmetry,
+    combined_asymmetry,
+    shape_asymmetry,
+)
 from dermaseg.measure.border import band_widths, border_score
-from dermaseg.measure.colour import as_image, colour_context, colour_features
+from dermaseg.measure.colour import as_image, colour_context, colour_features, shades_of_gray
 from dermaseg.measure.geometry import as_mask, geometry
+from dermaseg.measure.rules import MEASURE_VERSION, rules
 
 __all__ = [
     "measure",
@@ -49,6 +59,7 @@ __all__ = [
     "check_pixel_size",
     "record_to_row",
     "agreement",
+    "MEASURE_VERSION",
 ]
 
 MEASURE_KEYS = ("area_px", "area_mm2", "perimeter_px", "perimeter_mm", "diameter_px", "diameter_mm",
@@ -62,6 +73,9 @@ EXTRA_KEYS = (
     "colour_asymmetry_minor", "border_score", "border_sharpness", "lab_mean_l", "lab_mean_a", "lab_mean_b",
     "lab_std_l", "lab_std_a", "lab_std_b", "skin_lab_l", "skin_lab_a", "skin_lab_b", "contrast_delta_e",
     "contrast_lightness", *_SHARE_KEYS, "pixel_size_mm",
+    # measure_version 2 (issue 31): appended after version 1's columns
+    "share_skin", "colour_dist_asymmetry", "colour_dist_asymmetry_major", "colour_dist_asymmetry_minor",
+    "asymmetry_score", "asymmetry_grade", "measure_version",
 )
 #: the CSV columns of the contract (``dermaseg measure``), starting with ``image``
 MEASURE_COLUMNS = ("image", *MEASURE_KEYS)
@@ -74,7 +88,8 @@ DIAMETER_THRESHOLD_MM = 6.0
 _COLOUR_KEYS = ("colour_asymmetry", "colour_asymmetry_major", "colour_asymmetry_minor", "border_score",
                 "border_sharpness", "lab_mean_l", "lab_mean_a", "lab_mean_b", "lab_std_l", "lab_std_a",
                 "lab_std_b", "skin_lab_l", "skin_lab_a", "skin_lab_b", "contrast_delta_e",
-                "contrast_lightness", *_SHARE_KEYS)
+                "contrast_lightness", *_SHARE_KEYS, "share_skin", "colour_dist_asymmetry",
+                "colour_dist_asymmetry_major", "colour_dist_asymmetry_minor")
 
 
 #: pixel sizes accepted (mm per pixel): dermoscopy is about 0.005-0.1; outside this range a value is a
@@ -113,8 +128,8 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float | None = None
-            ) -> dict[str, Any]:
+def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float | None = None,
+            constancy: str | None = None) -> dict[str, Any]:
     """Measure one lesion.
 
     Args:
@@ -122,6 +137,8 @@ def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float
         image: the RGB ``uint8`` H×W×3 image of the mask, for the colour and border features; without
             it those are ``None`` and ``colours`` is ``[]``.
         pixel_size: millimetres per pixel, or ``None`` when unknown (then every mm value is ``None``).
+        constancy: ``"none"`` or ``"shades_of_gray"`` (colour constancy before the colour features);
+            ``None``: the shipped rule's (``rules.json``).
 
     Returns:
         The record: ``MEASURE_KEYS`` in order, then ``EXTRA_KEYS`` (module docstring; definitions in the
@@ -133,6 +150,11 @@ def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float
     rgb = None
     if image is not None:
         rgb = as_image(image, m.shape)
+        cc = rules()["colour"]["constancy"] if constancy is None else constancy
+        if cc not in ("none", "shades_of_gray"):
+            raise DermasegError(f"constancy must be 'none' or 'shades_of_gray', got {cc!r}")
+        if cc == "shades_of_gray":
+            rgb = shades_of_gray(rgb)
     g = geometry(m)
     asym = shape_asymmetry(m, g)
 
@@ -158,10 +180,18 @@ def measure(mask: np.ndarray, image: np.ndarray | None = None, pixel_size: float
     }
     rec.update(dict.fromkeys(_COLOUR_KEYS))
     rec["pixel_size_mm"] = ps
+    rec["asymmetry_score"] = rec["asymmetry_grade"] = None
+    rec["measure_version"] = MEASURE_VERSION
     if rgb is not None and g.area_px == 0:
         rec["n_colours"] = 0
     elif rgb is not None and asym is not None and g.centroid is not None:
         rec.update(_colour_part(rgb, m, g, asym.axis))
+    if asym is not None:
+        a = rules()["asymmetry"]
+        w = float(a["colour_weight"]) if rgb is not None else 0.0
+        rec["asymmetry_score"], rec["asymmetry_grade"] = combined_asymmetry(
+            asym.major, asym.minor, rec["colour_dist_asymmetry_major"], rec["colour_dist_asymmetry_minor"], w,
+            (float(a["cuts"][0]), float(a["cuts"][1])))
     return {k: _clean(rec[k]) for k in (*MEASURE_KEYS, *EXTRA_KEYS)}
 
 
@@ -173,9 +203,16 @@ def _angle(axis: tuple[float, float]) -> float:
 def _colour_part(rgb: np.ndarray, m: np.ndarray, g: Any, axis: tuple[float, float]) -> dict[str, Any]:
     w_n, _ = band_widths(g.equivalent_diameter_px)
     ctx = colour_context(rgb, m, g.equivalent_diameter_px, margin=w_n)
-    out = colour_features(ctx)
+    labels: list[np.ndarray] = []
+    out = colour_features(ctx, labels_out=labels)
     ys, xs = np.nonzero(ctx.mask)
     ca_major, ca_minor = colour_asymmetry(ctx.lab[ys, xs], ys + ctx.y0, xs + ctx.x0, g.centroid, axis)
+    lab_cls = labels[0]
+    out["share_skin"] = float(np.mean(lab_cls == 6)) if len(lab_cls) else None
+    cd_major, cd_minor = colour_distribution_asymmetry(lab_cls, ys + ctx.y0, xs + ctx.x0, g.centroid, axis)
+    cd = [v for v in (cd_major, cd_minor) if v is not None]
+    out.update({"colour_dist_asymmetry": float(np.mean(cd)) if cd else None,
+                "colour_dist_asymmetry_major": cd_major, "colour_dist_asymmetry_minor": cd_minor})
     defined = [v for v in (ca_major, ca_minor) if v is not None]
     out.update({"colour_asymmetry": max(defined) if defined else None, "colour_asymmetry_major": ca_major,
                 "colour_asymmetry_minor": ca_minor})

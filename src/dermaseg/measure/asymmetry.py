@@ -32,6 +32,23 @@ Colour asymmetry: for each axis, the CIE76 colour difference ΔE*ab between the 
 the lesion pixels on either side of it (pixels on the axis line belong to neither); ``colour_asymmetry``
 is the larger of the two (ΔE*ab ≈ 2.3 is a just-noticeable difference: Sharma 2003, Digital Color
 Imaging Handbook). ``None`` without an image or when one side is empty.
+
+Colour-distribution asymmetry (``measure_version`` 2): dermatologists score the A of the ABCD rule on
+contour, colours *and* structures about two perpendicular axes (Stolz et al. 1994; Argenziano et al.
+2003). For each axis, the lesion pixels' colour classes (the six colours and skin of
+:mod:`dermaseg.measure.colour`) are counted on either side, and the asymmetry is the total-variation
+distance between the two sides' class distributions,
+
+    c_axis = ½ Σ_k |p_k − q_k|        (p, q: the two halves' shares of class k),
+
+0 when both halves hold the same mix of colours, 1 when they share none (``None`` when a half is
+empty). ``colour_dist_asymmetry`` is the mean of the two axes.
+
+Combined score and grade: ``asymmetry_score = ½ Σ_axes (a_axis + w · c_axis)`` with the weight ``w``
+and the grade (0/1/2, the experts' scale: symmetric, asymmetric about one axis, about two)
+``asymmetry_grade = #{cuts[j] < asymmetry_score}`` from the cut points ``cuts`` — both in
+``rules.json`` (:mod:`dermaseg.measure.rules`), chosen by cross-validation against PH2's
+dermatologists to maximise the quadratic-weighted kappa (docs/measurements.md).
 """
 
 from __future__ import annotations
@@ -50,6 +67,8 @@ __all__ = [
     "Asymmetry",
     "shape_asymmetry",
     "colour_asymmetry",
+    "colour_distribution_asymmetry",
+    "combined_asymmetry",
 ]
 
 ASYMMETRY_THRESHOLD = 0.10
@@ -155,3 +174,36 @@ def colour_asymmetry(lab: np.ndarray, ys: np.ndarray, xs: np.ndarray, centroid: 
             continue
         out.append(float(np.linalg.norm(lab[pos].mean(axis=0) - lab[neg].mean(axis=0))))
     return out[0], out[1]
+
+
+def _halves(ys: np.ndarray, xs: np.ndarray, centroid: tuple[float, float], axis: tuple[float, float]
+            ) -> list[tuple[np.ndarray, np.ndarray]]:
+    ux, uy = axis
+    dx, dy = xs - centroid[0], ys - centroid[1]
+    along = dx * ux + dy * uy
+    across = -dx * uy + dy * ux
+    return [(side > 1e-9, side < -1e-9) for side in (across, along)]
+
+
+def colour_distribution_asymmetry(labels: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                                  centroid: tuple[float, float], axis: tuple[float, float], n_classes: int = 7
+                                  ) -> tuple[float | None, float | None]:
+    """Total-variation distance between the colour-class distributions of the two halves (module
+    docstring), about the major axis and about the minor axis; ``labels`` N ints in ``[0, n_classes)``."""
+    out: list[float | None] = []
+    for pos, neg in _halves(ys, xs, centroid, axis):
+        if not pos.any() or not neg.any():
+            out.append(None)
+            continue
+        p = np.bincount(labels[pos], minlength=n_classes) / float(pos.sum())
+        q = np.bincount(labels[neg], minlength=n_classes) / float(neg.sum())
+        out.append(float(0.5 * np.abs(p - q).sum()))
+    return out[0], out[1]
+
+
+def combined_asymmetry(shape_major: float, shape_minor: float, colour_major: float | None,
+                       colour_minor: float | None, weight: float, cuts: tuple[float, float]
+                       ) -> tuple[float, int]:
+    """``(asymmetry_score, asymmetry_grade)`` (module docstring); a missing colour value counts 0."""
+    score = 0.5 * (shape_major + shape_minor + weight * ((colour_major or 0.0) + (colour_minor or 0.0)))
+    return float(score), int(sum(score > c for c in cuts))

@@ -34,9 +34,10 @@ const PAIRS = [
   ["Perimeter", "perimeter_px", "perimeter_mm", "px", "mm"],
   ["Diameter (max.)", "diameter_px", "diameter_mm", "px", "mm"],
 ];
-const SINGLE = { asymmetry: "Asymmetry", asymmetry_axes: "Asymmetric axes (A)", border_score: "Border score (B)",
+const SINGLE = { asymmetry: "Asymmetry", asymmetry_axes: "Asymmetric axes (A)",
+  asymmetry_grade: "Asymmetry grade (0-2, shape + colour)", border_score: "Border score (B)",
   n_colours: "Colours (C)", colours: "Colour names", diameter_over_6mm: "Diameter > 6 mm (D)", compactness: "Compactness",
-  solidity: "Solidity" };
+  solidity: "Solidity", measure_version: "Measurement rules version" };
 
 const fmtValue = (v) => (Array.isArray(v) ? (v.length ? v.map((x) => num(x)).join(", ") : "none")
   : typeof v === "boolean" ? (v ? "yes" : "no") : v !== null && typeof v === "object" ? JSON.stringify(v) : num(v));
