@@ -41,8 +41,14 @@ from dermaseg.data.dataset import Sample
 from dermaseg.data.splits import holdout
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.io import write_text
-from dermaseg.training.versions import (clean_stale, current_model_path, current_version, next_version,
-                                        set_current, utc_now)
+from dermaseg.training.versions import (
+    clean_stale,
+    current_model_path,
+    current_version,
+    next_version,
+    set_current,
+    utc_now,
+)
 
 __all__ = ["finetune_version", "score_pair", "paired", "MIN_PAIRS", "MIN_HELDOUT", "MIN_QUALITY_CHECK",
            "MIN_QUALITY_RHO", "FinetuneBusy"]

@@ -94,6 +94,16 @@ def train_val_split(dataset, recipe: Recipe, seed: int = 0, limit: int | None = 
                        f"{round(recipe.val_fraction * 100)} hold-out (seed {seed})"
 
 
+def limited(dataset, limit: int, seed: int = 0):
+    """``dataset`` cut to a seeded sample of ``limit`` of its cross-validation images (those outside an
+    official val/test split), stratified by diagnosis; its metadata rows cut alike, so the folds made of
+    it split only the sample (balanced in size)."""
+    pool = [s for s in dataset.samples if s.split in (None, "train")]
+    chosen, _ = sample_subset(pool, limit, "stratified", seed)
+    ids = {s.id for s in chosen}
+    return dataclasses.replace(dataset, samples=chosen, records=[r for r in dataset.records if r.id in ids])
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     print(f"run folder: {summary['out']}")
     print(f"epochs: {summary['epochs']}  best epoch: {summary['best_epoch']}  "
@@ -149,8 +159,7 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
     try:
         if k is not None:
             if limit is not None:  # sample first, then fold the sample: folds balanced in size
-                chosen, _ = sample_subset(ds.samples, limit, "stratified", seed)
-                ds = dataclasses.replace(ds, samples=chosen)
+                ds = limited(ds, limit, seed)
             summary = run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers,
                              resume=resume, checkpoint=checkpoint, device=device, executor=executor,
                              address=address, cpus_per_run=cpus_per_run)
