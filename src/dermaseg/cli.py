@@ -190,7 +190,7 @@ def evaluate_cmd(
 def train_cmd(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Dataset folder (any supported layout)."),
-    recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default (the bundled model's), default-mobilenet."),
+    recipe: str = typer.Option("default", "--recipe", help="unet-paper, fpn-paper, skinsam, melseg, default (the bundled model's), default-mobilenet, finetune (from --init)."),
     out: Path = typer.Option(..., "--out", help="Run folder."),
     folds: Optional[int] = typer.Option(None, "--folds", min=0, help="Run K-fold cross-validation (K >= 2); "
                                         "0 trains one run on the train/val split even when the recipe has folds."),
@@ -203,10 +203,15 @@ def train_cmd(
     loss: Optional[str] = typer.Option(None, "--loss", help="bce, dice, dicece, focal."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam, adamw, sgd."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1,
-                                        help="Use only the first N training images (with --folds: the first "
-                                             "N images, each in its own fold of the full splits)."),
+                                        help="Use N training images: a seeded sample stratified by diagnosis "
+                                             "(with --folds: the sample is folded)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0),
     seed: int = typer.Option(0, "--seed"),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from a trained model: default (the bundled "
+                                       "one) or a model file / run folder (docs/finetune.md)."),
+    freeze: Optional[str] = typer.Option(None, "--freeze", help="encoder: train the decoder only."),
+    final: str = typer.Option("refit", "--final", help="After --folds K: refit on all images for the "
+                              "CV-chosen epochs into OUT/final.pt (refit) or not (none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last.pt."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="SAM ViT checkpoint for sam-vit-* models."),
     fmt: str = FormatOpt,
@@ -233,7 +238,8 @@ def train_cmd(
     train_cli(data=data, recipe=recipe, out=out, folds=folds, fold=fold, model=model, epochs=epochs, lr=lr,
               batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,
               workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device,
-              executor=executor, address=address, cpus_per_run=cpus_per_run)
+              executor=executor, address=address, cpus_per_run=cpus_per_run, init=init, freeze=freeze,
+              final=final)
 
 
 def _command_line(ctx: typer.Context, drop: tuple[str, ...] = ()) -> list[str]:

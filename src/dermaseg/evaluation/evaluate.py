@@ -15,6 +15,8 @@ staged in a temporary folder and moved into place only when everything succeeded
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -238,6 +240,7 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
                                postprocess=postprocess, backend=backend)
     _check_mode(prompt, predictor)
     result = evaluate(sel, predictor, prompt, seed=seed, limit=limit, limit_mode=limit_mode, on_error=on_error)
+    warn_trained_on(model, [r["id"] for r in result.rows])
     meta = evaluation_meta(predictor, requested=str(model), checkpoint=checkpoint, dataset={
         "format": getattr(ds, "format", format), "root": str(Path(data).resolve()), "split": split,
         "split_resolved": _resolved_split(sel, split), "count": len(result.rows),
@@ -246,6 +249,27 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
     write_evaluation(result, Path(out), meta, report=report)
     print(_one_line(result, Path(out)))
     return Path(out)
+
+
+def warn_trained_on(model: Any, ids: Sequence[Any]) -> int:
+    """Warn on stderr when ``model`` (a model file or run folder whose file records ``train_ids``) was
+    trained on some of the scored image ``ids``; returns how many."""
+    from dermaseg.models.files import read_model_file
+    from dermaseg.models.registry import names_model_file
+
+    if not isinstance(model, str | os.PathLike) or not names_model_file(model):
+        return 0
+    try:
+        f = read_model_file(model)
+    except DermasegError:
+        return 0
+    trained = set(f.extra.get("train_ids") or [])
+    overlap = sum(1 for i in ids if i is not None and str(i) in trained)
+    if overlap:
+        print(f"warning: {overlap} of the {len(ids)} images scored were among the {len(trained)} this model "
+              f"({f.path}) trained on: those scores are optimistic (score it on images it never saw)",
+              file=sys.stderr)
+    return overlap
 
 
 def evaluation_meta(predictor: Any, requested: str, dataset: dict[str, Any],

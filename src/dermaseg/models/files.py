@@ -20,7 +20,11 @@ from typing import Any
 from dermaseg.errors import DermasegError
 from dermaseg.io import atomic_path
 
-__all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file"]
+__all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file", "resolve_model_path",
+           "RUN_MODEL_FILES"]
+
+#: the model a run folder stands for, first present wins: a CV's refit, then the run's best, then its last
+RUN_MODEL_FILES = ("final.pt", "best.pt", "last.pt")
 
 #: suffixes that make a ``--model`` value a file path rather than a registry name
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".safetensors")
@@ -55,11 +59,39 @@ def save_model(model, path: str | os.PathLike, extra: dict[str, Any] | None = No
     write_model_file(path, model.config, model.state_dict(), extra)
 
 
+def resolve_model_path(path: str | os.PathLike) -> Path | str:
+    """The model file a ``--model`` path stands for: a file is itself; a run folder its ``final.pt``,
+    ``best.pt`` or ``last.pt`` (:data:`RUN_MODEL_FILES`); a workspace (or its ``models/`` folder) its
+    current version's ``model.pt``, or the string ``"default"`` while the bundled model is current
+    (:mod:`dermaseg.training.versions`). Anything else is returned unchanged (reading it then says what
+    is wrong)."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    for name in RUN_MODEL_FILES:
+        if (p / name).is_file():
+            return p / name
+    models = p / "models" if (p / "models").is_dir() else p
+    if (models / "current.json").is_file() or (p / "workspace.sqlite").is_file():
+        from dermaseg.training.versions import current_model_path
+
+        return current_model_path(models)
+    if any(p.glob("fold_*/best.pt")):
+        raise DermasegError(f"{p}: a cross-validation folder with no final.pt; give one fold's best.pt "
+                            "(e.g. fold_0/best.pt) or refit with dermaseg train --final refit")
+    raise DermasegError(f"{p}: a folder with no model in it (expected {', '.join(RUN_MODEL_FILES)}, or a "
+                        "workspace's models/)")
+
+
 def read_model_file(path: str | os.PathLike) -> ModelFile:
-    """Read a model file (weights on the CPU); a missing file or another format -> DermasegError."""
+    """Read a model file (weights on the CPU); a missing file or another format -> DermasegError. A run
+    folder or a workspace reads the model it stands for (:func:`resolve_model_path`)."""
     import torch
 
-    p = Path(path)
+    target = resolve_model_path(path)
+    if target == "default":
+        raise DermasegError(f"{path}: its current model is the bundled one (use --model default)")
+    p = Path(target)
     if not p.is_file():
         raise DermasegError(f"{p}: model file not found")
     if p.suffix.lower() == ".onnx" or (p.parent / "dermaseg_onnx.json").is_file():

@@ -115,6 +115,8 @@ def names_model_file(name: str | os.PathLike) -> bool:
     (``runs/a/best.pt``, ``m.safetensors``), or an existing file whose name is no registered model. A
     registered name wins over a file of that name in the working folder (``./default`` loads the file)."""
     name = str(name)
+    if Path(name).is_dir() and _lookup(name) is None:
+        return True
     if os.sep in name or (os.altsep and os.altsep in name) or name.endswith(MODEL_FILE_SUFFIXES):
         return True
     return Path(name).is_file() and _lookup(name) is None
@@ -130,6 +132,10 @@ def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name`` (exact name first, then the longest matching pattern); for a saved
     model file, the entry of the model it holds."""
     if names_model_file(name):
+        from dermaseg.models.files import resolve_model_path
+
+        if resolve_model_path(name) == "default":
+            return model_info("default")
         f = read_model_file(name)
         try:
             return model_info(f.config["name"])
@@ -151,6 +157,10 @@ def model_family(name: str) -> str:
 def create_model(name: str, **kwargs: Any):
     """Build a model by registry name, or load a saved model file. Unknown name -> error listing names."""
     if names_model_file(name):
+        from dermaseg.models.files import resolve_model_path
+
+        if resolve_model_path(name) == "default":  # a workspace still on the bundled model
+            return model_info("default").builder("default", **kwargs)
         return load_model(name, **kwargs)
     info = model_info(name)
     return info.builder(name, **kwargs)

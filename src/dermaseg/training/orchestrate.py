@@ -14,16 +14,20 @@ here one after another or, with ``--executor ray``, as Ray Tune trials. Under ``
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
 from dermaseg.data.readers import load_dataset
+from dermaseg.data.sampling import sample_subset
 from dermaseg.data.splits import holdout
 from dermaseg.errors import DermasegError
 from dermaseg.io import check_out
 from dermaseg.training.cv import run_cv
+from dermaseg.training.cv_final import FINAL_CHOICES, refit_final
 from dermaseg.training.distributed import context, launched_by_torchrun, per_rank_batch, teardown
+from dermaseg.training.finetune import FREEZE_CHOICES, apply_init
 from dermaseg.training.recipes import Recipe, get_recipe
 from dermaseg.training.run import train_run
 
@@ -32,10 +36,23 @@ __all__ = ["train_cli", "resolve_recipe", "train_val_split", "check_launch"]
 
 def resolve_recipe(recipe: str | Recipe, model: str | None = None, epochs: int | None = None,
                    lr: float | None = None, batch_size: int | None = None, image_size: int | None = None,
-                   loss: str | None = None, optimizer: str | None = None) -> Recipe:
+                   loss: str | None = None, optimizer: str | None = None, init: str | None = None,
+                   freeze: str | None = None) -> Recipe:
     """The named recipe with command-line overrides. ``image_size`` S sets the longest side to S and
-    keeps the recipe's aspect (sides rounded to multiples of 32)."""
+    keeps the recipe's aspect (sides rounded to multiples of 32). ``init`` (or the recipe's own, as
+    ``finetune``'s ``default``): the model the run starts from, which sets the architecture, input size
+    and post-processing (:func:`dermaseg.training.finetune.apply_init`); ``freeze``: ``encoder``."""
     r = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    if freeze is not None:
+        if freeze not in FREEZE_CHOICES:
+            raise DermasegError(f"--freeze {freeze}: choose one of {', '.join(FREEZE_CHOICES)}")
+        r = r.override(freeze=freeze)
+    if init is not None or r.init is not None:
+        if init is None and model is not None and model != r.model:
+            r = dataclasses.replace(r, init=None)  # --recipe finetune --model X: X from its ImageNet start
+        else:
+            r = apply_init(r, init, model=model, image_size=image_size)
+            return r.override(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, optimizer=optimizer)
     size = None
     if image_size is not None:
         h, w = r.input_size
@@ -48,16 +65,43 @@ def resolve_recipe(recipe: str | Recipe, model: str | None = None, epochs: int |
                       loss=loss, optimizer=optimizer)
 
 
-def train_val_split(dataset, recipe: Recipe, seed: int = 0) -> tuple[list, list, str]:
-    """(train samples, val samples, how the split was made)."""
+def train_val_split(dataset, recipe: Recipe, seed: int = 0, limit: int | None = None) -> tuple[list, list, str]:
+    """(train samples, val samples, how the split was made). ``limit`` N: a seeded sample of N training
+    images stratified by diagnosis (:func:`dermaseg.data.sampling.sample_subset`, as ``evaluate --limit``),
+    drawn before a hold-out is made. Fewer held-out images than ``recipe.min_val``: all train, no
+    validation, the last epoch is kept (said in the note)."""
     present = dataset.splits_present
     if "train" in present and "val" in present:
-        return list(dataset.select("train")), list(dataset.select("val")), "the dataset's own train/val splits"
+        train = list(dataset.select("train"))
+        note = "the dataset's own train/val splits"
+        if limit is not None:
+            train, info = sample_subset(train, limit, "stratified", seed)
+            note += f"; {len(train)} training images sampled stratified by diagnosis (seed {seed})"
+        return train, list(dataset.select("val")), note
     base = list(dataset.select("train")) if "train" in present else [
         s for s in dataset.samples if s.split != "test"]
+    sampled = ""
+    if limit is not None:
+        base, _ = sample_subset(base, limit, "stratified", seed)
+        sampled = f"{len(base)} images sampled stratified by diagnosis (seed {seed}), then "
     train, val = holdout(base, recipe.val_fraction, seed)
-    return train, val, f"grouped {round((1 - recipe.val_fraction) * 100)}/{round(recipe.val_fraction * 100)} " \
-                       f"hold-out (seed {seed})"
+    if recipe.min_val and len(val) < recipe.min_val:
+        print(f"warning: {len(base)} images give {len(val)} held-out image(s), fewer than {recipe.min_val}: "
+              "training on all of them without validation; the last epoch is kept", file=sys.stderr)
+        return base, [], (f"{sampled}no validation: {len(base)} images are too few for a held-out share of "
+                          f"at least {recipe.min_val} (the last epoch is kept)")
+    return train, val, f"{sampled}grouped {round((1 - recipe.val_fraction) * 100)}/" \
+                       f"{round(recipe.val_fraction * 100)} hold-out (seed {seed})"
+
+
+def limited(dataset, limit: int, seed: int = 0):
+    """``dataset`` cut to a seeded sample of ``limit`` of its cross-validation images (those outside an
+    official val/test split), stratified by diagnosis; its metadata rows cut alike, so the folds made of
+    it split only the sample (balanced in size)."""
+    pool = [s for s in dataset.samples if s.split in (None, "train")]
+    chosen, _ = sample_subset(pool, limit, "stratified", seed)
+    ids = {s.id for s in chosen}
+    return dataclasses.replace(dataset, samples=chosen, records=[r for r in dataset.records if r.id in ids])
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -83,12 +127,15 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
               optimizer: str | None = None, limit: int | None = None, workers: int | None = None,
               seed: int = 0, resume: bool = False, checkpoint: Path | None = None, format: str = "auto",
               device: str | None = None, executor: str = "local", address: str | None = None,
-              cpus_per_run: int = 1) -> dict[str, Any]:
+              cpus_per_run: int = 1, init: str | None = None, freeze: str | None = None,
+              final: str = "refit") -> dict[str, Any]:
     """What ``dermaseg train`` runs (see the module docstring). Under torchrun every rank runs it and
     rank 0 prints; ``executor="ray"`` runs the folds of ``--folds K`` as Ray Tune trials."""
     check_out(out, inputs=(data,))
     r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
-                       loss=loss, optimizer=optimizer)
+                       loss=loss, optimizer=optimizer, init=init, freeze=freeze)
+    if final not in FINAL_CHOICES:
+        raise DermasegError(f"--final {final}: choose one of {', '.join(FINAL_CHOICES)}")
     full = load_dataset(data, format=format)
     ds = full.with_masks()
     left_out = [s.image for s in full.samples if s.mask is None]
@@ -111,12 +158,15 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
         raise DermasegError("--executor ray: not under torchrun (Ray places the runs itself)")
     try:
         if k is not None:
-            return run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers, resume=resume,
-                          checkpoint=checkpoint, device=device, limit=limit, executor=executor, address=address,
-                          cpus_per_run=cpus_per_run)
-        train, val, note = train_val_split(ds, r, seed)
-        if limit is not None:
-            train = train[:limit]
+            if limit is not None:  # sample first, then fold the sample: folds balanced in size
+                ds = limited(ds, limit, seed)
+            summary = run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers,
+                             resume=resume, checkpoint=checkpoint, device=device, executor=executor,
+                             address=address, cpus_per_run=cpus_per_run)
+            if final == "refit" and fold is None and context().is_main:
+                summary["final"] = refit_final(ds, r, Path(out), k, seed=seed, workers=workers, device=device)
+            return summary
+        train, val, note = train_val_split(ds, r, seed, limit=limit)
         summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
                             checkpoint=checkpoint, device=device)
         if context().is_main:

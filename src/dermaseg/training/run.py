@@ -34,6 +34,7 @@ from dermaseg.io import write_text
 from dermaseg.models.registry import create_model
 from dermaseg.report.html import render_report
 from dermaseg.training.distributed import setup
+from dermaseg.training.finetune import build_init_model, describe_init, freeze
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import make_task
 from dermaseg.training.trainer import Trainer, seed_everything
@@ -42,13 +43,21 @@ __all__ = ["train_run", "build_model", "validate_best", "validation_prompt"]
 
 
 def build_model(recipe: Recipe, checkpoint: Path | None = None):
-    """The recipe's model, untrained on top of its pretrained weights (a CNN at ``recipe.input_size``)."""
+    """The recipe's model, untrained on top of its pretrained weights (a CNN at ``recipe.input_size``), or
+    with ``recipe.init`` the trained init model (:mod:`dermaseg.training.finetune`); ``recipe.freeze``
+    applied."""
+    if recipe.init is not None:
+        model = build_init_model(recipe)
+        freeze(model, recipe.freeze)
+        return model
     kw = dict(recipe.model_kwargs)
     if recipe.kind == "cnn":
         kw["input_size"] = list(recipe.input_size)
     if checkpoint is not None:
         kw["checkpoint"] = str(checkpoint)
-    return create_model(recipe.model, **kw)
+    model = create_model(recipe.model, **kw)
+    freeze(model, recipe.freeze)
+    return model
 
 
 def validation_prompt(recipe: Recipe) -> str:
@@ -82,10 +91,14 @@ def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str
 def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_note: str, seed: int = 0,
               workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device=None,
               progress: bool = True, cache_dir: Path | None = None, extra: dict | None = None,
-              report: bool = True) -> dict[str, Any]:
+              report: bool = True, callback=None) -> dict[str, Any]:
     """Train one run into ``out`` and score its best checkpoint on ``val`` (:func:`validate_best`); returns
     the training summary with the validation summary under ``"val"``. ``report``: write ``out/report.html``
     (the protocol header, the final validation, the training curves), as ``dermaseg report OUT`` would.
+    ``callback``: called with a progress dict after every batch and epoch
+    (:class:`~dermaseg.training.trainer.Trainer`). config.json records ``init`` (what the run started
+    from) and the ids of the training and validation images (``train_ids``, ``val_ids``); the model files
+    carry ``train_ids`` too, so scoring one on its own training images warns.
 
     A :class:`DermasegError` (an unreadable image, a diverging loss, ...) removes ``out`` when this call
     created it, so a failed run leaves no partial run folder; a resumed run's folder is left as it was."""
@@ -95,7 +108,7 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
     created = not out.exists()
     try:
         return _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint,
-                          device, progress, cache_dir, extra, report)
+                          device, progress, cache_dir, extra, report, callback)
     except DermasegError:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -108,13 +121,15 @@ def _settings(recipe: dict) -> dict:
 
 
 def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint, device, progress,
-               cache_dir, extra, report) -> dict[str, Any]:
+               cache_dir, extra, report, callback=None) -> dict[str, Any]:
     dist = setup(device)  # torchrun's process group, once per process; else one process
     dev = torch.device(dist.device)
     progress = progress and dist.is_main
     config = {"recipe": recipe.to_dict(), "data": str(dataset.root), "format": dataset.format,
               "n_train": len(train), "n_val": len(val), "split": split_note, "seed": seed,
-              "device": str(dev), "torch_threads": torch.get_num_threads(), **dist.record(), **(extra or {})}
+              "device": str(dev), "torch_threads": torch.get_num_threads(), **dist.record(), **(extra or {}),
+              "init": describe_init(recipe.init) if recipe.init is not None else None,
+              "train_ids": [s.id for s in train], "val_ids": [s.id for s in val]}
     cfg_path = out / "config.json"
     if resume and cfg_path.is_file():
         try:
@@ -126,6 +141,8 @@ def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resu
         # epochs may grow on resume; a recipe's name and notes only document it
         was = {**_settings(old["recipe"]), "seed": old.get("seed"), "n_train": old.get("n_train")}
         now = {**_settings(config["recipe"]), "seed": seed, "n_train": len(train)}
+        if "init" in old:
+            was["init"], now["init"] = old["init"], config["init"]
         changed = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(was.keys() | now.keys())
                    if was.get(k) != now.get(k)]
         if changed:
@@ -139,7 +156,8 @@ def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resu
     if dist.is_main:
         write_text(cfg_path, json.dumps(config, indent=2))
     trainer = Trainer(model, recipe, task, out, device=dev, seed=seed, progress=progress,
-                      extra={"data": str(dataset.root), "split": split_note}, dist=dist)
+                      extra={"data": str(dataset.root), "split": split_note, "init": config["init"],
+                             "train_ids": config["train_ids"]}, dist=dist, callback=callback)
     summary = trainer.fit(resume=resume)
     summary["world_size"] = dist.world_size
     if dist.is_main and val and (out / "best.pt").is_file():

@@ -41,6 +41,7 @@ from dermaseg.evaluation.metrics import batch_dice_iou
 from dermaseg.io import write_text
 from dermaseg.models.files import read_model_file, write_model_file
 from dermaseg.training.distributed import DistContext, convert_sync_batchnorm, wrap_ddp
+from dermaseg.training.finetune import keep_frozen_eval
 from dermaseg.training.losses import build_loss
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import TrainingTask
@@ -76,8 +77,9 @@ class Trainer:
 
     def __init__(self, model, recipe: Recipe, task: TrainingTask, out: str | Path, device: torch.device | str = "cpu",
                  seed: int = 0, progress: bool = True, extra: dict[str, Any] | None = None,
-                 dist: DistContext | None = None) -> None:
+                 dist: DistContext | None = None, callback=None) -> None:
         self.model, self.recipe, self.task = model, recipe, task
+        self.callback = callback  # progress: called with a dict after every batch and every epoch
         self.dist = dist or DistContext(device=str(device))
         self.out = Path(out)
         self.device = torch.device(device)
@@ -288,6 +290,10 @@ class Trainer:
             if len(set(seen)) > 1:
                 raise DermasegError(f"{last}: seen by ranks {[r for r, s in enumerate(seen) if s]} only; "
                                     "--out must be on a filesystem every node shares")
+        if resume and not last.is_file() and (self.out / "best.pt").is_file() and self.recipe.final_state:
+            raise DermasegError(f"{self.out}: a finished run whose training state was dropped (recipe "
+                                f"'{self.recipe.name}' keeps model files only); continue from it with "
+                                f"--init {self.out / 'best.pt'} and a new --out")
         if resume and last.is_file():
             self.load_checkpoint(last)
             if self.progress:
@@ -300,16 +306,21 @@ class Trainer:
         while self.epoch < self.recipe.epochs and not stopped:
             seed_everything(self.seed, self.epoch, self.dist.rank)
             self.model.train()
+            keep_frozen_eval(self.model, self.recipe.freeze)
             t0 = time.perf_counter()
             lr = self.current_lr()
             total, count, seen = 0.0, 0, []
             bar = tqdm(self.task.train_batches(self.epoch), desc=f"epoch {self.epoch + 1}/{self.recipe.epochs}",
                        disable=not self.progress, leave=False)
-            for batch in bar:
+            n_batches = len(bar) if hasattr(bar, "__len__") else None
+            for i, batch in enumerate(bar):
                 loss = self.train_step(batch)
                 b = _batch_len(batch)
                 total += loss * b
                 count += b
+                if self.callback is not None:
+                    self.callback({"stage": "batch", "epoch": self.epoch + 1, "epochs": self.recipe.epochs,
+                                   "batch": i + 1, "batches": n_batches, "loss": total / max(count, 1)})
                 if debug:
                     seen.append(_batch_indices(batch))
                 bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
@@ -322,11 +333,27 @@ class Trainer:
             row["lr"] = lr
             row["seconds"] = time.perf_counter() - t0
             stopped = self.on_epoch_end(row)
+            if self.callback is not None:
+                self.callback({"stage": "epoch", "epochs": self.recipe.epochs, **row})
             if self.progress:
                 print(f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
                       f"val_dice {row['val_dice']:.4f}  val_iou {row['val_iou']:.4f}  ({row['seconds']:.1f} s)",
                       flush=True)
+        if self.recipe.final_state == "model" and self.dist.is_main and self.epoch:
+            self.drop_training_state()
         return self.summary(stopped_early=stopped)
+
+    def drop_training_state(self) -> None:
+        """A finished run keeps model files only: ``last.pt`` goes when it holds the same weights as
+        ``best.pt`` (the last epoch is the best, or there is no validation), else it is rewritten without
+        the optimiser state (about a third of its size is the model; Adam keeps two more copies)."""
+        last = self.out / "last.pt"
+        if not last.is_file():
+            return
+        if self.best_epoch == self.epoch and (self.out / "best.pt").is_file():
+            last.unlink()
+        else:
+            self.save_checkpoint(last, full=False)
 
     def _log_samples(self, folder: Path, batches: list[list[int]]) -> None:
         """Append this rank's batches of the epoch just trained to ``folder/rank<r>.jsonl`` (debugging)."""
