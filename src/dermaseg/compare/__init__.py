@@ -12,7 +12,8 @@
 - :mod:`~dermaseg.compare.run`: files in, compare.json + images out; :mod:`~dermaseg.compare.series`:
   ``--pairs CSV``; :mod:`~dermaseg.compare.report`: the one-page HTML and PNG, from the saved JSON.
 
-No torch at import: the Predictor is loaded only when a mask has to be segmented.
+``import dermaseg`` does not import this package (nor torch) until ``dermaseg.compare`` is used; the
+Predictor itself is built only when a mask has to be segmented.
 """
 
 from __future__ import annotations

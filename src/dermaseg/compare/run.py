@@ -23,10 +23,13 @@ import numpy as np
 
 from dermaseg.compare.change import compute_change
 from dermaseg.compare.registration import register
+from dermaseg.compare.report import render_compare
 from dermaseg.compare.thresholds import load_thresholds, threshold_notes
 from dermaseg.errors import DataError, DermasegError
+from dermaseg.inference.predictor import load_predictor
 from dermaseg.io import as_rgb, check_out, read_mask, write_png, write_text
 from dermaseg.measure import check_pixel_size
+from dermaseg.models.default import DEFAULT_SHA256
 
 __all__ = ["compare", "compare_arrays", "model_sha256", "pixel_sizes", "FORMAT"]
 
@@ -37,8 +40,6 @@ def model_sha256(model: Any) -> str | None:
     """The sha256 naming a model version: the bundled weights' for ``"default"``, a saved model file's own
     bytes for a path; None for anything else."""
     if model == "default":
-        from dermaseg.models.default import DEFAULT_SHA256
-
         return DEFAULT_SHA256
     if isinstance(model, str | os.PathLike) and Path(model).is_file():
         h = hashlib.sha256()
@@ -80,8 +81,6 @@ def compare_arrays(before: np.ndarray, after: np.ndarray, before_mask: np.ndarra
     sha = model_sha256(model)
     if before_mask is None or after_mask is None:
         if predictor is None:
-            from dermaseg.inference.predictor import load_predictor
-
             predictor = load_predictor(model)
         segmentation["model"] = {"name": str(getattr(predictor, "name", model)), "sha256": sha}
     for label, img, m in (("before", before, before_mask), ("after", after, after_mask)):
@@ -139,7 +138,7 @@ def compare(before: Any, after: Any, out: str | os.PathLike | None = None, *, pi
     ps_b, ps_a = pixel_sizes(pixel_size, pixel_size_before, pixel_size_after)
     inputs = tuple(p for p in (before, after, masks_before, masks_after) if isinstance(p, str | os.PathLike))
     if out is not None:
-        check_out(out, kind="folder", inputs=tuple(Path(p).parent for p in inputs))
+        check_out(out, kind="folder")
         for p in inputs:
             if Path(p).resolve().parent == Path(out).resolve():
                 raise DataError(f"--out {out}: holds the input {p}; write the outputs elsewhere")
@@ -170,7 +169,5 @@ def write_outputs(out: Path, record: dict[str, Any], before_rgb: np.ndarray, arr
     path = out / "compare.json"
     write_text(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
     if report:
-        from dermaseg.compare.report import render_compare
-
         render_compare(out)
     return path

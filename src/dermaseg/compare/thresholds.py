@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+import dermaseg.measure as _measure
 from dermaseg.errors import DermasegError
 
 __all__ = ["THRESHOLDS_FILE", "load_thresholds", "limits_of_agreement", "measure_rules_sha256",
@@ -49,10 +50,8 @@ def load_thresholds(path: str | Path | None = None) -> dict[str, Any]:
 
 def measure_rules_sha256() -> str:
     """sha256 over the source of ``dermaseg/measure/*.py`` (sorted by name): the measurement rules."""
-    import dermaseg.measure as m
-
     h = hashlib.sha256()
-    for f in sorted(Path(m.__file__).resolve().parent.glob("*.py")):
+    for f in sorted(Path(_measure.__file__).resolve().parent.glob("*.py")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()
