@@ -195,6 +195,7 @@ LAYERS = (
     ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.cluster"),
     ("dermaseg.data",),
     ("dermaseg.measure",),
+    ("dermaseg.workspace",),  # reads and writes workspace folders: data, measure, overlays; no model
     ("dermaseg.models",),
     ("dermaseg.inference", "dermaseg.export"),  # the onnxruntime backend beside the torch one
     ("dermaseg.evaluation", "dermaseg.report", "dermaseg.compare"),  # compare: Predictor + measure

@@ -40,6 +40,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 data_app = typer.Typer(no_args_is_help=True, help="Check datasets and make leak-free splits.")
 app.add_typer(data_app, name="data")
+workspace_app = typer.Typer(no_args_is_help=True, help="Workspaces: a folder of images under review, kept on "
+                            "disk (see docs/workspaces.md).")
+app.add_typer(workspace_app, name="workspace")
 
 FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham10000, isic, ph2, folder.")
 DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
@@ -354,6 +357,9 @@ def serve_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch (and onnxruntime) CPU threads."),
     device: Optional[str] = DeviceOpt,
     backend: str = BackendOpt,
+    workspace: Optional[Path] = typer.Option(None, "--workspace", help="Keep every image, mask and review in "
+                                             "this workspace folder (made when missing); without it nothing "
+                                             "is kept after the server stops."),
 ) -> None:
     """Serve the browser app (segment, correct, measure) and the REST API at http://HOST:PORT/."""
     import importlib.util
@@ -366,7 +372,69 @@ def serve_cmd(
 
     check_backend(backend)
     serve(host=host, port=port, model=model, sam=None if sam.lower() == "none" else sam,
-          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads, backend=backend)
+          max_upload_mb=max_upload_mb, cache_mb=cache_mb, device=device, threads=threads, backend=backend,
+          workspace=workspace)
+
+
+@workspace_app.command("init")
+def workspace_init_cmd(
+    folder: Path = typer.Argument(..., help="The workspace folder (new, empty, or a workspace to add to)."),
+    images: list[Path] = typer.Option(..., "--images", help="Image files or folders (repeat the option)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Walk sub-folders of input folders."),
+    pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Default mm per pixel of the images."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Existing masks, matched by stem."),
+    status: str = typer.Option("edited", "--status", help="Status of imported masks: edited or approved."),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", help="A table with an image id column; "
+                                            "every column is kept in metadata.csv."),
+    copy: bool = typer.Option(False, "--copy", help="Copy the images (default: hard-link where possible)."),
+) -> None:
+    """Make a workspace from images (or add images to one): images/, masks/, metadata.csv, workspace.sqlite."""
+    from dermaseg.workspace.store import Workspace
+
+    with Workspace.init(folder, images, recursive=recursive, pixel_size=pixel_size, masks=masks, status=status,
+                        metadata=metadata, copy=copy) as ws:
+        s = ws.last_init
+        typer.echo(f"{folder}: added {s['added']} images ({s['linked']} linked, {s['copied']} copied), "
+                   f"{s['skipped']} already there, {s['masks']} masks imported; {sum(ws.counts().values())} in all")
+
+
+@workspace_app.command("status")
+def workspace_status_cmd(folder: Path = typer.Argument(..., help="The workspace folder."),
+                         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Counts by status, flags and reviewer."""
+    import json
+
+    from dermaseg.workspace.export import format_summary, summary
+    from dermaseg.workspace.store import Workspace
+
+    with Workspace.open(folder) as ws:
+        s = summary(ws)
+    typer.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
+
+
+@workspace_app.command("export")
+def workspace_export_cmd(folder: Path = typer.Argument(..., help="The workspace folder."),
+                         out: Path = typer.Option(..., "--out", help="A .zip file or a new folder."),
+                         approved_only: bool = typer.Option(False, "--approved-only", help="Approved masks only "
+                                                            "(default: edited and approved).")) -> None:
+    """Write masks, overlays, measurements.csv, images.csv and the review log."""
+    from dermaseg.workspace.export import export_workspace
+    from dermaseg.workspace.store import Workspace
+
+    with Workspace.open(folder) as ws:
+        path, n = export_workspace(ws, out, approved_only=approved_only)
+    typer.echo(f"wrote {path} ({n} masks)")
+
+
+@workspace_app.command("log")
+def workspace_log_cmd(folder: Path = typer.Argument(..., help="The workspace folder."),
+                      image: Optional[str] = typer.Option(None, "--image", help="Only this image id.")) -> None:
+    """Print the review log (CSV: time, user, remote, action, image, detail)."""
+    from dermaseg.workspace.export import format_log
+    from dermaseg.workspace.store import Workspace
+
+    with Workspace.open(folder) as ws:
+        typer.echo(format_log(ws, image), nl=False)
 
 
 @app.command("export")

@@ -9,6 +9,7 @@ Normalised label vocabulary (``Sample.label``; lower-case snake_case, ``None`` w
 - ``isic2018`` (Task 1): no labels.
 - ``folder``: the diagnosis column of the optional ``metadata.csv`` (or ``labels.csv``), lower-cased with
   spaces and dashes turned into ``_``.
+- ``workspace``: as ``folder`` (its ``metadata.csv``); only its approved images are samples.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ __all__ = [
     "normalise_label",
 ]
 
-FORMATS = ("ham10000", "isic2016", "isic2017", "isic2018", "ph2", "folder")
+FORMATS = ("ham10000", "isic2016", "isic2017", "isic2018", "ph2", "folder", "workspace")
 SPLITS = ("train", "val", "test")
 LABEL_VOCABULARY: dict[str, tuple[str, ...]] = {
     "ham10000": ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"),
@@ -41,6 +42,7 @@ LABEL_VOCABULARY: dict[str, tuple[str, ...]] = {
     "ph2": ("common_nevus", "atypical_nevus", "melanoma"),
     "isic2018": (),
     "folder": (),
+    "workspace": (),
 }
 
 #: Every kind of problem a reader or ``check_dataset`` can report, with its one-line title.

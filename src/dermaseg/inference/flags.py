@@ -8,22 +8,29 @@ A flag is a short, stable string (written to results.csv's ``flag`` column, metr
   when a single point selects the whole frame.
 - ``predicted-failure``: the predicted quality (an estimate of the mask's Jaccard index against the
   truth) is below :data:`FAILURE_JACCARD`, the ISIC challenge's threshold for a failed segmentation.
+- ``review``: the predicted quality is at least :data:`FAILURE_JACCARD` but below :data:`REVIEW_JACCARD`
+  (0.80): not a likely failure, but worth a reviewer's look. The Predictor does not add it (its flags are
+  the warnings above); the web app and workspaces add it with :func:`review_flags`, so a list sorted by
+  quality shows which masks to look at first.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FLAG_EMPTY", "FLAG_COVERS_MOST", "FLAG_PREDICTED_FAILURE", "COVER_FRACTION", "FAILURE_JACCARD",
-           "mask_flags"]
+__all__ = ["FLAG_EMPTY", "FLAG_COVERS_MOST", "FLAG_PREDICTED_FAILURE", "FLAG_REVIEW", "COVER_FRACTION",
+           "FAILURE_JACCARD", "REVIEW_JACCARD", "mask_flags", "review_flags"]
 
 FLAG_EMPTY = "empty"
 FLAG_COVERS_MOST = "covers-most-of-image"
 FLAG_PREDICTED_FAILURE = "predicted-failure"
+FLAG_REVIEW = "review"
 #: share of the image above which a mask is flagged as covering most of it
 COVER_FRACTION = 0.95
 #: predicted Jaccard below which a mask is flagged as a likely failure (ISIC's thresholded-Jaccard cut)
 FAILURE_JACCARD = 0.65
+#: predicted Jaccard below which (and at or above FAILURE_JACCARD) a mask is flagged for review
+REVIEW_JACCARD = 0.80
 
 
 def mask_flags(mask: np.ndarray, quality: float | None = None) -> tuple[str, ...]:
@@ -38,3 +45,12 @@ def mask_flags(mask: np.ndarray, quality: float | None = None) -> tuple[str, ...
     if quality is not None and np.isfinite(quality) and quality < FAILURE_JACCARD:
         flags.append(FLAG_PREDICTED_FAILURE)
     return tuple(flags)
+
+
+def review_flags(flags, quality: float | None) -> tuple[str, ...]:
+    """``flags`` (a Prediction's) plus ``review`` when ``quality`` lies in [FAILURE_JACCARD, REVIEW_JACCARD)."""
+    out = tuple(flags)
+    if (quality is not None and np.isfinite(quality) and FAILURE_JACCARD <= quality < REVIEW_JACCARD
+            and FLAG_REVIEW not in out):
+        out += (FLAG_REVIEW,)
+    return out

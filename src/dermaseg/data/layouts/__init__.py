@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dermaseg.data.layouts import folder, ham10000, isic, ph2
+from dermaseg.data.layouts import folder, ham10000, isic, ph2, workspace
 from dermaseg.data.layouts.folder import read_folder
 from dermaseg.data.layouts.ham10000 import read_ham10000
 from dermaseg.data.layouts.isic import read_isic
 from dermaseg.data.layouts.ph2 import read_ph2
+from dermaseg.data.layouts.workspace import read_workspace
 
-__all__ = ["detect_format", "READERS", "DETECTORS", "read_ham10000", "read_isic", "read_ph2", "read_folder"]
+__all__ = ["detect_format", "READERS", "DETECTORS", "read_ham10000", "read_isic", "read_ph2", "read_folder",
+           "read_workspace"]
 
-READERS = {"ham10000": read_ham10000, "isic": read_isic, "ph2": read_ph2, "folder": read_folder}
+READERS = {"ham10000": read_ham10000, "isic": read_isic, "ph2": read_ph2, "folder": read_folder,
+           "workspace": read_workspace}
 #: tried in this order: the first layout that recognises the folder wins
-DETECTORS = (ham10000.detect, ph2.detect, isic.detect, folder.detect)
+DETECTORS = (workspace.detect, ham10000.detect, ph2.detect, isic.detect, folder.detect)
 
 
 def detect_format(root: Path) -> str | None:
