@@ -159,7 +159,7 @@ def _fresh_python(code: str) -> str:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["segment", "--help"], ["data", "check", "--help"],
-                                  ["measure", "--help"]])
+                                  ["measure", "--help"], ["compare", "--help"]])
 def test_help_does_not_import_torch(argv):
     out = _fresh_python(
         "import sys\n"
@@ -198,7 +198,7 @@ LAYERS = (
     ("dermaseg.workspace",),  # reads and writes workspace folders: data, measure, overlays; no model
     ("dermaseg.models",),
     ("dermaseg.inference", "dermaseg.export"),  # the onnxruntime backend beside the torch one
-    ("dermaseg.evaluation", "dermaseg.report"),
+    ("dermaseg.evaluation", "dermaseg.report", "dermaseg.compare"),  # compare: Predictor + measure
     ("dermaseg.training",),
     ("dermaseg.cli", "dermaseg.__main__", "dermaseg.serve"),
 )

@@ -30,7 +30,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "load_dataset": ("dermaseg.data.readers", "load_dataset"),
     "Prompt": ("dermaseg.data.prompts", "Prompt"),
     "DermasegError": ("dermaseg.errors", "DermasegError"),
-    "measure": ("dermaseg.measure", None),  # the package is callable: dermaseg.measure(mask, image, pixel_size)
+    "measure": ("dermaseg.measure", None),
+    "compare": ("dermaseg.compare.run", "compare"),  # the package is callable: dermaseg.measure(mask, image, pixel_size)
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -321,6 +321,42 @@ def measure_cmd(
     typer.echo(f"wrote {path}")
 
 
+@app.command("compare")
+def compare_cmd(
+    before: Optional[Path] = typer.Argument(None, help="The first visit's image."),
+    after: Optional[Path] = typer.Argument(None, help="The later visit's image (registered onto BEFORE)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: compare.json, compare.html, compare.png, masks."),
+    pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Millimetres per pixel of both images."),
+    pixel_size_before: Optional[float] = typer.Option(None, "--pixel-size-before", help="mm per pixel of BEFORE."),
+    pixel_size_after: Optional[float] = typer.Option(None, "--pixel-size-after", help="mm per pixel of AFTER."),
+    masks_before: Optional[Path] = typer.Option(None, "--masks-before", help="BEFORE's mask (else segmented)."),
+    masks_after: Optional[Path] = typer.Option(None, "--masks-after", help="AFTER's mask (else segmented)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="CSV of a follow-up series: before,after[,...] or "
+                                         "image,lesion_id,date (docs/compare.md)."),
+    model: str = typer.Option("default", "--model", help="Model name or saved model file that segments."),
+) -> None:
+    """Has it changed? Register AFTER onto BEFORE, segment both and report the change beyond repeatability."""
+    from dermaseg.compare.run import compare
+    from dermaseg.compare.series import compare_pairs
+
+    if pairs is not None:
+        if before is not None or after is not None or masks_before or masks_after or pixel_size or \
+                pixel_size_before or pixel_size_after:
+            raise DermasegError("compare: --pairs CSV takes the images, masks and pixel sizes from the CSV; "
+                                "give no BEFORE AFTER or per-pair options")
+        path, failed = compare_pairs(pairs, out, model=model)
+        typer.echo(f"wrote {path}")
+        raise typer.Exit(1 if failed else 0)
+    if before is None or after is None:
+        raise DermasegError("compare: give BEFORE AFTER images, or --pairs CSV")
+    rec = compare(before, after, out, pixel_size=pixel_size, pixel_size_before=pixel_size_before,
+                  pixel_size_after=pixel_size_after, masks_before=masks_before, masks_after=masks_after, model=model)
+    verdict = {"registration_failed": "not compared: registration failed (" + str(rec["registration"]["reason"]) + ")",
+               "compared": "CHANGED (" + ", ".join(rec["exceeded"]) + ")" if rec["changed"] else "no change beyond "
+               "repeatability"}.get(rec["status"], "not judged: " + rec["status"])
+    typer.echo(f"{verdict}; wrote {Path(out) / 'compare.json'}")
+
+
 @app.command("serve")
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (anything but loopback: "
