@@ -229,15 +229,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 H×W or H×W×3 array (or a bool mask, saved as 0/255) as PNG, atomically."""
+def write_png(path: str | os.PathLike, array: np.ndarray, compress_level: int = 6) -> None:
+    """Write a uint8 H×W or H×W×3 array (or a bool mask, saved as 0/255) as PNG, atomically.
+    ``compress_level``: zlib's 0-9 (6, PIL's default; a lower one writes the same pixels faster, larger)."""
     a = np.asarray(array)
     if a.dtype == bool:
         a = a.astype(np.uint8) * 255
     if a.dtype != np.uint8:
         raise ValueError(f"write_png expects uint8 or bool, got {a.dtype}")
     with atomic_path(path) as tmp:
-        Image.fromarray(a).save(tmp, format="PNG")
+        Image.fromarray(a).save(tmp, format="PNG", compress_level=int(compress_level))
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, 
 from dermaseg.evaluation.outputs import write_evaluation
 from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.predictor import PredictorLike, load_predictor
+from dermaseg.inference.segment_pipeline import thread_split
 from dermaseg.io import check_out, read_image, read_mask
 from dermaseg.models.registry import require_trained
 
@@ -69,6 +71,8 @@ class EvaluationResult:
     samples: dict[str, Any] = field(default_factory=dict)
     #: how the scored images were chosen (:func:`dermaseg.data.sampling.sample_subset`'s description)
     sample: dict[str, Any] = field(default_factory=dict)
+    #: where the networks ran
+    backend: str = "torch"
 
     def mask(self, sample_id: str) -> np.ndarray:
         """The predicted H×W bool mask of one image."""
@@ -147,57 +151,61 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
     sources: set[str] = set()
     t_start = time.perf_counter()
     model_seconds = 0.0
-    bar = _progress(samples, progress, f"evaluate ({prompt_mode})")
     skipped: list[str] = []
-    for s in bar:
-        try:
-            rgb = read_image(s.image)
-            truth = read_mask(s.mask)
-            if truth.shape != rgb.shape[:2]:
-                raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image "
-                                f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
-        except DataError as e:
-            if on_error == "stop":
-                raise
-            import sys
-
-            print(f"warning: skipped: {e}", file=sys.stderr)
-            skipped.append(str(e))
-            continue
-        t0 = time.perf_counter()
-        if prompt_mode == "box-from-model":  # the box model's time is part of this pipeline's time
-            prompt = model_box_prompt(box_model, rgb, box_model_name)
-        else:
-            prompt = make_prompt(prompt_mode, truth.shape, truth, seed=seed, image_id=s.id)
+    bar = _progress(samples, progress, f"evaluate ({prompt_mode}, whole run)")
+    split = thread_split()
+    with ThreadPoolExecutor(split.decode, thread_name_prefix="evaluate-read") as reader, \
+            ThreadPoolExecutor(split.finish, thread_name_prefix="evaluate-score") as scorer:
+        # images and masks are read ahead, and each mask is scored (metrics, HD95, measurements) in a thread
+        # while the model runs on the next image: the same numbers, in the same order
+        reads = [reader.submit(_read_pair, s) for s in samples[:split.depth]]
+        pending: list[tuple[dict[str, Any], Any]] = []
+        for i, s in enumerate(bar):
+            try:
+                rgb, truth = reads[i].result()
+            except DataError as e:
+                if on_error == "stop":
+                    raise
+                print(f"warning: skipped: {e}", file=sys.stderr)
+                skipped.append(str(e))
+                continue
+            finally:
+                reads[i] = None
+                if i + split.depth < len(samples):
+                    reads.append(reader.submit(_read_pair, samples[i + split.depth]))
             t0 = time.perf_counter()
-        predictor.set_image(rgb)
-        pred = predictor.predict(**prompt.kwargs())
-        dt = time.perf_counter() - t0
-        model_seconds += dt
-        sources.add(prompt.source if prompt_mode != "none" else _no_prompt_source(predictor, pred))
-        mask = np.asarray(pred.mask, dtype=bool)
-        if mask.shape != truth.shape:
-            raise DermasegError(f"model returned a {mask.shape[1]}x{mask.shape[0]} mask for {s.image} "
-                                f"({truth.shape[1]}x{truth.shape[0]}); predictions must be at input size")
-        m = image_metrics(mask, truth, hd95=with_hd95)
-        used = prompt.kwargs()
-        if getattr(pred, "box", None) is not None and used.get("box") is None:
-            used["box"] = pred.box  # e.g. the box an automatic cnn+sam pipeline chose
-        used_text = Prompt.of(used).describe(compact=True)
-        row: dict[str, Any] = {"id": s.id, "label": s.label or "", "group": getattr(s, "group", s.id),
-                               "height": truth.shape[0], "width": truth.shape[1]}
-        row.update(m)
-        score = getattr(pred, "score", None)
-        quality = getattr(pred, "quality", None)
-        row.update({"score": "" if score is None else float(score),
+            if prompt_mode == "box-from-model":  # the box model's time is part of this pipeline's time
+                prompt = model_box_prompt(box_model, rgb, box_model_name)
+            else:
+                prompt = make_prompt(prompt_mode, truth.shape, truth, seed=seed, image_id=s.id)
+                t0 = time.perf_counter()
+            predictor.set_image(rgb)
+            pred = predictor.predict(**prompt.kwargs())
+            dt = time.perf_counter() - t0
+            model_seconds += dt
+            sources.add(prompt.source if prompt_mode != "none" else _no_prompt_source(predictor, pred))
+            mask = np.asarray(pred.mask, dtype=bool)
+            if mask.shape != truth.shape:
+                raise DermasegError(f"model returned a {mask.shape[1]}x{mask.shape[0]} mask for {s.image} "
+                                    f"({truth.shape[1]}x{truth.shape[0]}); predictions must be at input size")
+            used = prompt.kwargs()
+            if getattr(pred, "box", None) is not None and used.get("box") is None:
+                used["box"] = pred.box  # e.g. the box an automatic cnn+sam pipeline chose
+            used_text = Prompt.of(used).describe(compact=True)
+            row: dict[str, Any] = {"id": s.id, "label": s.label or "", "group": getattr(s, "group", s.id),
+                                   "height": truth.shape[0], "width": truth.shape[1]}
+            score = getattr(pred, "score", None)
+            quality = getattr(pred, "quality", None)
+            tail = {"score": "" if score is None else float(score),
                     "predicted_quality": "" if quality is None else float(quality),
                     "flag": ";".join(getattr(pred, "flags", ()) or ()), "pred_area": int(mask.sum()),
-                    "truth_area": int(truth.sum()), "prompt": used_text, "seconds": dt})
-        if measurements:
-            row.update(measurement_columns(mask, truth, rgb))
-        rows.append(row)
-        masks[s.id] = (np.packbits(mask.ravel()), mask.shape)
-        prompts[s.id] = {k: (np.asarray(v).tolist() if v is not None else None) for k, v in used.items()}
+                    "truth_area": int(truth.sum()), "prompt": used_text, "seconds": dt}
+            pending.append((row, scorer.submit(_score, mask, truth, rgb, with_hd95, measurements, tail)))
+            masks[s.id] = (np.packbits(mask.ravel()), mask.shape)
+            prompts[s.id] = {k: (np.asarray(v).tolist() if v is not None else None) for k, v in used.items()}
+        for row, fut in pending:
+            row.update(fut.result())
+            rows.append(row)
     total = time.perf_counter() - t_start
     if skipped:
         sample_info = {**sample_info, "skipped": skipped}
@@ -208,7 +216,27 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
         rows=rows, summary=summarize(rows, metrics), per_diagnosis=by_group(rows, "label", metrics),
         prompt_mode=prompt_mode, prompt_source=" + ".join(sorted(sources)), seed=int(seed),
         seconds_total=total, seconds_model=model_seconds, masks=masks, prompts=prompts,
-        samples={s.id: s for s in samples}, sample=sample_info)
+        samples={s.id: s for s in samples}, sample=sample_info, backend=str(getattr(predictor, "backend", "torch")))
+
+
+def _read_pair(s: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A sample's image and true mask, checked to be the same size."""
+    rgb = read_image(s.image)
+    truth = read_mask(s.mask)
+    if truth.shape != rgb.shape[:2]:
+        raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image "
+                        f"{s.image} is {rgb.shape[1]}x{rgb.shape[0]}")
+    return rgb, truth
+
+
+def _score(mask: np.ndarray, truth: np.ndarray, rgb: np.ndarray, hd95: bool, measurements: bool,
+           tail: dict[str, Any]) -> dict[str, Any]:
+    """One image's row after its id columns: the metrics, ``tail`` (score ... seconds), the measurements."""
+    out: dict[str, Any] = dict(image_metrics(mask, truth, hd95=hd95))
+    out.update(tail)
+    if measurements:
+        out.update(measurement_columns(mask, truth, rgb))
+    return out
 
 
 def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
@@ -307,4 +335,6 @@ def _one_line(result: EvaluationResult, out: Path) -> str:
     return (f"{len(result.rows)} images{how}, prompt {result.prompt_mode} [source: {result.prompt_source}]: "
             f"Dice {pm['dice']['mean']:.4f} IoU {pm['iou']['mean']:.4f} "
             f"thresholded Jaccard {pm['thresholded_jaccard']['mean']:.4f} (per-image mean); "
-            f"{len(result.rows) / max(result.seconds_model, 1e-9):.2f} img/s -> {out}")
+            f"{len(result.rows) / max(result.seconds_total, 1e-9):.2f} img/s whole run (scoring included), "
+            f"{len(result.rows) / max(result.seconds_model, 1e-9):.2f} img/s of model time; "
+            f"backend {result.backend} -> {out}")

@@ -20,6 +20,7 @@ from dermaseg.errors import DermasegError
 from dermaseg.export.graphs import DEFAULT_OPSET
 from dermaseg.export.metadata import METADATA_FILE, read_metadata
 from dermaseg.export.onnx_export import export_model, weights_sha256
+from dermaseg.export.quantize import INT8_VERSION
 
 __all__ = ["cache_root", "cache_dir", "cached_export"]
 
@@ -45,6 +46,8 @@ def _complete(folder: Path) -> bool:
         meta = read_metadata(folder)
     except DermasegError:
         return False
+    if meta.get("int8") and (meta.get("quantization") or {}).get("version") != INT8_VERSION:
+        return False  # an older dermaseg's int8 graphs (dynamic only): made again
     return meta.get("opset") == DEFAULT_OPSET and all((folder / f).is_file() for f in meta["files"])
 
 

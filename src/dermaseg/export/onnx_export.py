@@ -31,7 +31,13 @@ from dermaseg.export.graphs import (
     export_graph,
 )
 from dermaseg.export.metadata import FORMAT, FORMAT_VERSION, METADATA_FILE, graph_io
-from dermaseg.export.quantize import INT8_PLAN, quantize_graph
+from dermaseg.export.quantize import (
+    INT8_PLAN,
+    INT8_VERSION,
+    calibration_file,
+    quantize_graph,
+    quantize_static_graph,
+)
 from dermaseg.models.base import CNNSegmenter, PromptableSegmenter
 from dermaseg.models.registry import create_model
 from dermaseg.models.weights import sha256_file
@@ -169,13 +175,16 @@ def export_model(model: Any, out: str | os.PathLike, *, int8: bool = False, opse
         graphs, info = (_cnn if family == "cnn" else _sam)(model, tmp, int(opset))
         quant: dict[str, Any] | None = None
         if int8:
-            quant = {"graphs": {}}
+            quant = {"graphs": {}, "version": INT8_VERSION}
+            calibration = calibration_file(str(model.config.get("name", "")), weights_sha256(model)) \
+                if family == "cnn" else None
             for role, name in graphs.items():
                 ops = INT8_PLAN[role]
                 if ops:
                     fp32 = tmp / f"{name}.fp32"
                     os.replace(tmp / name, fp32)
-                    quant["graphs"][role] = quantize_graph(fp32, tmp / name, ops)
+                    quant["graphs"][role] = quantize_static_graph(fp32, tmp / name, calibration) \
+                        if calibration is not None else quantize_graph(fp32, tmp / name, ops)
                     fp32.unlink()
                 else:
                     quant["graphs"][role] = {"method": "none: kept float32"}

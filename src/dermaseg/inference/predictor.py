@@ -271,6 +271,28 @@ class Predictor:
                 out += [self._finish_cnn(p, im, c, multimask) for p, im, c in zip(probs, chunk, caches, strict=True)]
         return out
 
+    # ---------------------------------------------------------------- the two halves of a CNN prediction
+    @property
+    def splits(self) -> bool:
+        """True when an automatic prediction can run as :meth:`cnn_maps` (the network, one thread) then
+        :meth:`finish_map` (thresholding, post-processing, quality: safe in parallel threads): a CNN in
+        ``auto="cnn"`` mode. ``set_image`` + ``predict`` give the very same :class:`Prediction`."""
+        return not self.promptable and self.auto == "cnn"
+
+    def cnn_maps(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The CNN's probability maps of RGB images, each at its own size (what ``set_image`` caches);
+        only when :attr:`splits`. Leaves the :meth:`set_image` cache untouched."""
+        if not self.splits:
+            raise DermasegError(f"cnn_maps needs a CNN in automatic 'cnn' mode ('{self.name}')")
+        return cnn_probs(self.model, [check_rgb(im) for im in images], self.device, self.tta, self._cnn_forward)
+
+    def finish_map(self, prob: np.ndarray, rgb: np.ndarray) -> Prediction:
+        """The automatic :class:`Prediction` of a probability map from :meth:`cnn_maps` (``rgb`` its image):
+        what ``set_image(rgb)`` then ``predict()`` return. Thread-safe (no state is read but the settings)."""
+        if not self.splits:
+            raise DermasegError(f"finish_map needs a CNN in automatic 'cnn' mode ('{self.name}')")
+        return self._finish_cnn(prob, rgb, {}, None)
+
     # ---------------------------------------------------------------- internals
     @property
     def _cnn_forward(self):

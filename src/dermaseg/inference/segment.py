@@ -48,13 +48,15 @@ from dermaseg.inference.segment_image import (
     output_paths,
     segment_one,
 )
+from dermaseg.inference.segment_pipeline import PipelineStats, ThreadSplit, segment_pipelined, thread_split
 from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
 from dermaseg.measure import check_pixel_size
 from dermaseg.models.registry import names_model_file, require_trained
 
 __all__ = ["segment_files", "segment_one", "SegmentOptions", "SegmentSummary", "output_paths", "RESULT_COLUMNS",
-           "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES", "EXECUTORS"]
+           "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES", "EXECUTORS", "ThreadSplit",
+           "thread_split"]
 
 #: ``prompt=`` values (besides None: the prompts of box/point/prompts_csv, or none)
 PROMPT_CHOICES = ("box-from-model",)
@@ -76,14 +78,24 @@ class SegmentSummary:
     flagged: int = 0
     flags: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    #: seconds spent in the model (None when the executor does not say: Ray)
+    model_seconds: float | None = None
+    #: where the networks ran: torch, onnx or onnx-int8
+    backend: str = "torch"
 
     def line(self) -> str:
-        """The end summary ``dermaseg segment`` prints."""
+        """The end summary ``dermaseg segment`` prints: counts, then the whole command's rate (wall time,
+        as the progress bar) and the model's time and share of it, and the backend."""
         flags = ", ".join(f"{n} {f}" for f, n in sorted(self.flags.items()))
-        per = f", {self.seconds / self.segmented:.2f} s per image" if self.segmented else ""
+        speed = ""
+        if self.segmented:
+            speed = f", {self.segmented / max(self.seconds, 1e-9):.2f} images/s whole command"
+            if self.model_seconds:
+                speed += (f" (model time {self.model_seconds:.1f} s, {100 * self.model_seconds / max(self.seconds, 1e-9):.0f} %"
+                          f" of the run: {self.segmented / self.model_seconds:.2f} images/s of model time)")
         return (f"{self.images} images: {self.segmented} segmented, {self.skipped} skipped (already done), "
                 f"{len(self.failed)} failed, {self.flagged} flagged{f' ({flags})' if flags else ''}; "
-                f"{self.seconds:.1f} s{per} -> {self.out}/ (results.csv)")
+                f"{self.seconds:.1f} s{speed}; backend {self.backend} -> {self.out}/ (results.csv)")
 
 
 def _parse_save(save: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -133,11 +145,15 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
                   batch_size: int | None = None, progress: bool | None = None, echo: bool = True,
                   pixel_size: float | None = None, measure_masks: bool = False, backend: str = "torch",
                   executor: str = "local", address: str | None = None, cpus_per_run: int = 1,
-                  workers: int | None = None) -> SegmentSummary:
+                  workers: int | None = None, pipeline: bool = True,
+                  threads: ThreadSplit | None = None) -> SegmentSummary:
     """Segment every image behind ``inputs`` into ``out`` (module docstring) and return what happened; the
     end summary is printed unless ``echo`` is False. ``model``: a registry name, a saved model file or a
-    model instance (a name needing training is refused). ``batch_size`` is accepted for old scripts and
-    ignored: images run one at a time so each row's seconds are that image's own. ``measure_masks`` (or a
+    model instance (a name needing training is refused). Locally the images run through a pipeline
+    (:mod:`dermaseg.inference.segment_pipeline`: decode threads, the model, post-processing and writing
+    threads; ``threads`` a :class:`ThreadSplit`, default :func:`thread_split` of this machine's cores);
+    ``pipeline=False`` runs them one after another (the same files and rows). ``batch_size`` images per
+    CNN call (default 1; above 1 torch's probabilities may differ in the last float bits). ``measure_masks`` (or a
     ``pixel_size`` in mm per pixel) adds the lesion measurements of each mask to results.csv, the columns
     of ``dermaseg measure``. ``backend``: where the networks run, ``"torch"``, ``"onnx"`` or ``"onnx-int8"``
     (:class:`~dermaseg.inference.predictor.Predictor`). ``executor="ray"`` segments the images still to do
@@ -193,13 +209,13 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
     _check_prompts(jobs, prompts, where)
 
     require_trained(model)  # a random decoder or an un-fine-tuned SAM: refused, naming the fix
+    split = threads or thread_split(batch=batch_size or 1)
     predictor = load_predictor(model, checkpoint=checkpoint, device=device, auto=auto, tta=tta,
-                               postprocess=postprocess, backend=backend)
+                               postprocess=postprocess, backend=backend,
+                               threads=split.model if executor == "local" else None)
     options = SegmentOptions(out=out, model_name=_model_label(model, predictor), save=save_kinds,
                              overlay_format=overlay_format, measure=measure_masks or pixel_size is not None,
                              pixel_size=pixel_size)
-    if batch_size not in (None, 1):
-        _warn("--batch-size is ignored: segment runs one image at a time, so each image's seconds are its own")
     if no_row:
         _warn(f"{prompts_csv}: no row for {len(no_row)} of {len(jobs)} images ({_names(no_row)}); "
               "they are segmented without a prompt")
@@ -233,10 +249,21 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
         def execute(todo: list[SegmentJob], say: Callable[[str], None]):
             return segment_on_ray(spec, todo, [prompts[j] for j in todo], options, address=address,
                                   cpus_per_run=cpus_per_run, workers=workers, echo=say if echo else None)
+    elif pipeline:
+        def execute(todo: list[SegmentJob], say: Callable[[str], None]):
+            return segment_pipelined(predictor, todo, prompts, options, box_model, split, stats)
     else:
         def execute(todo: list[SegmentJob], say: Callable[[str], None]):
             return _segment_here(predictor, todo, prompts, options, box_model)
-    return _run(jobs, options, execute, skip_existing, progress, echo, tqdm)
+    stats = PipelineStats()
+    summary = _run(jobs, options, execute, skip_existing, progress, tqdm)
+    summary.backend = getattr(predictor, "backend", backend)
+    summary.model_seconds = stats.model_seconds if executor == "local" and pipeline else None
+    if echo:
+        print(summary.line())
+        if summary.failed:
+            print(f"{len(summary.failed)} of {len(jobs)} images failed (listed above)", file=sys.stderr)
+    return summary
 
 
 def _segment_here(predictor, todo: list[SegmentJob], prompts: dict[SegmentJob, Prompt | None],
@@ -250,11 +277,11 @@ def _segment_here(predictor, todo: list[SegmentJob], prompts: dict[SegmentJob, P
 
 
 def _run(jobs: list[SegmentJob], options: SegmentOptions, execute: Callable, skip_existing: bool, progress,
-         echo: bool, tqdm) -> SegmentSummary:
+         tqdm) -> SegmentSummary:
     """The driver of either executor: skip what is done (``skip_existing``), ``execute(todo, say)`` the rest
     (an iterator of ``(job, row or None, error)`` in any order; ``say`` prints a line above the progress bar),
-    journal each row as it comes, then write results.csv (all images, rows of earlier runs kept) and the
-    summary."""
+    journal each row as it comes, then write results.csv (all images, rows of earlier runs kept); returns the
+    summary (printed by the caller)."""
     out = options.out
     old: dict[str, dict[str, str]] = {}
     if skip_existing:
@@ -265,7 +292,7 @@ def _run(jobs: list[SegmentJob], options: SegmentOptions, execute: Callable, ski
     rows: dict[str, dict[str, object]] = {}
     failed: dict[str, str] = {}
     t_start = time.perf_counter()
-    bar = tqdm(total=len(jobs), desc="segment", unit="img", file=sys.stderr,
+    bar = tqdm(total=len(jobs), desc="segment (whole command)", unit="img", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     try:
         todo = []
@@ -299,8 +326,4 @@ def _run(jobs: list[SegmentJob], options: SegmentOptions, execute: Callable, ski
         summary.flagged += bool(flags)
         summary.flags.update(flags)
     summary.seconds = time.perf_counter() - t_start
-    if echo:
-        print(summary.line())
-        if summary.failed:
-            print(f"{len(summary.failed)} of {len(jobs)} images failed (listed above)", file=sys.stderr)
     return summary

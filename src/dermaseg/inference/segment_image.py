@@ -30,8 +30,8 @@ from dermaseg.overlays import draw_overlay
 #: version of the rules that made them (``measure_version``)
 SEGMENT_MEASURE_KEYS = (*MEASURE_KEYS, "asymmetry_score", "asymmetry_grade", "measure_version")
 
-__all__ = ["SegmentOptions", "segment_one", "failure_message", "output_paths", "SAVE_KINDS", "OVERLAY_FORMATS",
-           "JPEG_ABOVE_PIXELS"]
+__all__ = ["SegmentOptions", "segment_one", "read_input", "predict_image", "write_outputs", "failure_message",
+           "output_paths", "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PNG_LEVEL"]
 
 SAVE_KINDS = ("mask", "prob", "overlay")
 OVERLAY_FORMATS = ("auto", "png", "jpg")
@@ -77,29 +77,44 @@ def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=90)
 
 
-def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options: SegmentOptions,
-                box_model: Any = None) -> dict[str, object]:
-    """Segment one image and write its outputs: read it, make the box-from-model prompt when ``box_model``
-    is given, predict, write each output atomically. Returns its results.csv row; ``seconds`` is this image's
-    read + model + post-processing time. A problem with the image raises :class:`DermasegError` naming it."""
-    t0 = time.perf_counter()
+#: zlib level of segment's PNGs: 1 writes the same pixels as the default 6 about 3x faster, for files about
+#: 0.3 % (overlay) to 35 % (probability map) larger (``benchmarks/segment_speed.py``, docs/speed.md)
+PNG_LEVEL = 1
+
+
+def read_input(job: SegmentJob) -> np.ndarray:
+    """``job``'s image as RGB uint8; a problem raises :class:`DermasegError` naming the file."""
     try:
-        rgb = read_image(job.image)
+        return read_image(job.image)
+    except DermasegError as e:
+        raise DermasegError(str(e) if str(job.image) in str(e) else f"{job.image}: {e}") from e
+
+
+def predict_image(predictor: Any, job: SegmentJob, rgb: np.ndarray, prompt: Prompt | None,
+                  options: SegmentOptions, box_model: Any = None) -> tuple[Any, Prompt | None]:
+    """The model's work on one decoded image: the box-from-model prompt when ``box_model`` is given, then
+    ``set_image`` + ``predict`` -> (prediction, the prompt used)."""
+    try:
         if box_model is not None:
             prompt = model_box_prompt(box_model, rgb, options.box_model_name)
         predictor.set_image(rgb)
-        pred = predictor.predict(prompt if predictor.promptable else None)
+        return predictor.predict(prompt if predictor.promptable else None), prompt
     except DermasegError as e:
         raise DermasegError(str(e) if str(job.image) in str(e) else f"{job.image}: {e}") from e
-    seconds = time.perf_counter() - t0
+
+
+def write_outputs(predictor: Any, job: SegmentJob, rgb: np.ndarray, pred: Any, prompt: Prompt | None,
+                  options: SegmentOptions, seconds: float) -> dict[str, object]:
+    """Write one image's outputs atomically (``options.save``) and return its results.csv row; ``seconds``
+    is the image's read + model + post-processing time."""
     for kind, path in output_paths(options, job, rgb.shape[:2]).items():
         if kind == "mask":
-            write_png(path, pred.mask)
+            write_png(path, pred.mask, PNG_LEVEL)
         elif kind == "prob":
-            write_png(path, np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            write_png(path, np.clip(pred.prob * 255.0 + 0.5, 0, 255).astype(np.uint8), PNG_LEVEL)
         else:
             overlay = draw_overlay(rgb, pred.mask, pred.box, pred.points)
-            _write_jpeg(path, overlay) if path.suffix == ".jpg" else write_png(path, overlay)
+            _write_jpeg(path, overlay) if path.suffix == ".jpg" else write_png(path, overlay, PNG_LEVEL)
     shown = prompt if prompt is not None and predictor.promptable else Prompt()
     row: dict[str, object] = {
         "image": str(job.image), "output": job.output, "model": options.model_name,
@@ -110,6 +125,19 @@ def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options:
         cells = record_to_row(measure(pred.mask, rgb, options.pixel_size), str(job.image))
         row.update({k: cells[k] for k in SEGMENT_MEASURE_KEYS})
     return row
+
+
+def segment_one(predictor: Any, job: SegmentJob, prompt: Prompt | None, options: SegmentOptions,
+                box_model: Any = None) -> dict[str, object]:
+    """Segment one image and write its outputs: read it (:func:`read_input`), predict
+    (:func:`predict_image`), write each output atomically (:func:`write_outputs`). Returns its results.csv
+    row; ``seconds`` is this image's read + model + post-processing time. A problem with the image raises
+    :class:`DermasegError` naming it. The pipelined local run (:mod:`dermaseg.inference.segment_pipeline`)
+    runs the same three steps in overlapping threads."""
+    t0 = time.perf_counter()
+    rgb = read_input(job)
+    pred, prompt = predict_image(predictor, job, rgb, prompt, options, box_model)
+    return write_outputs(predictor, job, rgb, pred, prompt, options, time.perf_counter() - t0)
 
 
 def failure_message(job: SegmentJob, error: BaseException) -> str:
