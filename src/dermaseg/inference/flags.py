@@ -8,6 +8,9 @@ A flag is a short, stable string (written to results.csv's ``flag`` column, metr
   when a single point selects the whole frame.
 - ``predicted-failure``: the predicted quality (an estimate of the mask's Jaccard index against the
   truth) is below :data:`FAILURE_JACCARD`, the ISIC challenge's threshold for a failed segmentation.
+- ``untrained-prompt``: the prompt had clicks, but the model was trained with boxes only (upstream
+  LiteMedSAM: a point alone gives an empty or tiny mask, with a box a comb-like fringe); set by the
+  Predictor, which also warns (:data:`UNTRAINED_PROMPT_WARNING`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["FLAG_EMPTY", "FLAG_COVERS_MOST", "FLAG_PREDICTED_FAILURE", "COVER_FRACTION", "FAILURE_JACCARD",
-           "mask_flags"]
+           "mask_flags", "FLAG_UNTRAINED_PROMPT", "UNTRAINED_PROMPT_WARNING"]
 
 FLAG_EMPTY = "empty"
 FLAG_COVERS_MOST = "covers-most-of-image"
 FLAG_PREDICTED_FAILURE = "predicted-failure"
+FLAG_UNTRAINED_PROMPT = "untrained-prompt"
+UNTRAINED_PROMPT_WARNING = ("'{name}' was trained with box prompts only: a point alone gives an empty mask, and "
+                            "with a box a comb-like fringe along the mask's edge (upstream LiteMedSAM does the "
+                            "same); give a box without points, or use 'litemedsam-derm', trained with clicks")
 #: share of the image above which a mask is flagged as covering most of it
 COVER_FRACTION = 0.95
 #: predicted Jaccard below which a mask is flagged as a likely failure (ISIC's thresholded-Jaccard cut)
