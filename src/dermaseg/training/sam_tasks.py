@@ -180,7 +180,7 @@ class SamTask:
 
             train = torch.is_grad_enabled()
             first = int(batch["index"][0])
-            rng = np.random.default_rng([self.seed, self.train_data.epoch if train else -1, first])
+            rng = np.random.default_rng([self.seed, self.train_data.epoch if train else 2**31 - 1, first])
             return interactive_forward(model, self._embed(model, batch), batch["box"].to(self.device),
                                        batch["target"].to(self.device), batch["valid"], rng,
                                        max_clicks=self.recipe.clicks, train=train)
