@@ -36,7 +36,7 @@ import csv
 import io
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,13 +144,28 @@ class Prompt:
     """A prompt in input-image pixels plus where it came from.
 
     ``box`` (x0, y0, x1, y1) or None; ``points`` ((x, y), ...) or None; ``labels`` 1 = lesion,
-    0 = background, one per point; ``source`` one of the module's source labels.
+    0 = background, one per point; ``source`` one of the module's source labels. ``point=(x, y)`` is accepted
+    as a shorthand for ``points=((x, y),)`` with label 1 (several points, or background clicks: ``points=``
+    and ``labels=``).
     """
 
     box: Box | None = None
     points: tuple[tuple[float, float], ...] | None = None
     labels: tuple[int, ...] | None = None
     source: str = ""
+    point: InitVar[tuple[float, float] | None] = None
+
+    def __post_init__(self, point) -> None:
+        if point is None:
+            return
+        xy = np.asarray(point, dtype=np.float64).reshape(-1)
+        if xy.size != 2:
+            raise DermasegError(f"point= takes one (x, y) pair, got {point!r}; give several clicks as "
+                                "points=((x, y), ...) with labels=(1, 0, ...)")
+        if self.points is not None or self.labels is not None:
+            raise DermasegError("give either point=(x, y) or points=/labels=, not both")
+        object.__setattr__(self, "points", ((float(xy[0]), float(xy[1])),))
+        object.__setattr__(self, "labels", (1,))
 
     @property
     def empty(self) -> bool:

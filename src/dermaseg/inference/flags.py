@@ -12,6 +12,9 @@ A flag is a short, stable string (written to results.csv's ``flag`` column, metr
   (0.80): not a likely failure, but worth a reviewer's look. The Predictor does not add it (its flags are
   the warnings above); the web app and workspaces add it with :func:`review_flags`, so a list sorted by
   quality shows which masks to look at first.
+- ``untrained-prompt``: the prompt had clicks, but the model was trained with boxes only (upstream
+  LiteMedSAM: a point alone gives an empty or tiny mask, with a box a comb-like fringe); set by the
+  Predictor, which also warns (:data:`UNTRAINED_PROMPT_WARNING`).
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["FLAG_EMPTY", "FLAG_COVERS_MOST", "FLAG_PREDICTED_FAILURE", "FLAG_REVIEW", "COVER_FRACTION",
-           "FAILURE_JACCARD", "REVIEW_JACCARD", "mask_flags", "review_flags"]
+           "FAILURE_JACCARD", "REVIEW_JACCARD", "mask_flags", "review_flags", "FLAG_UNTRAINED_PROMPT",
+           "UNTRAINED_PROMPT_WARNING"]
 
 FLAG_EMPTY = "empty"
 FLAG_COVERS_MOST = "covers-most-of-image"
 FLAG_PREDICTED_FAILURE = "predicted-failure"
 FLAG_REVIEW = "review"
+FLAG_UNTRAINED_PROMPT = "untrained-prompt"
+UNTRAINED_PROMPT_WARNING = ("'{name}' was trained with box prompts only: a point alone gives an empty mask, and "
+                            "with a box a comb-like fringe along the mask's edge (upstream LiteMedSAM does the "
+                            "same); give a box without points")
 #: share of the image above which a mask is flagged as covering most of it
 COVER_FRACTION = 0.95
 #: predicted Jaccard below which a mask is flagged as a likely failure (ISIC's thresholded-Jaccard cut)

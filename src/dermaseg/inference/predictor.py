@@ -8,6 +8,14 @@ Coordinates: prompts are input-image pixels (x right, y down). For a SAM-family 
 model frame as ``x * scale`` (``scale = S / max(H, W)``); the chosen low-resolution logits (256×256,
 covering the padded S×S frame) are upsampled to S×S, cropped to the resized image, and resized to H×W.
 
+Iterative refinement (SAM-family models, as SAM's interactive use): the Predictor remembers the last prompt
+on the current image and the low-resolution logits it produced. A prompt that *extends* it (same box, its
+clicks plus more, each with the same label) gets those logits as SAM's mask prompt, so each click corrects
+the previous mask instead of starting over; the call stays ``predict(box=, points=, point_labels=)`` with
+all the clicks so far. Any other prompt starts afresh. To start afresh on purpose: :meth:`Predictor.reset_prompts`
+(or ``set_image`` again); ``Predictor(..., refine=False)`` never feeds logits back. Saved with the image in
+:attr:`Predictor.image_state`, so a server's images each keep their own session.
+
 Automatic mode (no prompt):
 - a CNN model: its own mask (``auto="cnn"``), or its mask's bounding box handed to a SAM-family
   ``refiner`` (``auto="cnn+sam"``, LiteMedSAM by default; falls back to the CNN mask when empty);
@@ -17,6 +25,7 @@ Automatic mode (no prompt):
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,7 +36,7 @@ from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
 from dermaseg.inference.backends import check_backend, make_runner
 from dermaseg.inference.cnn_steps import cnn_probs
-from dermaseg.inference.flags import mask_flags
+from dermaseg.inference.flags import FLAG_UNTRAINED_PROMPT, UNTRAINED_PROMPT_WARNING, mask_flags
 from dermaseg.inference.postprocess import RULES, clean_mask
 from dermaseg.inference.quality import QualityModel
 from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
@@ -149,12 +158,13 @@ class Predictor:
             predicted quality (estimated Jaccard); None: no estimate (``Prediction.quality`` None).
         backend: where the networks run, ``"torch"``, ``"onnx"`` (onnxruntime, graphs exported once and
             cached) or ``"onnx-int8"`` (:mod:`dermaseg.inference.backends`); the steps around them are the same.
+        refine: feed the previous prompt's logits back when a prompt extends it (module docstring).
     """
 
     def __init__(self, model, device: str | None = None, *, auto: str | None = None, refiner=None,
                  tta: bool = False, postprocess: bool = True, threshold: float = 0.5,
                  threads: int | None = None, postprocess_rule: str = "area",
-                 quality: QualityModel | None = None, backend: str = "torch") -> None:
+                 quality: QualityModel | None = None, backend: str = "torch", refine: bool = True) -> None:
         import torch
 
         self.backend = check_backend(backend)
@@ -185,6 +195,7 @@ class Predictor:
                                 f"{', '.join(RULES)}")
         self.postprocess_rule = postprocess_rule
         self.quality = quality
+        self.refine = bool(refine)
         self.reset_image()
 
     # ---------------------------------------------------------------- state
@@ -192,6 +203,10 @@ class Predictor:
         """Forget the cached image and its embedding."""
         self._rgb: np.ndarray | None = None
         self._cache: dict[str, Any] = {}
+
+    def reset_prompts(self) -> None:
+        """Start the next prompt afresh: forget the previous prompt and its logits (keeps the image)."""
+        self._cache.pop("session", None)
 
     @property
     def is_image_set(self) -> bool:
@@ -242,7 +257,7 @@ class Predictor:
         elif box is not None or points is not None or point_labels is not None:
             raise ValueError("give the prompt either as a Prompt or as box=/points= keywords, not both")
         if self.promptable:
-            return self._finish_sam(self.model, self._cache["sam"], prompt, multimask)
+            return self._finish_sam(self.model, self._cache["sam"], prompt, multimask, session=self._cache)
         return self._finish_cnn(self._cache["cnn"], self._rgb, self._cache, multimask)
 
     def predict_batch(self, images: list[np.ndarray], prompts: list | None = None, batch_size: int = 4,
@@ -306,16 +321,28 @@ class Predictor:
         mask = prob > self.threshold
         return clean_mask(mask, prob, self.postprocess_rule) if self.postprocess else mask
 
-    def _finish_sam(self, model, emb: Embedding, prompt: Prompt, multimask: bool | None) -> Prediction:
+    def _finish_sam(self, model, emb: Embedding, prompt: Prompt, multimask: bool | None,
+                    session: dict | None = None) -> Prediction:
         p = prompt.for_image(emb.size)
-        if multimask is None:
-            multimask = bool(getattr(model, "multimask_default", True))
+        fed = None
+        if session is not None and self.refine and not p.empty:
+            fed = session_feed(session.get("session"), p)
+        if multimask is None:  # a refinement is unambiguous: one output, as SAM's interactive loop
+            multimask = False if fed is not None else bool(getattr(model, "multimask_default", True))
         if p.empty:  # SAM's no-prompt output: several candidates, keep the most confident
             multimask = True
-        prob, score = sam_decode(model, emb, p, multimask, decoder=self._runners[id(model)].sam_decode)
+        keep: dict = {}
+        prob, score = sam_decode(model, emb, p, multimask, decoder=self._runners[id(model)].sam_decode,
+                                 mask_input=fed, keep=keep)
+        if session is not None:
+            session["session"] = {"prompt": p, "logits": keep.get("logits"), "fed": fed}
         source = p.source or (SAM_NO_PROMPT if p.empty else "user")
-        return Prediction(prob=prob, mask=self._binarize(prob), score=score, box=p.box, points=p.points,
+        pred = Prediction(prob=prob, mask=self._binarize(prob), score=score, box=p.box, points=p.points,
                           source=source)
+        if p.points and model.config.get("trained_prompts") == "box":
+            warnings.warn(UNTRAINED_PROMPT_WARNING.format(name=model.config.get("name", "sam")), stacklevel=3)
+            pred.flags = (*pred.flags, FLAG_UNTRAINED_PROMPT)
+        return pred
 
     def _finish_cnn(self, prob: np.ndarray, rgb: np.ndarray, cache: dict, multimask: bool | None) -> Prediction:
         mask = self._binarize(prob)
@@ -331,6 +358,36 @@ class Predictor:
                                 multimask)
         pred.source = f"auto: {self.name} box -> {self.refiner.config.get('name', 'sam')}"
         return pred
+
+
+def _same_box(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), atol=1e-6))
+
+
+def _clicks(p: Prompt) -> list[tuple[float, float, int]]:
+    if p.points is None:
+        return []
+    return [(round(float(x), 6), round(float(y), 6), int(lab)) for (x, y), lab in zip(p.points, p.labels, strict=True)]
+
+
+def session_feed(last: dict | None, p: Prompt):
+    """The low-res logits to feed back for prompt ``p`` given the image's last prompt (``last``: the
+    ``{"prompt", "logits", "fed"}`` the Predictor kept), or None to start afresh: the same box and a strict
+    superset of the last clicks -> the last logits; the very same prompt -> what the last call was fed (so
+    repeating a prompt repeats its mask)."""
+    if not last or last.get("logits") is None or not _same_box(last["prompt"].box, p.box):
+        return None
+    old, new = _clicks(last["prompt"]), _clicks(p)
+    rest = list(new)
+    for c in old:
+        if c not in rest:
+            return None
+        rest.remove(c)
+    if not rest:
+        return last.get("fed")
+    return last["logits"]
 
 
 def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None = None,

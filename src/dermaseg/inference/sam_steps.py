@@ -16,7 +16,7 @@ import numpy as np
 
 from dermaseg.data.prompts import Prompt
 from dermaseg.inference.flags import COVER_FRACTION
-from dermaseg.models.sam.fast_inference import decode_prepared, prepare
+from dermaseg.models.sam.fast_inference import decode_prepared, prepare, with_mask
 
 __all__ = ["Embedding", "to_model_frame", "to_input_frame", "sam_embed", "logits_to_input", "candidate_cover",
            "choose_candidate", "torch_decode", "sam_decode"]
@@ -108,22 +108,29 @@ def choose_candidate(iou: np.ndarray, cover: np.ndarray, max_cover: float = COVE
     return int(np.flatnonzero(keep)[np.argmax(iou[keep])])
 
 
-def torch_decode(model, emb: Embedding, boxes, points, labels, multimask: bool):
+def torch_decode(model, emb: Embedding, boxes, points, labels, multimask: bool, mask_input=None):
     """The torch decoder on one embedding and model-frame prompts (boxes 1×4, points 1×N×2, labels 1×N,
-    each may be None) -> (low-res logits 1×K×256×256, IoU 1×K): the prepared fast path when the embedding
-    has one, else ``model.decode``."""
-    if emb.prepared is not None:  # same result as model.decode, about twice as fast
+    ``mask_input`` 1×1×256×256 previous low-res logits; each may be None) -> (low-res logits 1×K×256×256,
+    IoU 1×K): the prepared fast path when the embedding has one, else ``model.decode``."""
+    prep = emb.prepared
+    if prep is not None and mask_input is not None:
+        prep = with_mask(model, prep, mask_input)
+    if prep is not None:  # same result as model.decode, about twice as fast
         sparse, _ = model.prompt_embeddings(boxes, points, labels, 1)
-        return decode_prepared(model, emb.prepared, sparse, multimask)
-    return model.decode(emb.tensor, boxes=boxes, points=points, labels=labels, multimask=multimask)
+        return decode_prepared(model, prep, sparse, multimask)
+    return model.decode(emb.tensor, boxes=boxes, points=points, labels=labels, multimask=multimask,
+                        masks=mask_input)
 
 
-def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool, decoder=None) -> tuple[np.ndarray, float]:
+def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool, decoder=None, mask_input=None,
+               keep: dict | None = None) -> tuple[np.ndarray, float]:
     """Decode one prompt, already checked against the image (:meth:`Prompt.for_image`, input pixels)
     -> (probability H×W float32, predicted IoU of the kept mask). With several candidates
     (``multimask``) the kept one is :func:`choose_candidate`'s: the highest predicted IoU among those that
     do not cover most of the image. ``decoder``: the network call
-    ``(emb, boxes, points, labels, multimask) -> (logits, iou)`` (default :func:`torch_decode`)."""
+    ``(emb, boxes, points, labels, multimask) -> (logits, iou)`` (default :func:`torch_decode`).
+    ``mask_input``: 1×1×256×256 low-res logits fed back as the mask prompt (iterative refinement; torch
+    decoder only). ``keep``: a dict that receives the kept candidate's low-res logits under ``"logits"``."""
     import torch
 
     dev = emb.tensor.device
@@ -134,12 +141,14 @@ def sam_decode(model, emb: Embedding, prompt: Prompt, multimask: bool, decoder=N
         if prompt.points is not None:
             tp = torch.as_tensor(to_model_frame(prompt.points, emb.scale), dtype=torch.float32, device=dev)[None]
             tl = torch.as_tensor(prompt.labels, dtype=torch.int64, device=dev)[None]
-        if decoder is None:
-            logits, iou = torch_decode(model, emb, tb, tp, tl, multimask)
+        if decoder is None or mask_input is not None:
+            logits, iou = torch_decode(model, emb, tb, tp, tl, multimask, mask_input)
         else:
             logits, iou = decoder(emb, tb, tp, tl, multimask)
         scores = iou[0].float().cpu().numpy()
         k = 0 if len(scores) == 1 else choose_candidate(scores, candidate_cover(logits, emb, model.image_size))
+        if keep is not None:
+            keep["logits"] = logits[:, k:k + 1].clone()
         full = logits_to_input(logits[:, k:k + 1], emb, model.image_size)
         prob = torch.sigmoid(full).float().cpu().numpy()
     return prob.astype(np.float32, copy=False), float(scores[k])

@@ -66,6 +66,7 @@ class Recipe:
     val_fraction: float = 0.2
     folds: int | None = None
     prompt: str = "box"  # SAM recipes: prompt simulated each step (dermaseg.data.prompts kinds)
+    clicks: int = 0  # skinsam recipes: > 0 trains SAM's interactive episodes, up to this many clicks
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     # None defaults: a run written before these fields existed resumes with the same settings
@@ -171,6 +172,18 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
               "with Dice+CE unweighted, Adam 1e-5, 80/20 split, stop when validation plateaus (we: 5 "
               "epochs without a better Dice, at most 50). Box prompts from the truth with SkinSAM's jitter. "
               "SkinSAM used ViT-B; the default here is LiteMedSAM for CPU (skinsam-sam-vit-b works)."),
+    Recipe(
+        name="litemedsam-derm", seed="dermaseg", model="skinsam-litemedsam", kind="skinsam", loss="dicece",
+        optimizer="adam", lr=2e-4, batch_size=8, epochs=3, augment="none", schedule="cosine", prompt="box",
+        clicks=3, val_fraction=0.1,
+        notes="the bundled click-aware decoder (assets/litemedsam_derm/MODEL_CARD.md): SkinSAM's setting "
+              "(LiteMedSAM's image encoder frozen, embeddings cached, prompt encoder + mask decoder trained, "
+              "Dice+BCE, Adam) with SAM's interactive training: a jittered box (or, in 1 batch in 5, one "
+              "centre click), then 1-3 clicks sampled from the current error, all clicks so far and the "
+              "previous low-res logits fed back as the mask prompt; loss on the first and last step "
+              "(dermaseg.training.interactive). lr 2e-4 with cosine decay over 3 epochs: what a shared CPU "
+              "allowed (about an hour); train on ISIC 2017 Training only (a grouped 90/10 hold-out of it "
+              "validates), never on its Validation split or PH2."),
     Recipe(
         name="melseg", seed="000", model="melseg-litemedsam", kind="melseg", loss="dicece",
         optimizer="adam", lr=1e-4, batch_size=4, epochs=10, augment="none", folds=5, prompt="box",

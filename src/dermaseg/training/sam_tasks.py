@@ -60,7 +60,9 @@ class _Items(Dataset):
         h, w = mask.shape
         box = p.box if p.box is not None else (0.0, 0.0, w - 1.0, h - 1.0)
         point = p.points[0] if p.points else ((w - 1) / 2.0, (h - 1) / 2.0)
-        item = {"box": torch.tensor(box, dtype=torch.float32),
+        lh = min(LOW_RES, int(np.ceil(h * LOW_RES / t.model.image_size)))
+        lw = min(LOW_RES, int(np.ceil(w * LOW_RES / t.model.image_size)))
+        item = {"box": torch.tensor(box, dtype=torch.float32), "valid": torch.tensor([lh, lw]),
                 "point": torch.tensor([point], dtype=torch.float32),
                 "target": torch.from_numpy(t.targets[j].astype(np.float32))[None], "index": j}
         if t.mode == "embedding" and t.embeddings is not None:
@@ -171,7 +173,17 @@ class SamTask:
         return model.encode(x)
 
     def forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (low-res logits B×1×256×256, target B×1×256×256)."""
+        """-> (low-res logits B×1×256×256, target B×1×256×256); with the recipe's ``clicks`` > 0 the
+        interactive episode of :func:`~dermaseg.training.interactive.interactive_forward` (2B×1×256×256)."""
+        if self.recipe.clicks > 0:
+            from dermaseg.training.interactive import interactive_forward
+
+            train = torch.is_grad_enabled()
+            first = int(batch["index"][0])
+            rng = np.random.default_rng([self.seed, self.train_data.epoch if train else 2**31 - 1, first])
+            return interactive_forward(model, self._embed(model, batch), batch["box"].to(self.device),
+                                       batch["target"].to(self.device), batch["valid"], rng,
+                                       max_clicks=self.recipe.clicks, train=train)
         logits, _ = model.decode(self._embed(model, batch), multimask=False, **self._prompts(batch))
         return logits, batch["target"].to(self.device)
 

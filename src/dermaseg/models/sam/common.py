@@ -118,15 +118,16 @@ class SamFamilySegmenter(PromptableSegmenter):
         """B×3×S×S preprocessed images -> B×256×64×64 image embeddings."""
         return self.image_encoder(x)
 
-    def prompt_embeddings(self, boxes, points, labels, batch: int):
-        """Prompts (model-input pixels, each may be None) -> (sparse B×N×256, dense B×256×64×64)."""
+    def prompt_embeddings(self, boxes, points, labels, batch: int, masks=None):
+        """Prompts (model-input pixels, each may be None) -> (sparse B×N×256, dense B×256×64×64).
+        ``masks``: B×1×256×256 low-resolution logits fed back as SAM's mask prompt (or None)."""
         pts = None
         if points is not None:
             if labels is None:
                 labels = torch.ones(points.shape[:2], dtype=torch.int64, device=points.device)
             pts = (points.float(), labels)
         box = boxes.float().reshape(-1, 1, 4) if boxes is not None else None
-        sparse, dense = self.prompt_encoder(points=pts, boxes=box, masks=None)
+        sparse, dense = self.prompt_encoder(points=pts, boxes=box, masks=masks)
         if sparse.shape[0] != batch:  # no prompt at all: the encoder returns batch 1
             sparse = sparse.expand(batch, -1, -1)
             dense = dense.expand(batch, -1, -1, -1)
@@ -134,17 +135,18 @@ class SamFamilySegmenter(PromptableSegmenter):
 
     def decode(self, embedding: torch.Tensor, boxes: torch.Tensor | None = None,
                points: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-               multimask: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+               multimask: bool = True, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedding B×256×64×64 with per-image prompts (boxes B×4, points B×N×2, labels B×N, all in
-        model-input pixels; every argument may be None) -> (low-res logits B×K×256×256, IoU B×K),
-        K = 3 with ``multimask`` else 1. Differentiable in the prompt encoder and mask decoder."""
+        model-input pixels; ``masks`` B×1×256×256 the previous low-res logits, SAM's mask prompt; every
+        argument may be None) -> (low-res logits B×K×256×256, IoU B×K), K = 3 with ``multimask`` else 1.
+        Differentiable in the prompt encoder and mask decoder."""
         b = embedding.shape[0]
-        for name, t in (("boxes", boxes), ("points", points), ("labels", labels)):
+        for name, t in (("boxes", boxes), ("points", points), ("labels", labels), ("masks", masks)):
             if t is not None and t.shape[0] != b:
                 raise ValueError(f"{name} has batch {t.shape[0]}, embedding has {b}")
         pe = self.prompt_encoder.get_dense_pe()
         if b == 1 or self.batched_decoder:
-            sparse, dense = self.prompt_embeddings(boxes, points, labels, b)
+            sparse, dense = self.prompt_embeddings(boxes, points, labels, b, masks)
             return self.mask_decoder(image_embeddings=embedding, image_pe=pe,
                                      sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                                      multimask_output=multimask)
@@ -153,7 +155,8 @@ class SamFamilySegmenter(PromptableSegmenter):
             sl = slice(i, i + 1)
             lg, iou = self.decode(embedding[sl], None if boxes is None else boxes[sl],
                                   None if points is None else points[sl],
-                                  None if labels is None else labels[sl], multimask)
+                                  None if labels is None else labels[sl], multimask,
+                                  None if masks is None else masks[sl])
             logits.append(lg)
             ious.append(iou)
         return torch.cat(logits), torch.cat(ious)

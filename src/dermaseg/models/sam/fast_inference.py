@@ -35,7 +35,7 @@ from torch import nn
 
 from dermaseg.models.sam.common import SamFamilySegmenter
 
-__all__ = ["FastEncoder", "PreparedImage", "prepare", "decode_prepared", "supports"]
+__all__ = ["FastEncoder", "PreparedImage", "prepare", "with_mask", "decode_prepared", "supports"]
 
 
 def _fuse_conv_bn(module: nn.Module) -> int:
@@ -166,6 +166,40 @@ def prepare(model: nn.Module, embedding: torch.Tensor) -> PreparedImage | None:
     return PreparedImage(src=src, pos=pos, k0=_heads(t2i.k_proj(kin), t2i.num_heads),
                          v0=_heads(t2i.v_proj(src), t2i.num_heads), q0=_heads(i2t.q_proj(kin), i2t.num_heads),
                          hw=(h, w))
+
+
+def _mask_path_ok(pe_mod: nn.Module) -> bool:
+    ds = getattr(pe_mod, "mask_downscaling", None)
+    return (isinstance(ds, nn.Sequential) and len(ds) >= 2 and isinstance(ds[-1], nn.Conv2d)
+            and tuple(ds[-1].kernel_size) == (1, 1) and ds[-1].bias is not None)
+
+
+@torch.inference_mode()
+def with_mask(model: nn.Module, prep: PreparedImage, mask: torch.Tensor) -> PreparedImage | None:
+    """``prep`` with a mask prompt (low-res logits 1×1×256×256) in place of "no mask"; None if unsupported.
+
+    The prompt encoder's mask branch ends in a 1×1 convolution (16 -> C channels), so the dense embedding
+    is ``W3·g + b3`` with ``g`` a 16-channel map; the layer-0 projections of ``emb + dense`` are the
+    prepared ones plus ``(Wk·W3)·g + Wk·(b3 - no_mask)``: a 16-wide product instead of a C-wide one."""
+    pe_mod, dec = model.prompt_encoder, model.mask_decoder
+    if not _mask_path_ok(pe_mod):
+        return None
+    ds = pe_mod.mask_downscaling
+    g = ds[:-1](mask)  # 1×16×h×w
+    if tuple(g.shape[-2:]) != prep.hw:
+        return None
+    w3 = ds[-1].weight[:, :, 0, 0]  # C×16
+    shift = ds[-1].bias - pe_mod.no_mask_embed.weight[0]  # C
+    gf = g.flatten(2).transpose(1, 2)  # 1×HW×16
+    layer0 = dec.transformer.layers[0]
+    t2i, i2t = layer0.cross_attn_token_to_image, layer0.cross_attn_image_to_token
+
+    def delta(lin: nn.Linear, heads: int) -> torch.Tensor:
+        return _heads(gf @ (lin.weight @ w3).T + lin.weight @ shift, heads)
+
+    return PreparedImage(src=prep.src + gf @ w3.T + shift, pos=prep.pos,
+                         k0=prep.k0 + delta(t2i.k_proj, t2i.num_heads), v0=prep.v0 + delta(t2i.v_proj, t2i.num_heads),
+                         q0=prep.q0 + delta(i2t.q_proj, i2t.num_heads), hw=prep.hw)
 
 
 def _upscale_masks(dec: nn.Module, keys: torch.Tensor, hyper: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
