@@ -120,7 +120,8 @@ def segment_cmd(
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Walk sub-folders; outputs mirror them under OUT."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images whose outputs and results.csv "
                                        "row exist (resume a killed run)."),
-    save: str = typer.Option("mask,prob,overlay", "--save", help="Outputs to write: any of mask,prob,overlay."),
+    save: str = typer.Option("mask,prob,overlay", "--save", help="Outputs to write: any of mask,prob,overlay,dicom-seg "
+                      "(dicom-seg: <name>_seg.dcm, a DICOM SEG, for DICOM inputs)."),
     overlay_format: str = typer.Option("auto", "--overlay-format", help="png, jpg, or auto (JPEG above 4 "
                                        "megapixels)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, hidden=True,

@@ -1,7 +1,9 @@
 """Image and mask reading, and atomic file writing.
 
 Images load as RGB ``uint8`` arrays of shape H×W×3 with EXIF orientation applied; grayscale, RGBA,
-palette and 16-bit inputs are converted, never rejected.
+palette and 16-bit inputs are converted, never rejected. DICOM files (``.dcm``/``.dicom``, or any file with
+the DICOM magic) are read by :mod:`dermaseg.dicom.read` (single-frame colour; its pixel spacing is
+:func:`image_pixel_size`).
 
 Mask rule (one rule for every dataset): the mask is reduced to one channel (palette masks are first
 expanded to their colours; colour masks take the maximum over R, G, B; alpha is ignored), then a pixel is
@@ -27,6 +29,7 @@ from dermaseg.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "read_image",
+    "image_pixel_size",
     "check_rgb",
     "as_rgb",
     "read_mask",
@@ -37,7 +40,7 @@ __all__ = [
     "write_text",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".dicom")
 
 
 def _open(source: str | os.PathLike | BinaryIO, name: str | None = None,
@@ -97,8 +100,16 @@ def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None,
 
     Raises :class:`DataError` naming the file (``name`` when given) when it is missing, unreadable,
     truncated, a decompression bomb (more than ``max_pixels``, default ``PIL.Image.MAX_IMAGE_PIXELS``,
-    pixels: refused from the header, before decoding) or smaller than 2×2.
+    pixels: refused from the header, before decoding) or smaller than 2×2. DICOM files go through
+    :func:`dermaseg.dicom.read.read_dicom` (unsupported DICOM: one line saying why).
     """
+    from dermaseg.dicom.read import is_dicom
+
+    if is_dicom(path):
+        from dermaseg.dicom.read import read_dicom
+
+        label = name or (str(Path(path)) if isinstance(path, str | os.PathLike) else "<upload>")
+        return check_rgb(read_dicom(path, name), label)
     im = _open(path, name, max_pixels)
     try:
         im = ImageOps.exif_transpose(im)
@@ -106,6 +117,30 @@ def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None,
         pass
     label = name or (str(Path(path)) if isinstance(path, str | os.PathLike) else "<upload>")
     return check_rgb(_to_uint8_rgb(im), label)
+
+
+def image_pixel_size(path: str | os.PathLike | BinaryIO) -> float | None:
+    """The pixel size (mm) an image file states: a DICOM file's pixel spacing
+    (:func:`dermaseg.dicom.read.pixel_size_mm`); None for other formats, for DICOM without one, or for a file
+    that cannot be read (it fails on its own when read). Never guessed."""
+    from dermaseg.dicom.read import is_dicom
+
+    if not is_dicom(path):
+        return None
+    from dermaseg.dicom.read import pixel_size_mm
+
+    try:
+        import pydicom
+
+        if hasattr(path, "seek"):
+            pos = path.tell()
+            try:
+                return pixel_size_mm(pydicom.dcmread(path, stop_before_pixels=True))
+            finally:
+                path.seek(pos)
+        return pixel_size_mm(pydicom.dcmread(path, stop_before_pixels=True))
+    except Exception:
+        return None
 
 
 def check_rgb(rgb, name: str | None = None) -> np.ndarray:

@@ -167,7 +167,16 @@ def _mask_values(path: Path) -> tuple[tuple[int, int], np.ndarray]:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    """Decode an image (JPEG at 1/8 scale) to prove it is whole; return its displayed W×H (EXIF applied)."""
+    """Decode an image (JPEG at 1/8 scale) to prove it is whole; return its displayed W×H (EXIF applied).
+    A DICOM image is decoded in full by :func:`dermaseg.dicom.read.read_dicom` (its one-line reason on
+    failure)."""
+    from dermaseg.dicom.read import is_dicom
+
+    if is_dicom(path):
+        from dermaseg.dicom.read import read_dicom
+
+        h, w = read_dicom(path).shape[:2]
+        return w, h
 
     with _open_quietly(path) as im:
         size = im.size
@@ -185,6 +194,10 @@ def _read_error(e: Exception) -> str:
     """The problem text of an image PIL could not read: what is wrong, without PIL's repeat of the path."""
     from PIL import Image, UnidentifiedImageError
 
+    from dermaseg.errors import DataError
+
+    if isinstance(e, DataError):  # DICOM: "<file>: <reason>"; the file is named by the Problem already
+        return str(e).split(": ", 1)[-1]
     if isinstance(e, UnidentifiedImageError):
         return "not an image format PIL recognises"
     if isinstance(e, Image.DecompressionBombError | ValueError) and "pixels" in str(e):

@@ -171,6 +171,16 @@ def image_size(path: Path) -> tuple[int, int] | None:
     from its header only; None when the header cannot be read (the image then fails on its own later)."""
     from PIL import Image
 
+    from dermaseg.dicom.read import is_dicom
+
+    if is_dicom(path):  # DICOM: Rows × Columns from the header (no orientation to apply)
+        try:
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            return int(ds.Rows), int(ds.Columns)
+        except Exception:
+            return None
     try:
         with Image.open(path) as im:
             w, h = im.size

@@ -36,12 +36,15 @@ from typing import Any
 from dermaseg.cluster import require_ray
 from dermaseg.data.inputs import SegmentJob, check_out_folder, collect_jobs, image_size
 from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
+from dermaseg.dicom.read import is_dicom
+from dermaseg.dicom.seg import model_version
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
 from dermaseg.inference.predictor import load_predictor
 from dermaseg.inference.segment_image import (
     JPEG_ABOVE_PIXELS,
     OVERLAY_FORMATS,
+    SAVE_CHOICES,
     SAVE_KINDS,
     SegmentOptions,
     failure_message,
@@ -100,11 +103,11 @@ class SegmentSummary:
 
 def _parse_save(save: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     kinds = [k.strip().lower() for k in (save.split(",") if isinstance(save, str) else save) if k.strip()]
-    bad = [k for k in kinds if k not in SAVE_KINDS]
+    bad = [k for k in kinds if k not in SAVE_CHOICES]
     if bad or not kinds:
-        raise DermasegError(f"--save: expected a comma-separated subset of {','.join(SAVE_KINDS)}, got "
+        raise DermasegError(f"--save: expected a comma-separated subset of {','.join(SAVE_CHOICES)}, got "
                             f"'{save if isinstance(save, str) else ','.join(save)}'")
-    return tuple(k for k in SAVE_KINDS if k in kinds)
+    return tuple(k for k in SAVE_CHOICES if k in kinds)
 
 
 def _warn(msg: str, bar: Any = None) -> None:
@@ -215,7 +218,12 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
                                threads=split.model if executor == "local" else None)
     options = SegmentOptions(out=out, model_name=_model_label(model, predictor), save=save_kinds,
                              overlay_format=overlay_format, measure=measure_masks or pixel_size is not None,
-                             pixel_size=pixel_size)
+                             pixel_size=pixel_size, model_version=model_version(predictor))
+    if "dicom-seg" in save_kinds:
+        plain = [j.image.name for j in jobs if not is_dicom(j.image)]
+        if plain:
+            _warn(f"--save dicom-seg: {len(plain)} of {len(jobs)} inputs are not DICOM ({_names(plain, 3)}); they "
+                  "get no DICOM SEG")
     if no_row:
         _warn(f"{prompts_csv}: no row for {len(no_row)} of {len(jobs)} images ({_names(no_row)}); "
               "they are segmented without a prompt")

@@ -4,7 +4,8 @@ masks, and write one CSV (``MEASURE_COLUMNS``, then ``EXTRA_COLUMNS``; see :mod:
 Every input is checked while it is read and the CSV is written only at the end, atomically
 (:func:`dermaseg.io.write_text`): any bad input (an image without a mask, a mask of another size, an
 unreadable file, a pixel size that is not a positive finite number) raises :class:`DermasegError` naming
-the file or option, and leaves no CSV behind.
+the file or option, and leaves no CSV behind. Without ``--pixel-size``, a DICOM image's own pixel spacing
+(:func:`dermaseg.io.image_pixel_size`) fills its mm columns; ``--pixel-size`` overrides it.
 
 The images behind IMAGES... are collected exactly as ``dermaseg segment`` collects its inputs
 (:func:`dermaseg.data.inputs.collect_jobs`: files, plain folders, dataset folders, ``--recursive``),
@@ -28,7 +29,7 @@ from typing import Any
 from dermaseg.data.inputs import collect_jobs
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
-from dermaseg.io import read_image, read_mask, write_text
+from dermaseg.io import image_pixel_size, read_image, read_mask, write_text
 from dermaseg.measure import CSV_COLUMNS, check_pixel_size, measure, record_to_row
 
 __all__ = ["MASK_PATTERNS", "find_mask", "collect_images", "measure_files", "measure_dataset", "write_csv"]
@@ -73,6 +74,8 @@ def _measure_pair(image_path: Path, mask_path: Path, pixel_size: float | None) -
     if mask.shape != rgb.shape[:2]:
         raise DermasegError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but image {image_path} "
                             f"is {rgb.shape[1]}x{rgb.shape[0]}")
+    if pixel_size is None:  # a DICOM image's own pixel spacing, when it states one (never guessed)
+        pixel_size = image_pixel_size(image_path)
     return measure(mask, rgb, pixel_size=pixel_size)
 
 

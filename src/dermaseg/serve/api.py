@@ -123,7 +123,7 @@ def _owner(request: Request) -> str | None:
 
 
 @router.post("/images", status_code=201, summary="Upload an image: automatic mask, SAM embedding queued")
-def upload(request: Request, file: Annotated[UploadFile, File(description="JPEG, PNG, BMP or TIFF")],
+def upload(request: Request, file: Annotated[UploadFile, File(description="JPEG, PNG, BMP, TIFF or DICOM")],
            pixel_size: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None) -> dict[str, Any]:
     user, remote = who(request)
     return service.add_image(_store(request), _engine(request), _checked_upload(request, file), file.filename,
@@ -164,6 +164,15 @@ def get_mask(request: Request, image_id: str) -> Response:
                     headers={"Cache-Control": "no-store"})
 
 
+@router.get("/images/{image_id}/mask.dcm", response_class=Response,
+            responses={200: {"content": {"application/dicom": {}}, "description": "a DICOM Segmentation"}},
+            summary="The current mask as a DICOM SEG (DICOM uploads only)")
+def get_mask_dcm(request: Request, image_id: str) -> Response:
+    data = service.mask_dcm(_store(request), _engine(request), image_id)
+    return Response(data, media_type="application/dicom", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{image_id}_seg.dcm"'})
+
+
 @router.get("/images/{image_id}/image.png", response_class=Response, responses={200: PNG},
             summary="The image as decoded by the server (EXIF orientation applied)")
 def get_image(request: Request, image_id: str) -> Response:
@@ -181,7 +190,7 @@ def delete(request: Request, image_id: str) -> dict[str, Any]:
 
 
 @router.post("/segment", summary="One shot: upload, segment (automatic or prompted), measure; nothing kept")
-def segment(request: Request, file: Annotated[UploadFile, File(description="JPEG, PNG, BMP or TIFF")],
+def segment(request: Request, file: Annotated[UploadFile, File(description="JPEG, PNG, BMP, TIFF or DICOM")],
             box: Annotated[str | None, Form(description="x0,y0,x1,y1 or [x0,y0,x1,y1]")] = None,
             points: Annotated[str | None, Form(description="x,y;x,y or [[x,y],...]")] = None,
             labels: Annotated[str | None, Form(description="1,0 or [1,0]")] = None,

@@ -14,16 +14,18 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from dermaseg.dicom.read import is_dicom
 from dermaseg.errors import DermasegError
 from dermaseg.inference.flags import review_flags
-from dermaseg.io import read_image
+from dermaseg.io import image_pixel_size, read_image
 from dermaseg.measure import check_pixel_size, measure
 from dermaseg.serve import wsservice
 from dermaseg.serve.engine import Engine, check_points
 from dermaseg.serve.store import Entry, ImageStore, decode_mask_png, encode_png
 from dermaseg.serve.wsstore import WorkspaceEntry, WorkspaceStore
 
-__all__ = ["add_image", "image_info", "open_image", "predict", "put_mask", "mask_png", "image_png", "measurements",
+__all__ = ["add_image", "image_info", "open_image", "predict", "put_mask", "mask_png", "mask_dcm", "image_png",
+           "measurements",
            "delete_image", "segment_once", "display_name", "mask_b64"]
 
 
@@ -39,13 +41,15 @@ def mask_b64(mask: np.ndarray) -> str:
     return base64.b64encode(encode_png(mask)).decode("ascii")
 
 
-def _pixel_size(pixel_size: float | None) -> float | None:
-    return check_pixel_size(pixel_size, "pixel_size")
+def _pixel_size(pixel_size: float | None, own: float | None = None) -> float | None:
+    """The request's pixel size, else the one the image states (a DICOM's pixel spacing), else None."""
+    ps = check_pixel_size(pixel_size, "pixel_size")
+    return ps if ps is not None else own
 
 
 def _measure(mask: np.ndarray, rgb: np.ndarray | None, pixel_size: float | None) -> dict[str, Any]:
     """:func:`dermaseg.measure.measure` of a mask with its image (colour and border features included)."""
-    return measure(mask, image=rgb, pixel_size=_pixel_size(pixel_size))
+    return measure(mask, image=rgb, pixel_size=check_pixel_size(pixel_size, "pixel_size"))
 
 
 def _finish(store: ImageStore, entry: Entry) -> None:
@@ -56,7 +60,7 @@ def _pixel_size_of(store: ImageStore, entry: Entry, pixel_size: float | None) ->
     """The pixel size asked for, else a workspace image's own (its override or the workspace default)."""
     if pixel_size is None and isinstance(entry, WorkspaceEntry) and isinstance(store, WorkspaceStore):
         return store.ws.effective_pixel_size(store.ws.image(entry.id))
-    return pixel_size
+    return pixel_size if pixel_size is not None else getattr(entry, "pixel_size", None)  # a DICOM's own
 
 
 # ------------------------------------------------------------------ open images
@@ -87,6 +91,9 @@ def add_image(store: ImageStore, engine: Engine, fileobj: BinaryIO, filename: st
         with open(entry.upload, "wb") as f:
             shutil.copyfileobj(fileobj, f, 1 << 20)
         rgb = read_image(entry.upload, name=entry.name, max_pixels=getattr(engine, "max_pixels", None))
+        entry.dicom = is_dicom(entry.upload)
+        entry.pixel_size = image_pixel_size(entry.upload)
+        ps = ps if ps is not None else entry.pixel_size
         pred = engine.automatic(rgb)
         entry.auto_file.write_bytes(encode_png(pred.mask))
         pred.flags = review_flags(pred.flags, pred.quality)
@@ -113,7 +120,7 @@ def image_info(entry: Entry) -> dict[str, Any]:
     "unavailable": no prompted model) and which mask is current."""
     return {"id": entry.id, "width": entry.width, "height": entry.height, "name": entry.name,
             "sam": entry.sam, "mask_kind": entry.mask_kind, "predicted_quality": entry.quality,
-            "flags": list(entry.flags)}
+            "flags": list(entry.flags), "dicom": entry.dicom, "pixel_size": entry.pixel_size}
 
 
 def open_image(store: ImageStore, engine: Engine, image_id: str, schedule: bool = True) -> dict[str, Any]:
@@ -196,6 +203,25 @@ def mask_png(store: ImageStore, image_id: str) -> bytes:
     return _entry_png(store, image_id, "mask")
 
 
+def mask_dcm(store: ImageStore, engine: Engine, image_id: str) -> bytes:
+    """The current mask as a DICOM Segmentation over the uploaded DICOM image (:mod:`dermaseg.dicom.seg`):
+    an edited mask is ``MANUAL``, a model's ``AUTOMATIC`` naming that model. A non-DICOM upload raises."""
+    from dermaseg.dicom.read import read_dataset
+    from dermaseg.dicom.seg import model_version, seg_bytes
+
+    entry = store.get(image_id)
+    if not entry.dicom:
+        raise DermasegError(f"image {image_id}: {entry.name} is not a DICOM image; a DICOM SEG needs a DICOM "
+                            "source (use mask.png)")
+    with entry.lock:
+        entry.load()
+        mask, kind = entry.mask, entry.mask_kind
+        source = read_dataset(entry.upload, name=entry.name)
+    _finish(store, entry)
+    model = engine.sam if kind == "prompt" and engine.sam is not None else engine.auto
+    return seg_bytes(source, mask, model.name, model_version(model), manual=kind == "edit")
+
+
 def image_png(store: ImageStore, image_id: str) -> bytes:
     """The image as the server decoded it (EXIF orientation applied), as PNG."""
     return _entry_png(store, image_id, "rgb")
@@ -222,7 +248,7 @@ def delete_image(store: ImageStore, image_id: str) -> dict[str, Any]:
 def segment_once(engine: Engine, fileobj: BinaryIO, filename: str | None, box=None, points=None,
                  labels=None, pixel_size: float | None = None) -> dict[str, Any]:
     """Segment one upload without keeping it: automatic without a prompt, else the prompted model."""
-    ps = _pixel_size(pixel_size)
+    ps = _pixel_size(pixel_size, image_pixel_size(fileobj))
     rgb = read_image(fileobj, name=display_name(filename), max_pixels=getattr(engine, "max_pixels", None))
     h, w = rgb.shape[:2]
     if box is None and not points:

@@ -96,6 +96,10 @@ class Entry:
     sam: str = "pending"  # "pending" | "ready" | "evicted" | "unavailable"
     mask_kind: str = "auto"  # "auto" | "prompt" | "edit"
     owner: str | None = None  # the account that uploaded it (``--auth``); None: anyone
+    #: the pixel size (mm) the upload states itself (a DICOM's pixel spacing), used when a request gives none
+    pixel_size: float | None = None
+    #: the upload is a DICOM image (``GET /api/images/{id}/mask.dcm`` writes its DICOM SEG)
+    dicom: bool = False
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # resident
