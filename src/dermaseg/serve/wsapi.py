@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from dermaseg.serve import wsservice
 from dermaseg.serve.api import IfMatch, who
-from dermaseg.serve.store import NotFound
+from dermaseg.serve.store import NotFound, encode_png
 from dermaseg.serve.wsservice import parse_if_match
 from dermaseg.serve.wsstore import WorkspaceStore
 
@@ -92,3 +92,13 @@ def thumb(request: Request, image_id: str) -> Response:
         raise NotFound(f"image {image_id}: not in the workspace")
     return Response(wsservice.thumbnail(store, image_id), media_type="image/jpeg",
                     headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/images/{image_id}/auto.png", response_class=Response, summary="The automatic mask (0/255)")
+def auto_png(request: Request, image_id: str) -> Response:
+    store = _ws_store(request)
+    entry = store.get(image_id)
+    with entry.lock:
+        entry.load()
+        data = encode_png(entry.auto_mask)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
