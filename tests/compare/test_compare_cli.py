@@ -27,7 +27,7 @@ def _visits(shared_data, tmp_path, grown_px: int = 0):
 
 
 def test_compare_cli_writes_the_report_and_contract_keys(shared_data, tmp_path, capsys):
-    d = _visits(shared_data, tmp_path, grown_px=20)
+    d = _visits(shared_data, tmp_path, grown_px=40)
     out = tmp_path / "out"
     code, so, se = run_cli_out_err(["compare", d / "before.png", d / "after.png", "--out", out, "--pixel-size-before",
                                     PIXEL_SIZE, "--masks-before", d / "before_mask.png", "--masks-after",
@@ -87,7 +87,7 @@ def test_bad_input_is_one_line_and_writes_nothing(shared_data, tmp_path, capsys)
 
 
 def test_pairs_csv_series(shared_data, tmp_path, capsys):
-    d = _visits(shared_data, tmp_path, grown_px=20)
+    d = _visits(shared_data, tmp_path, grown_px=40)
     csv = d / "series.csv"
     csv.write_text("image,lesion_id,date,mask,pixel_size\n"
                    f"after.png,L1,2024-06-01,after_mask.png,\n"
