@@ -192,7 +192,8 @@ def test_import_dermaseg_is_light_and_its_api_lazy():
 
 #: docs/ARCHITECTURE.md's import layers, lowest first: a module imports only its own layer or lower ones
 LAYERS = (
-    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.cluster"),
+    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.cluster",
+     "dermaseg.dicom"),  # dicom: reading DICOM images (beside io) and writing DICOM SEG
     ("dermaseg.data",),
     ("dermaseg.measure",),
     ("dermaseg.workspace",),  # reads and writes workspace folders: data, measure, overlays; no model

@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dermaseg.dicom.read import is_dicom, pixel_size_mm, read_dicom
 from dermaseg.errors import DataError
 
 __all__ = [
@@ -103,10 +104,8 @@ def read_image(path: str | os.PathLike | BinaryIO, name: str | None = None,
     pixels: refused from the header, before decoding) or smaller than 2×2. DICOM files go through
     :func:`dermaseg.dicom.read.read_dicom` (unsupported DICOM: one line saying why).
     """
-    from dermaseg.dicom.read import is_dicom
 
     if is_dicom(path):
-        from dermaseg.dicom.read import read_dicom
 
         label = name or (str(Path(path)) if isinstance(path, str | os.PathLike) else "<upload>")
         return check_rgb(read_dicom(path, name), label)
@@ -123,11 +122,9 @@ def image_pixel_size(path: str | os.PathLike | BinaryIO) -> float | None:
     """The pixel size (mm) an image file states: a DICOM file's pixel spacing
     (:func:`dermaseg.dicom.read.pixel_size_mm`); None for other formats, for DICOM without one, or for a file
     that cannot be read (it fails on its own when read). Never guessed."""
-    from dermaseg.dicom.read import is_dicom
 
     if not is_dicom(path):
         return None
-    from dermaseg.dicom.read import pixel_size_mm
 
     try:
         import pydicom

@@ -65,6 +65,7 @@ def test_litemedsam_box_plus_point_matches_upstream_and_is_rougher_than_box_alon
     ours = dermaseg.load_predictor("litemedsam", postprocess=False)
     ours.set_image(rgb)
     box_only = ours.predict(dermaseg.Prompt(box=BOX)).mask
+    ours.reset_prompts()  # a fresh prompt, as upstream's one-shot call (not a refinement of the box)
     with_point = ours.predict(dermaseg.Prompt(box=BOX, points=(POINT,))).mask
     assert np.array_equal(box_only, _upstream(rgb, BOX, None))
     assert np.array_equal(with_point, _upstream(rgb, BOX, POINT))      # the fringe is upstream's too

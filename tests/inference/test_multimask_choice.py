@@ -27,7 +27,7 @@ class _StubDecoder:
 
     image_size = 256
 
-    def decode(self, embedding, boxes=None, points=None, labels=None, multimask=True):
+    def decode(self, embedding, boxes=None, points=None, labels=None, multimask=True, masks=None):
         lo = torch.full((1, 3, 256, 256), -10.0)
         lo[0, 0] = 10.0
         lo[0, 1, 40:100, 60:140] = 10.0

@@ -18,7 +18,7 @@ from PIL import Image
 
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DataError, DermasegError
-from dermaseg.training.versions import clean_stale, current_version, list_versions, set_current
+from dermaseg.models.versions import clean_stale, current_version, list_versions, set_current
 
 HELD = ["case_000", "case_001", "case_002"]
 

@@ -52,24 +52,26 @@ def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path
     assert code == 0 and cap.out.count("finished earlier") == 3
 
 
-def test_limit_subsets_both_sides_of_every_fold(ham, tmp_path, capsys):
+def test_limit_draws_a_stratified_sample_then_folds_it_in_balanced_folds(ham, tmp_path, capsys):
     out = tmp_path / "lim"
     code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",
-                         "--limit", "9", *TINY], capsys)
+                         "--limit", "9", "--final", "none", *TINY], capsys)
     assert code == 0, cap.err
-    splits = json.loads((out / "splits.json").read_text())
-    assert sum(len(f["val"]) for f in splits["folds"]) == 15  # the saved splits cover the whole dataset
     from dermaseg.data.readers import load_dataset
+    from dermaseg.data.sampling import sample_subset
 
-    first9 = {s.id for s in load_dataset(ham).samples[:9]}
+    splits = json.loads((out / "splits.json").read_text())
+    sizes = [len(f["val"]) for f in splits["folds"]]
+    assert sum(sizes) == 9 and max(sizes) - min(sizes) <= 1  # the sample is folded: folds balanced in size
+    want, _ = sample_subset(load_dataset(ham).samples, 9, "stratified", 0)  # evaluate --limit's sample
     seen = []
     for i in range(3):
         cfg = json.loads((out / f"fold_{i}" / "config.json").read_text())
         ids = [r["id"] for r in csv.DictReader((out / f"fold_{i}" / "per_image.csv").open())]
-        assert set(ids) == set(splits["folds"][i]["val"]) & first9  # its own fold's share of the 9
+        assert set(ids) == set(splits["folds"][i]["val"])
         assert cfg["n_train"] + cfg["n_val"] == 9
         seen += ids
-    assert sorted(seen) == sorted(first9)
+    assert sorted(seen) == sorted(s.id for s in want)
 
 
 def test_single_fold(ham, tmp_path, capsys):

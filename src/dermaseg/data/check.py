@@ -33,6 +33,8 @@ import numpy as np
 
 from dermaseg.data.dataset import PROBLEM_KINDS, Problem, Sample
 from dermaseg.data.readers import load_dataset
+from dermaseg.dicom.read import is_dicom, read_dicom
+from dermaseg.errors import DataError
 
 __all__ = ["CheckReport", "check_dataset", "check_sample"]
 
@@ -170,10 +172,8 @@ def _image_size(path: Path) -> tuple[int, int]:
     """Decode an image (JPEG at 1/8 scale) to prove it is whole; return its displayed W×H (EXIF applied).
     A DICOM image is decoded in full by :func:`dermaseg.dicom.read.read_dicom` (its one-line reason on
     failure)."""
-    from dermaseg.dicom.read import is_dicom
 
     if is_dicom(path):
-        from dermaseg.dicom.read import read_dicom
 
         h, w = read_dicom(path).shape[:2]
         return w, h
@@ -194,7 +194,6 @@ def _read_error(e: Exception) -> str:
     """The problem text of an image PIL could not read: what is wrong, without PIL's repeat of the path."""
     from PIL import Image, UnidentifiedImageError
 
-    from dermaseg.errors import DataError
 
     if isinstance(e, DataError):  # DICOM: "<file>: <reason>"; the file is named by the Problem already
         return str(e).split(": ", 1)[-1]

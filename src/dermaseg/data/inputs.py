@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dermaseg.data.readers import detect_format, load_dataset
+from dermaseg.dicom.read import is_dicom
 from dermaseg.errors import DermasegError
 from dermaseg.io import IMAGE_EXTENSIONS, check_out
 
@@ -171,7 +172,6 @@ def image_size(path: Path) -> tuple[int, int] | None:
     from its header only; None when the header cannot be read (the image then fails on its own later)."""
     from PIL import Image
 
-    from dermaseg.dicom.read import is_dicom
 
     if is_dicom(path):  # DICOM: Rows × Columns from the header (no orientation to apply)
         try:

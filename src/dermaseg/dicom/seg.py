@@ -20,27 +20,15 @@ from typing import Any
 
 import numpy as np
 
+import dermaseg
 from dermaseg.errors import DataError
+from dermaseg.io import atomic_path
 
-__all__ = ["SEGMENT_LABEL", "seg_dataset", "seg_bytes", "write_seg", "read_seg_mask", "model_version",
-           "SEG_SUFFIX"]
+__all__ = ["SEGMENT_LABEL", "seg_dataset", "seg_bytes", "write_seg", "read_seg_mask", "SEG_SUFFIX"]
 
 SEGMENT_LABEL = "Lesion"
 #: ``segment --save dicom-seg`` writes ``<name>_seg.dcm``
 SEG_SUFFIX = "_seg.dcm"
-
-
-def model_version(predictor: Any) -> str:
-    """The version a SEG names for ``predictor``'s model: the bundled model's pinned weight checksum, a
-    model's own ``config["version"]``, else the dermaseg version it ran under."""
-    import dermaseg
-
-    cfg = getattr(getattr(predictor, "model", None), "config", {}) or {}
-    if cfg.get("bundled") == "default":
-        from dermaseg.models.default import DEFAULT_SHA256
-
-        return f"sha256:{DEFAULT_SHA256[:12]}"
-    return str(cfg.get("version") or f"dermaseg {dermaseg.__version__}")
 
 
 def seg_dataset(source: Any, mask: np.ndarray, model_name: str, model_version: str,
@@ -50,7 +38,6 @@ def seg_dataset(source: Any, mask: np.ndarray, model_name: str, model_version: s
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    import dermaseg
 
     mask = np.asarray(mask, dtype=bool)
     rows, cols = int(source.Rows), int(source.Columns)
@@ -101,7 +88,6 @@ def seg_bytes(source: Any, mask: np.ndarray, model_name: str, model_version: str
 def write_seg(path: str | os.PathLike, source: Any, mask: np.ndarray, model_name: str, model_version: str,
               manual: bool = False) -> Path:
     """Write the SEG of ``mask`` over ``source`` to ``path`` atomically. Returns the path."""
-    from dermaseg.io import atomic_path
 
     data = seg_bytes(source, mask, model_name, model_version, manual=manual)
     with atomic_path(path) as tmp:

@@ -37,7 +37,8 @@ from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.predictor import PredictorLike, load_predictor
 from dermaseg.inference.segment_pipeline import thread_split
 from dermaseg.io import check_out, read_image, read_mask
-from dermaseg.models.registry import require_trained
+from dermaseg.models.files import read_model_file
+from dermaseg.models.registry import names_model_file, require_trained
 
 __all__ = ["PROMPT_MODES", "EvaluationResult", "evaluate", "evaluate_cli", "evaluation_meta"]
 
@@ -282,8 +283,6 @@ def evaluate_cli(data: Path, model: str = "default", prompt: str = "none", out: 
 def warn_trained_on(model: Any, ids: Sequence[Any]) -> int:
     """Warn on stderr when ``model`` (a model file or run folder whose file records ``train_ids``) was
     trained on some of the scored image ``ids``; returns how many."""
-    from dermaseg.models.files import read_model_file
-    from dermaseg.models.registry import names_model_file
 
     if not isinstance(model, str | os.PathLike) or not names_model_file(model):
         return 0

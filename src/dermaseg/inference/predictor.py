@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from dermaseg import __version__
 from dermaseg.data.prompts import Prompt, mask_bbox
 from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
@@ -42,10 +43,11 @@ from dermaseg.inference.quality import QualityModel
 from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
 from dermaseg.io import as_rgb, check_rgb
 from dermaseg.models.base import PromptableSegmenter
+from dermaseg.models.default import DEFAULT_SHA256
 from dermaseg.models.registry import create_model
 
 __all__ = ["Prediction", "Predictor", "PredictorLike", "PredictionLike", "ImageState", "load_predictor",
-           "AUTO_MODES"]
+           "AUTO_MODES", "model_version"]
 
 AUTO_MODES = ("cnn", "cnn+sam")
 SAM_NO_PROMPT = "none (SAM's no-prompt output)"
@@ -433,3 +435,12 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
                      threshold=float(net.config.get("threshold", 0.5)),
                      postprocess_rule=str(net.config.get("postprocess_rule", "area")),
                      quality=QualityModel.from_dict(quality) if quality else None, backend=backend)
+
+
+def model_version(predictor: Any) -> str:
+    """The version a SEG names for ``predictor``'s model: the bundled model's pinned weight checksum, a
+    model's own ``config["version"]``, else the dermaseg version it ran under."""
+    cfg = getattr(getattr(predictor, "model", None), "config", {}) or {}
+    if cfg.get("bundled") == "default":
+        return f"sha256:{DEFAULT_SHA256[:12]}"
+    return str(cfg.get("version") or f"dermaseg {__version__}")

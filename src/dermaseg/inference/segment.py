@@ -37,10 +37,9 @@ from dermaseg.cluster import require_ray
 from dermaseg.data.inputs import SegmentJob, check_out_folder, collect_jobs, image_size
 from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
 from dermaseg.dicom.read import is_dicom
-from dermaseg.dicom.seg import model_version
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
-from dermaseg.inference.predictor import load_predictor
+from dermaseg.inference.predictor import load_predictor, model_version
 from dermaseg.inference.segment_image import (
     JPEG_ABOVE_PIXELS,
     OVERLAY_FORMATS,

@@ -20,8 +20,8 @@ import numpy as np
 
 from dermaseg.data.inputs import SegmentJob
 from dermaseg.data.prompts import Prompt
-from dermaseg.dicom.read import is_dicom
-from dermaseg.dicom.seg import SEG_SUFFIX
+from dermaseg.dicom.read import is_dicom, read_dataset
+from dermaseg.dicom.seg import SEG_SUFFIX, seg_bytes
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.segment_results import RESULT_COLUMNS
@@ -87,8 +87,6 @@ def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
 
 def _seg_bytes(job: SegmentJob, mask: np.ndarray, options: SegmentOptions) -> bytes:
     """The DICOM SEG of ``mask`` over the DICOM input of ``job`` (header re-read, pixels not decoded)."""
-    from dermaseg.dicom.read import read_dataset
-    from dermaseg.dicom.seg import seg_bytes
 
     try:
         return seg_bytes(read_dataset(job.image), mask, options.model_name, options.model_version)

@@ -19,6 +19,7 @@ from typing import Any
 
 from dermaseg.errors import DermasegError
 from dermaseg.io import atomic_path
+from dermaseg.models.versions import current_model_path
 
 __all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file", "resolve_model_path",
            "RUN_MODEL_FILES"]
@@ -63,7 +64,7 @@ def resolve_model_path(path: str | os.PathLike) -> Path | str:
     """The model file a ``--model`` path stands for: a file is itself; a run folder its ``final.pt``,
     ``best.pt`` or ``last.pt`` (:data:`RUN_MODEL_FILES`); a workspace (or its ``models/`` folder) its
     current version's ``model.pt``, or the string ``"default"`` while the bundled model is current
-    (:mod:`dermaseg.training.versions`). Anything else is returned unchanged (reading it then says what
+    (:mod:`dermaseg.models.versions`). Anything else is returned unchanged (reading it then says what
     is wrong)."""
     p = Path(path)
     if not p.is_dir():
@@ -73,7 +74,6 @@ def resolve_model_path(path: str | os.PathLike) -> Path | str:
             return p / name
     models = p / "models" if (p / "models").is_dir() else p
     if (models / "current.json").is_file() or (p / "workspace.sqlite").is_file():
-        from dermaseg.training.versions import current_model_path
 
         return current_model_path(models)
     if any(p.glob("fold_*/best.pt")):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
-from dermaseg.models.files import MODEL_FILE_SUFFIXES, read_model_file
+from dermaseg.models.files import MODEL_FILE_SUFFIXES, read_model_file, resolve_model_path
 
 __all__ = [
     "ModelInfo",
@@ -132,7 +132,6 @@ def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name`` (exact name first, then the longest matching pattern); for a saved
     model file, the entry of the model it holds."""
     if names_model_file(name):
-        from dermaseg.models.files import resolve_model_path
 
         if resolve_model_path(name) == "default":
             return model_info("default")
@@ -157,7 +156,6 @@ def model_family(name: str) -> str:
 def create_model(name: str, **kwargs: Any):
     """Build a model by registry name, or load a saved model file. Unknown name -> error listing names."""
     if names_model_file(name):
-        from dermaseg.models.files import resolve_model_path
 
         if resolve_model_path(name) == "default":  # a workspace still on the bundled model
             return model_info("default").builder("default", **kwargs)

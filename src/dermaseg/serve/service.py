@@ -14,9 +14,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from dermaseg.dicom.read import is_dicom
+from dermaseg.dicom.read import is_dicom, read_dataset
+from dermaseg.dicom.seg import seg_bytes
 from dermaseg.errors import DermasegError
 from dermaseg.inference.flags import review_flags
+from dermaseg.inference.predictor import model_version
 from dermaseg.io import image_pixel_size, read_image
 from dermaseg.measure import check_pixel_size, measure
 from dermaseg.serve import wsservice
@@ -206,8 +208,6 @@ def mask_png(store: ImageStore, image_id: str) -> bytes:
 def mask_dcm(store: ImageStore, engine: Engine, image_id: str) -> bytes:
     """The current mask as a DICOM Segmentation over the uploaded DICOM image (:mod:`dermaseg.dicom.seg`):
     an edited mask is ``MANUAL``, a model's ``AUTOMATIC`` naming that model. A non-DICOM upload raises."""
-    from dermaseg.dicom.read import read_dataset
-    from dermaseg.dicom.seg import model_version, seg_bytes
 
     entry = store.get(image_id)
     if not entry.dicom:

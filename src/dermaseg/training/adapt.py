@@ -19,7 +19,7 @@ run (in a background thread there). One call:
    ``re-checked``; otherwise its ``status`` is ``uncalibrated`` (saved in the model's config, shown by
    the workspace), never silently reused from the bundled model.
 
-Files (:mod:`dermaseg.training.versions`): the work happens in ``models/.work-vN-<pid>/``, renamed to
+Files (:mod:`dermaseg.models.versions`): the work happens in ``models/.work-vN-<pid>/``, renamed to
 ``models/vN/`` only once every file is written, and ``current.json`` changes only after that; a kill at
 any point leaves the current version working (the next call removes the dead work folder). One
 fine-tune at a time per models folder (``models/.finetune.lock``, with the owner's pid).
@@ -40,8 +40,12 @@ from typing import Any
 from dermaseg.data.dataset import Sample
 from dermaseg.data.splits import holdout
 from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.evaluate import evaluate
+from dermaseg.inference.predictor import load_predictor
+from dermaseg.inference.quality import spearman
 from dermaseg.io import write_text
-from dermaseg.training.versions import (
+from dermaseg.models.files import read_model_file, write_model_file
+from dermaseg.models.versions import (
     clean_stale,
     current_model_path,
     current_version,
@@ -49,6 +53,8 @@ from dermaseg.training.versions import (
     set_current,
     utc_now,
 )
+from dermaseg.training.orchestrate import resolve_recipe
+from dermaseg.training.run import train_run
 
 __all__ = ["finetune_version", "score_pair", "paired", "MIN_PAIRS", "MIN_HELDOUT", "MIN_QUALITY_CHECK",
            "MIN_QUALITY_RHO", "FinetuneBusy"]
@@ -102,8 +108,6 @@ def paired(new: Sequence[float], cur: Sequence[float]) -> dict[str, Any]:
 def score_pair(current, new, heldout: list[Sample], device: str | None = None) -> dict[str, Any]:
     """Score model ``current`` and model ``new`` (names or files) on the same ``heldout`` samples through
     the Predictor and the evaluator; per-image rows, means and the paired differences."""
-    from dermaseg.evaluation.evaluate import evaluate
-    from dermaseg.inference.predictor import load_predictor
 
     res = {}
     for key, model in (("current", current), ("new", new)):
@@ -131,7 +135,6 @@ def _quality_check(scores: dict[str, Any]) -> dict[str, Any]:
         return {"status": "uncalibrated", "n": n,
                 "why": f"{n} held-out image(s), fewer than {MIN_QUALITY_CHECK}, cannot re-check the predicted "
                        "quality; it is the init model's estimate, not calibrated on this model's errors"}
-    from dermaseg.inference.quality import spearman
 
     rho = spearman([float(r["new_predicted_quality"]) for r in rows], [r["new_jaccard"] for r in rows])
     ok = math.isfinite(rho) and rho >= MIN_QUALITY_RHO
@@ -175,8 +178,6 @@ def finetune_version(pairs: Sequence[tuple[Any, Any]], models: str | Path, *, in
     (default: the current version). ``overrides``: recipe fields (``epochs``, ``lr``, ...).
     ``activate=False`` never changes the current version (the benchmark). Bad data -> DataError, with
     nothing written and the current version unchanged."""
-    from dermaseg.training.orchestrate import resolve_recipe
-    from dermaseg.training.run import train_run
 
     models = Path(models)
     samples = _samples(pairs, groups)
@@ -240,7 +241,6 @@ def finetune_version(pairs: Sequence[tuple[Any, Any]], models: str | Path, *, in
 
 def _finish_model(work: Path, quality: dict[str, Any]) -> None:
     """``work/run/`` -> ``work/model.pt`` (quality status set), ``config.json``, ``history.csv``."""
-    from dermaseg.models.files import read_model_file, write_model_file
 
     f = read_model_file(work / "run" / "best.pt")
     cfg = dict(f.config)

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.models.default import DEFAULT_SHA256, default_config
+from dermaseg.models.files import read_model_file, resolve_model_path
+from dermaseg.models.registry import create_model
 
 __all__ = ["FREEZE_CHOICES", "resolve_init", "init_config", "describe_init", "apply_init", "build_init_model",
            "freeze", "keep_frozen_eval", "sha256_file"]
@@ -43,7 +46,6 @@ def sha256_file(path: str | Path) -> str:
 
 def resolve_init(init: str) -> str:
     """``default`` or the resolved path (str) of the model file ``init`` names; else a DermasegError."""
-    from dermaseg.models.files import resolve_model_path
 
     if init == "default":
         return "default"
@@ -57,10 +59,8 @@ def resolve_init(init: str) -> str:
 
 def init_config(init: str) -> dict[str, Any]:
     """The architecture config (``name``, ``input_size``, ...) and pipeline keys of the init model."""
-    from dermaseg.models.files import read_model_file
 
     if init == "default":
-        from dermaseg.models.default import default_config
 
         cfg = default_config()
         arch = dict(cfg["model"])
@@ -77,7 +77,6 @@ def describe_init(init: str) -> dict[str, Any]:
     """What config.json records under ``init``: ``{"bundle": "default", "sha256": ...}`` or
     ``{"file": PATH, "sha256": ...}``."""
     if init == "default":
-        from dermaseg.models.default import DEFAULT_SHA256
 
         return {"bundle": "default", "sha256": DEFAULT_SHA256}
     return {"file": str(init), "sha256": sha256_file(init)}
@@ -105,7 +104,6 @@ def apply_init(recipe, init: str | None, model: str | None = None, image_size: i
 
 def build_init_model(recipe):
     """The init model with its trained weights, ready to train (provenance keys of the bundle dropped)."""
-    from dermaseg.models.registry import create_model
 
     model = create_model(recipe.init)
     for key in ("bundled", "source_file"):

@@ -34,6 +34,7 @@ from dermaseg.models.sam.common import resize_longest
 from dermaseg.models.sam.fast_inference import FastEncoder
 from dermaseg.training.caches import EmbeddingCache, EpochSampler, sample_seed, shard_indices
 from dermaseg.training.distributed import DistContext, per_rank_batch
+from dermaseg.training.interactive import interactive_forward
 from dermaseg.training.recipes import Recipe
 
 __all__ = ["SamTask", "make_sam_task"]
@@ -176,7 +177,6 @@ class SamTask:
         """-> (low-res logits B×1×256×256, target B×1×256×256); with the recipe's ``clicks`` > 0 the
         interactive episode of :func:`~dermaseg.training.interactive.interactive_forward` (2B×1×256×256)."""
         if self.recipe.clicks > 0:
-            from dermaseg.training.interactive import interactive_forward
 
             train = torch.is_grad_enabled()
             first = int(batch["index"][0])
