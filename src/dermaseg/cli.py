@@ -213,6 +213,8 @@ def train_cmd(
     freeze: Optional[str] = typer.Option(None, "--freeze", help="encoder: train the decoder only."),
     final: str = typer.Option("refit", "--final", help="After --folds K: refit on all images for the "
                               "CV-chosen epochs into OUT/final.pt (refit) or not (none)."),
+    on_error: str = typer.Option("skip", "--on-error", help="An unreadable image or mask: skip (report it, "
+                                 "train on the rest) or stop."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last.pt."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="SAM ViT checkpoint for sam-vit-* models."),
     fmt: str = FormatOpt,
@@ -240,7 +242,7 @@ def train_cmd(
               batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,
               workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device,
               executor=executor, address=address, cpus_per_run=cpus_per_run, init=init, freeze=freeze,
-              final=final)
+              final=final, on_error=on_error)
 
 
 def _command_line(ctx: typer.Context, drop: tuple[str, ...] = ()) -> list[str]:
