@@ -226,10 +226,12 @@ def test_workspace_review_log_names_the_signed_in_account(make_client, tmp_path,
     assert c.put(f"/api/images/{iid}/mask", content=png_bytes(mask), headers=ana).status_code == 200
     r = c.post(f"/api/images/{iid}/status", json={"status": "approved"}, headers=ana)
     assert r.status_code == 403  # annotators do not approve
+    r = c.post(f"/api/images/{iid}/status", json={"status": "skipped", "note": "blurred"}, headers=ana)
+    assert r.status_code == 200, r.text  # but they may skip
     assert c.post(f"/api/images/{iid}/status", json={"status": "approved"}, headers=rui).status_code == 200
     assert c.delete(f"/api/images/{iid}", headers=rui).status_code == 403  # delete: admin only
     log = c.get("/api/workspace/log", params={"image": iid}, headers=ana).json()
     who = [(e["user"], e["remote"], e["action"]) for e in log if e["action"] in ("mask", "status")]
-    assert who == [("ana", "testclient", "mask"), ("rui", "testclient", "status")]
+    assert who == [("ana", "testclient", "mask"), ("ana", "testclient", "status"), ("rui", "testclient", "status")]
     code, out, _ = run_cli_out_err(["workspace", "log", tmp_path / "ws"], capsys)
     assert code == 0 and "ana" in out and "rui" in out

@@ -40,7 +40,7 @@ ROUTE_ACTIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"^/api/segment$", "upload"),
         ("POST", r"^/api/images/[^/]+/predict$", "edit"),
         ("PUT", r"^/api/images/[^/]+/mask$", "edit"),
-        ("POST", r"^/api/images/[^/]+/status$", "approve"),
+        ("POST", r"^/api/images/[^/]+/status$", "edit"),  # approving also needs "approve" (wsapi)
         ("DELETE", r"^/api/images/[^/]+$", "delete-own"),
         ("POST", r"^/api/workspace/finetune$", "finetune"),
     ]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dermaseg.serve import wsservice
 from dermaseg.serve.api import IfMatch, who
+from dermaseg.serve.auth import allowed
 from dermaseg.serve.store import NotFound, encode_png
 from dermaseg.serve.wsservice import parse_if_match
 from dermaseg.serve.wsstore import WorkspaceStore
@@ -80,6 +81,9 @@ def review_log(request: Request, image: str | None = None,
 
 @router.post("/images/{image_id}/status", summary="Approve, skip or reopen a workspace image; set its note")
 def set_status(request: Request, image_id: str, body: StatusIn, if_match: IfMatch = None) -> dict[str, Any]:
+    account = getattr(request.state, "user", None)  # set by the accounts gate (serve --auth); None: local
+    if body.status == "approved" and account is not None and not allowed(account.role, "approve"):
+        raise HTTPException(403, f"{account.name} ({account.role}) may not approve; skip or edit is allowed")
     user, remote = who(request)
     return wsservice.set_status(_ws_store(request), image_id, body.status, body.note, user, remote,
                                 parse_if_match(if_match))
