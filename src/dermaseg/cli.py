@@ -62,9 +62,12 @@ CpusPerRunOpt = typer.Option(1, "--cpus-per-run", min=1, help="With --executor r
 @app.command("models")
 def models_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List every model: input size, parameters, weight source and whether the weights are here."""
+    from dermaseg.inference.backends import backend_status
     from dermaseg.models.registry import print_models
 
     print_models(as_json=as_json)
+    if not as_json:
+        print(backend_status())
 
 
 @data_app.command("check")
