@@ -164,7 +164,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     cx, cy = float(xs.mean()), float(ys.mean())
     for i, (x, y) in enumerate([(cx, cy), (cx + 3, cy - 2), (20.0, 20.0)]):
         if i == 2:
-            page.keyboard.press("n")
+            page.keyboard.press("k")
         page.mouse.click(*_client(page, x, y))
         page.wait_for_function(f"() => window.dermaseg.state.latencies.length === {i + 2}", timeout=60_000)
     clicked = _page_mask(page)
