@@ -6,9 +6,10 @@ import { area, maskFromB64, maskToPng, paintStroke } from "./mask.js";
 import { wireExports } from "./export.js";
 import { renderMeasurements, renderAuto } from "./panels.js";
 import { Viewer } from "./view.js";
-import { fillItem } from "./list.js";
+import { renderItems, samLabel } from "./list.js";
 import { createReview } from "./review.js";
 import { pending, queueWrite } from "./sync.js";
+import { wireScale } from "./scale.js";
 import { wireZoom } from "./zoom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -286,79 +287,14 @@ canvas.addEventListener("pointerup", endPointer);
 canvas.addEventListener("pointercancel", endPointer);
 canvas.addEventListener("pointerleave", () => { UI.cursor = null; $("cursor-pos").textContent = ""; draw(); });
 
-// ------------------------------------------------------------------ scale (pixel size)
-function rulerDone(rec) {
-  const [a, b] = UI.ruler;
-  const px = Math.hypot(b.x - a.x, b.y - a.y);
-  UI.rulerEnd = null;
-  $("ruler-px").textContent = `${px.toFixed(1)} px`;
-  $("ruler-form").hidden = false;
-  $("ruler-mm").focus(); $("ruler-mm").select();
-  UI.rulerPx = px;
-}
-function setPixelSize(rec, v, source) {
-  if (!(v > 0) || !Number.isFinite(v)) return toast("pixel size must be a positive number of millimetres");
-  rec.pixelSize = v; rec.pixelSource = source; S.defaultPixelSize = v;
-  refreshMeasurements(rec);
-  updatePanels();
-}
-$("ruler-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const rec = cur(); const mm = parseFloat($("ruler-mm").value);
-  if (!rec || !UI.rulerPx) return;
-  if (!(mm > 0)) return toast("type the ruler segment's length in millimetres");
-  setPixelSize(rec, mm / UI.rulerPx, `ruler: ${mm} mm over ${UI.rulerPx.toFixed(1)} px`);
-  rec.ruler = { a: UI.ruler[0], b: UI.ruler[1], label: `${mm} mm` };
-  UI.ruler = []; UI.rulerEnd = null;
-  $("ruler-form").hidden = true;
-  draw();
-});
-$("pixel-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const rec = cur(); if (!rec || rec.status !== "ready") return;
-  const v = $("pixel-size").value.trim();
-  if (v === "") { rec.pixelSize = null; rec.pixelSource = null; refreshMeasurements(rec); return; }
-  setPixelSize(rec, parseFloat(v), "typed");
-});
+// ------------------------------------------------------------------ scale (pixel size): scale.js
+const { rulerDone } = wireScale({ S, UI, cur, toast, refreshMeasurements, updatePanels, draw });
 
 // ------------------------------------------------------------------ panels
 function renderList() {
-  const ul = $("image-list");
-  ul.replaceChildren();
-  S.images.forEach((rec, i) => {
-    const li = document.createElement("li");
-    li.className = `item ${i === S.current ? "current" : ""} ${rec.status}`;
-    li.dataset.status = rec.status; li.dataset.sam = rec.sam || "";
-    li.title = rec.error || rec.name;
-    li.tabIndex = 0; li.setAttribute("role", "button");
-    if (i === S.current) li.setAttribute("aria-current", "true");
-    if (rec.ws) fillItem(li, rec);  // a workspace image: review status, quality, flags, reviewer
-    else {
-      const th = document.createElement(rec.thumb ? "img" : "div");
-      th.className = "thumb"; if (rec.thumb) { th.src = rec.thumb; th.alt = ""; }
-      const txt = document.createElement("div"); txt.className = "item-text";
-      const nm = document.createElement("div"); nm.className = "item-name"; nm.textContent = rec.name;
-      const st = document.createElement("div"); st.className = "item-state";
-      st.textContent = rec.status === "uploading" ? "segmenting…" : rec.status === "error" ? rec.error
-        : `${rec.width}×${rec.height} · ${samLabel(rec.sam, true)}`;
-      txt.append(nm, st);
-      const del = document.createElement("button");
-      del.className = "item-del"; del.textContent = "×"; del.title = "Close this image (deletes it on the server)";
-      del.onclick = (e) => { e.stopPropagation(); removeImage(rec); };
-      li.append(th, txt, del);
-    }
-    li.onclick = () => select(i);
-    li.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); e.stopPropagation(); select(i); } };
-    ul.appendChild(li);
-  });
+  renderItems($("image-list"), S.images, S.current, { select, remove: removeImage });
   $("empty-hint").hidden = S.images.length > 0 || !!S.ws;
   $("count").textContent = S.images.length ? `${S.images.length} image${S.images.length > 1 ? "s" : ""}` : "";
-}
-
-function samLabel(sam, short) {
-  return { pending: short ? "prompts: preparing…" : "preparing prompts (embedding)…", ready: short ? "prompts ready" : "ready: prompts are instant",
-    evicted: short ? "prompts: on demand" : "embedding evicted: recomputed on the next prompt",
-    unavailable: short ? "no prompt model" : "this server has no prompt model" }[sam] || sam || "";
 }
 
 function updateStatus() {

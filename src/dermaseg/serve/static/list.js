@@ -45,12 +45,16 @@ export function fillItem(li, rec) {
   badge.textContent = rec.status === "error" ? "error" : STATUS_LABEL[row.status] || row.status;
   const q = document.createElement("span"); q.className = "quality"; q.textContent = qualityText(row.predicted_quality);
   q.title = "predicted quality (estimated Jaccard of the automatic mask)";
-  st.append(badge, " ", q);
-  for (const f of row.flags || []) {
-    const b = document.createElement("span"); b.className = "flag mini"; b.dataset.flag = f; b.textContent = FLAG_SHORT[f] || f;
-    st.append(" ", b);
-  }
+  st.append(badge, " · ", q);
   txt.append(nm, st);
+  if ((row.flags || []).length) {
+    const fl = document.createElement("div"); fl.className = "item-flags";
+    for (const f of row.flags) {
+      const b = document.createElement("span"); b.className = "flag mini"; b.dataset.flag = f; b.textContent = FLAG_SHORT[f] || f;
+      fl.append(b);
+    }
+    txt.append(fl);
+  }
   if (row.reviewer) {
     const who = document.createElement("div"); who.className = "item-state reviewer"; who.textContent = `by ${row.reviewer}`;
     txt.append(who);
@@ -72,4 +76,42 @@ export async function loadImage(rec) {
   rec.pixelSize = info.pixel_size || null; rec.pixelSource = info.pixel_size ? "workspace" : null;
   rec.status = "ready"; rec.maskVersion++;
   return rec;
+}
+
+export function samLabel(sam, short) {
+  return { pending: short ? "prompts: preparing…" : "preparing prompts (embedding)…", ready: short ? "prompts ready" : "ready: prompts are instant",
+    evicted: short ? "prompts: on demand" : "embedding evicted: recomputed on the next prompt",
+    unavailable: short ? "no prompt model" : "this server has no prompt model" }[sam] || sam || "";
+}
+
+/** The list of open images (a session's uploads, or a workspace's rows); items are reachable by keyboard
+ * (Tab, then Enter or Space opens). */
+export function renderItems(ul, images, current, { select, remove }) {
+  ul.replaceChildren();
+  images.forEach((rec, i) => {
+    const li = document.createElement("li");
+    li.className = `item ${i === current ? "current" : ""} ${rec.status}`;
+    li.dataset.status = rec.status; li.dataset.sam = rec.sam || "";
+    li.title = rec.error || rec.name;
+    li.tabIndex = 0; li.setAttribute("role", "button");
+    if (i === current) li.setAttribute("aria-current", "true");
+    if (rec.ws) fillItem(li, rec);  // a workspace image: review status, quality, flags, reviewer
+    else {
+      const th = document.createElement(rec.thumb ? "img" : "div");
+      th.className = "thumb"; if (rec.thumb) { th.src = rec.thumb; th.alt = ""; }
+      const txt = document.createElement("div"); txt.className = "item-text";
+      const nm = document.createElement("div"); nm.className = "item-name"; nm.textContent = rec.name;
+      const st = document.createElement("div"); st.className = "item-state";
+      st.textContent = rec.status === "uploading" ? "segmenting…" : rec.status === "error" ? rec.error
+        : `${rec.width}×${rec.height} · ${samLabel(rec.sam, true)}`;
+      txt.append(nm, st);
+      const del = document.createElement("button");
+      del.className = "item-del"; del.textContent = "×"; del.title = "Close this image (deletes it on the server)";
+      del.onclick = (e) => { e.stopPropagation(); remove(rec); };
+      li.append(th, txt, del);
+    }
+    li.onclick = () => select(i);
+    li.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); e.stopPropagation(); select(i); } };
+    ul.appendChild(li);
+  });
 }
