@@ -56,7 +56,7 @@ export function wireZoom({ viewer, canvas, draw, label, buttons }) {
     pointerUp() { if (!pan) return false; pan = null; update(); return true; },
     // keydown (not typing): true when handled
     key(e) {
-      if (e.key === " ") { space = true; update(); e.preventDefault(); return true; }
+      if (e.key === " " && e.target.tagName !== "BUTTON") { space = true; update(); e.preventDefault(); return true; }
       const acts = { "+": zoomIn, "=": zoomIn, "-": zoomOut, _: zoomOut, 0: fit, 1: actual };
       if (!acts[e.key] || !viewer.img) return false;
       e.preventDefault(); acts[e.key](); return true;
