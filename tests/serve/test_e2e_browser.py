@@ -129,6 +129,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     page.wait_for_function("() => document.getElementById('models').textContent.includes('litemedsam')")
     _shot(page, "serve_empty.png", tmp_path)
     assert page.is_visible("#empty-hint")  # the hint to open images, until one is open
+    page.locator("#ws-note", has_text="Ephemeral session: nothing is kept").wait_for(timeout=30_000)  # no workspace
 
     tif = tmp_path / "lesion.tif"
     Image.open(SAMPLE).save(tif)

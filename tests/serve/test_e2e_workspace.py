@@ -107,6 +107,8 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             page = b.new_page(viewport={"width": 1280, "height": 720})
             console: list[str] = []
             page.on("console", lambda m: console.append(m.text))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(server.url + "/", timeout=60_000)
             page.locator("#ws-note", has_text="Workspace ws").wait_for(timeout=60_000)
 
@@ -118,6 +120,20 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             qs = [r["predicted_quality"] for r in rows]
             assert qs == sorted(qs) and all(q is not None for q in qs)
             assert page.locator("#image-list li .quality").first.text_content() == f"q {qs[0]:.2f}"
+
+            # 1280x720: the toolbar in at most two rows, the session export above the fold, names not cut
+            assert page.locator(".toolbar").bounding_box()["height"] < 90
+            export = page.locator("#export-session").bounding_box()
+            assert export["y"] + export["height"] <= 720
+            assert page.eval_on_selector_all("#image-list .item-name", "els => els.every(e => e.scrollWidth <= e.clientWidth)")
+            # keyboard: "Open images" and the list items take the focus; Enter opens an item
+            page.focus("#file-input")
+            assert page.evaluate("() => document.activeElement.id") == "file-input"
+            page.focus("#image-list li >> nth=1")
+            page.keyboard.press("Enter")
+            page.wait_for_selector(f'#image-list li.current[data-id="{rows[1]["id"]}"]', timeout=30_000)
+            page.keyboard.press("n")  # next to review: back to the lowest predicted quality
+            page.wait_for_selector(f'#image-list li.current.ready[data-id="{rows[0]["id"]}"]', timeout=60_000)
 
             # review two: box, brush, approve (A): the page opens the next to review
             reviewed = {}
@@ -157,11 +173,12 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             page.evaluate("() => { const e = document.getElementById('brush-size'); e.value = '6'; "
                           "e.dispatchEvent(new Event('input')); }")
             page.keyboard.press("e" if before[int(cy), int(cx)] else "d")  # a line of the other kind
-            page.keyboard.press("0")
-            while page.evaluate("() => window.dermaseg.zoom()") < 400:
-                page.keyboard.press("+")
+            page.keyboard.press("1")  # 100 %: one image pixel per CSS pixel
+            assert round(page.evaluate("() => window.dermaseg.zoom()")) == 100
+            for _ in range(4):
+                page.keyboard.press("+")  # x sqrt(2) each
             zoom = page.evaluate("() => window.dermaseg.zoom()")
-            assert 400 <= zoom < 500, zoom
+            assert round(zoom) == 400, zoom
             assert page.text_content("#zoom-val") == f"{round(zoom)} %"
             page.mouse.move(*_client(page, cx - 20, cy))
             page.mouse.down()
@@ -191,6 +208,7 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             assert np.array_equal(_mask(_current(page)), theirs)
             assert np.array_equal(png_mask(_get(f"{api}/images/{iid}/mask.png")), theirs)  # not overwritten
             assert not [m for m in console if "Content Security Policy" in m], console
+            assert not errors, errors
             b.close()
     finally:
         server.stop()

@@ -2,7 +2,7 @@
 // 100 %, dragging with the middle button or with Space held pans. The toolbar's zoom box shows the zoom in
 // percent (100 % = one image pixel per CSS pixel).
 
-const STEP = 1.25;
+const STEP = Math.SQRT2;  // 100 % -> 400 % in four steps
 
 /** Wire zoom and pan on `canvas`; returns {pointerDown, pointerMove, pointerUp, key, update}: the pointer
  * handlers answer true when the event was a pan (the tools then leave it alone). */
