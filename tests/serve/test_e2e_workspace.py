@@ -207,6 +207,19 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             page.wait_for_function("() => window.dermaseg.pending() === 0", timeout=60_000)
             assert np.array_equal(_mask(_current(page)), theirs)
             assert np.array_equal(png_mask(_get(f"{api}/images/{iid}/mask.png")), theirs)  # not overwritten
+
+            # leaving in the middle of a stroke asks first (the page's beforeunload handler cancels)
+            leave = ("() => { const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e); "
+                     "return e.defaultPrevented; }")
+            assert page.evaluate(leave) is False  # everything saved: no question
+            page.keyboard.press("d")
+            page.mouse.move(*_client(page, cx, cy - 30))
+            page.mouse.down()
+            page.mouse.move(*_client(page, cx + 10, cy - 30), steps=3)
+            assert page.evaluate(leave) is True
+            page.mouse.up()
+            page.wait_for_function("() => window.dermaseg.pending() === 0", timeout=60_000)
+            assert page.evaluate(leave) is False
             assert not [m for m in console if "Content Security Policy" in m], console
             assert not errors, errors
             b.close()

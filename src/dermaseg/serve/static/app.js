@@ -386,7 +386,7 @@ window.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.bod
 window.addEventListener("drop", (e) => { e.preventDefault(); document.body.classList.remove("dragging"); openFiles(e.dataTransfer.files); });
 new ResizeObserver(() => { viewer.resize(); draw(); zoom.update(); }).observe($("stage"));
 // leaving with a stroke being painted or an edit not yet acknowledged by the server warns
-window.addEventListener("beforeunload", (e) => { if (pending() || UI.painting) { e.preventDefault(); e.returnValue = ""; } });
+window.addEventListener("beforeunload", (e) => { if (pending() || UI.painting) { e.preventDefault(); e.returnValue = "unsaved"; } });
 
 api.models().then((m) => {
   const a = m.automatic, p = m.prompted;
