@@ -165,6 +165,16 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
                 assert _json(f"{api}/images/{iid}")["status"] == "approved"
                 assert np.array_equal(read_mask(tmp_path / "ws" / "masks" / f"{iid}.png"), mask)  # on disk
 
+            # a typed pixel size is the workspace's default, kept by the server
+            page.fill("#pixel-size", "0.01")
+            page.click("#pixel-form button[type=submit]")
+            page.locator("#pixel-source", has_text="workspace").wait_for(timeout=30_000)
+            area_px = int(_mask(_current(page)).sum())
+            page.wait_for_function(f"() => {{ const r = window.dermaseg.state.images[window.dermaseg.state.current]; "
+                                   f"return r.measurements && Math.abs(r.measurements.area_mm2 - {area_px * 1e-4}) < 1e-9; }}",
+                                   timeout=30_000)
+            assert _json(api + "/workspace")["pixel_size"] == 0.01
+
             # zoom to 400 % (keys zoom about the centre) and paint there: the size is in image pixels
             iid = list(reviewed)[-1]
             info = _current(page)

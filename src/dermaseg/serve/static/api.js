@@ -50,6 +50,7 @@ export const api = {
   remove: (id) => call("DELETE", `/api/images/${id}`),
   // workspaces (dermaseg serve --workspace DIR); without one, workspace() is {workspace: false}
   workspace: () => call("GET", "/api/workspace"),
+  setWorkspace: (settings) => call("PATCH", "/api/workspace", { json: settings }),
   wsImages(params) {
     const u = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") u.set(k, String(v));

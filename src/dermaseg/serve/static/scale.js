@@ -1,5 +1,8 @@
 // The image's scale: a typed pixel size (mm per pixel) or a ruler calibration (two clicks on a ruler's
-// ends, then its length in millimetres). Measurements in millimetres follow it.
+// ends, then its length in millimetres). Measurements in millimetres follow it. In a workspace a typed
+// pixel size is the workspace's default (PATCH /api/workspace: kept, for every image); a ruler, this image's.
+
+import { api } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -36,7 +39,16 @@ export function wireScale({ S, UI, cur, toast, refreshMeasurements, updatePanels
     const rec = cur(); if (!rec || rec.status !== "ready") return;
     const v = $("pixel-size").value.trim();
     if (v === "") { rec.pixelSize = null; rec.pixelSource = null; refreshMeasurements(rec); return; }
-    setPixelSize(rec, parseFloat(v), "typed");
+    const mm = parseFloat(v);
+    if (S.ws && mm > 0 && Number.isFinite(mm)) {  // a workspace: the default of every image, kept on the server
+      api.setWorkspace({ pixel_size: mm }).then((info) => {
+        S.ws = info;
+        for (const r of S.images) if (r.status === "ready" && r.pixelSource === "workspace" && r !== rec) r.pixelSize = mm;
+        setPixelSize(rec, mm, "workspace");
+      }).catch((err) => toast(err.message));
+      return;
+    }
+    setPixelSize(rec, mm, "typed");
   });
   return { rulerDone };
 }
