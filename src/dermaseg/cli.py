@@ -14,6 +14,7 @@ import typer
 
 from dermaseg.errors import DermasegError
 from dermaseg.serve.users_cli import users_app
+from dermaseg.serve.workspace_cli import add_model_commands
 
 __all__ = ["app", "main", "usage_line"]
 
@@ -46,6 +47,7 @@ app.add_typer(users_app, name="users")
 workspace_app = typer.Typer(no_args_is_help=True, help="Workspaces: a folder of images under review, kept on "
                             "disk (see docs/workspaces.md).")
 app.add_typer(workspace_app, name="workspace")
+add_model_commands(workspace_app)  # workspace finetune | models | use
 
 FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham10000, isic, ph2, folder.")
 DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
