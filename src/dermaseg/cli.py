@@ -47,7 +47,6 @@ app.add_typer(users_app, name="users")
 workspace_app = typer.Typer(no_args_is_help=True, help="Workspaces: a folder of images under review, kept on "
                             "disk (see docs/workspaces.md).")
 app.add_typer(workspace_app, name="workspace")
-add_model_commands(workspace_app)  # workspace finetune | models | use
 
 FormatOpt = typer.Option("auto", "--format", help="Dataset layout: auto, ham10000, isic, ph2, folder.")
 DeviceOpt = typer.Option(None, "--device", help="cuda, mps or cpu (default: the best available).")
@@ -465,6 +464,9 @@ def workspace_log_cmd(folder: Path = typer.Argument(..., help="The workspace fol
 
     with Workspace.open(folder) as ws:
         typer.echo(format_log(ws, image), nl=False)
+
+
+add_model_commands(workspace_app)  # workspace finetune | models | use (serve/workspace_cli.py)
 
 
 @app.command("export")

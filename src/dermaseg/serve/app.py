@@ -158,8 +158,11 @@ def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb
     if users is not None:
         users = UserDB(users)  # checked before the models load
     auto_version = None
-    if workspace is not None and model == "default":  # the workspace's current version (models/current.json)
-        model, auto_version = workspace_model(Path(workspace))
+    if workspace is not None:  # "default": the workspace's current version (models/current.json)
+        if isinstance(model, str) and model == "default":
+            model, auto_version = workspace_model(Path(workspace))
+        else:  # a named model labels its masks with its name; a ready Predictor is taken as the current one
+            auto_version = model if isinstance(model, str) else workspace_model(Path(workspace))[1]
     engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend,
                     wait_s=request_timeout_s, auto_version=auto_version)
     engine.max_pixels = int(max_pixels)
