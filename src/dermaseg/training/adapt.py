@@ -213,7 +213,7 @@ def finetune_version(pairs: Sequence[tuple[Any, Any]], models: str | Path, *, in
         notify({"stage": "score", "version": version, "fraction": 0.9})
         scores = score_pair(start, work / "run" / "best.pt", held, device=device) if held else None
         quality = _quality_check(scores) if scores else _quality_check({"per_image": []})
-        _finish_model(work, quality)
+        _finish_model(work, quality, version)
         gate = _gate(scores, len(held), cur)
         doc = {"version": version, "created": utc_now(), "started_from": cur if init is None else str(init),
                "gate": gate, "scores": scores, "quality": quality, "seconds": seconds,
@@ -239,11 +239,12 @@ def finetune_version(pairs: Sequence[tuple[Any, Any]], models: str | Path, *, in
         lock.unlink(missing_ok=True)
 
 
-def _finish_model(work: Path, quality: dict[str, Any]) -> None:
-    """``work/run/`` -> ``work/model.pt`` (quality status set), ``config.json``, ``history.csv``."""
+def _finish_model(work: Path, quality: dict[str, Any], version: str) -> None:
+    """``work/run/`` -> ``work/model.pt`` (quality status and ``version`` set: the version a DICOM SEG
+    names), ``config.json``, ``history.csv``."""
 
     f = read_model_file(work / "run" / "best.pt")
-    cfg = dict(f.config)
+    cfg = {**f.config, "version": version}
     if isinstance(cfg.get("quality"), dict):
         cfg["quality"] = {**cfg["quality"], "status": quality["status"]}
     write_model_file(work / "model.pt", cfg, f.state_dict, f.extra)
