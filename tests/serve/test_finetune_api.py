@@ -95,7 +95,7 @@ def test_bad_data_is_a_clear_error_and_the_model_stays(make_client, tmp_path):
     assert c.get("/api/workspace/finetune").json()["state"] == "idle"
     assert not (few / "models").exists() or not any((few / "models").iterdir())
 
-    bad = make_workspace(tmp_path / "bad", n_images=5, n_approved=4)
+    bad = make_workspace(tmp_path / "bad", n_images=6, n_approved=4)
     with Workspace.open(bad) as ws:  # an approved image whose file is no image any more
         victim = ws.images(status="approved")[1]
         path = Path(ws.image_path(victim))
