@@ -14,6 +14,7 @@ import typer
 
 from dermaseg.errors import DermasegError
 from dermaseg.serve.users_cli import users_app
+from dermaseg.serve.workspace_cli import add_model_commands
 
 __all__ = ["app", "main", "usage_line"]
 
@@ -468,6 +469,9 @@ def workspace_log_cmd(folder: Path = typer.Argument(..., help="The workspace fol
 
     with Workspace.open(folder) as ws:
         typer.echo(format_log(ws, image), nl=False)
+
+
+add_model_commands(workspace_app)  # workspace finetune | models | use (serve/workspace_cli.py)
 
 
 @app.command("export")

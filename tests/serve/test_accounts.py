@@ -159,11 +159,14 @@ def test_role_matrix(server, users_db):
         # is not on this server: 404), and refuses annotators
         r = server.post(f"/api/images/{'0' * 32}/status", json={"status": "approved"}, headers=h)
         assert (r.status_code == 403) == (ROLE[name] == "annotator"), name
-        r = server.post("/api/workspace/finetune", headers=h)
-        assert (r.status_code == 403) == (ROLE[name] != "admin"), name
+        r = server.post("/api/workspace/finetune", headers=h)  # reviewers and admins (404: no workspace)
+        assert (r.status_code == 403) == (ROLE[name] == "annotator"), name
+        r = server.post("/api/workspace/models/v1/current", headers=h)
+        assert (r.status_code == 403) == (ROLE[name] == "annotator"), name
     table = {(a, r): r in PERMISSIONS[a] for a in PERMISSIONS for r in ROLES}
     assert not table[("approve", "annotator")] and table[("approve", "reviewer")]
     assert table[("delete", "admin")] and not table[("delete", "reviewer")]
+    assert table[("finetune", "reviewer")] and not table[("finetune", "annotator")]
     assert action_for("DELETE", "/api/images/x") == "edit"  # ephemeral: one's own upload
     assert action_for("DELETE", "/api/images/x", workspace=True) == "delete"
     assert action_for("POST", "/api/something-new") == "admin"  # fail closed

@@ -43,6 +43,7 @@ ROUTE_ACTIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"^/api/images/[^/]+/status$", "edit"),  # approving also needs "approve" (wsapi)
         ("DELETE", r"^/api/images/[^/]+$", "delete-own"),
         ("POST", r"^/api/workspace/finetune$", "finetune"),
+        ("POST", r"^/api/workspace/models/[^/]+/current$", "finetune"),
     ]
 ]
 _PUBLIC = {"/api/health", "/api/login", "/api/logout", "/api/me", "/login"}

@@ -16,8 +16,9 @@ from dermaseg.serve.auth import allowed
 from dermaseg.serve.store import NotFound, encode_png
 from dermaseg.serve.wsservice import parse_if_match
 from dermaseg.serve.wsstore import WorkspaceStore
+from dermaseg.workspace.current import list_models
 
-__all__ = ["router", "StatusIn", "WorkspaceIn"]
+__all__ = ["router", "StatusIn", "WorkspaceIn", "FinetuneIn"]
 
 router = APIRouter(prefix="/api")
 
@@ -34,6 +35,15 @@ class WorkspaceIn(BaseModel):
     """Workspace settings a client may change."""
 
     pixel_size: float | None = Field(None, gt=0, allow_inf_nan=False, description="default mm per pixel")
+
+
+class FinetuneIn(BaseModel):
+    """Options of a fine-tune on the approved masks (all optional)."""
+
+    recipe: Literal["finetune"] = Field("finetune", description="the training recipe")
+    epochs: int | None = Field(None, ge=1, le=500, description="epochs (default: the recipe's)")
+    freeze: Literal["encoder"] | None = Field(None, description="encoder: train the decoder only")
+    seed: int = Field(0, ge=0, description="seed of the held-out split and of training")
 
 
 def _ws_store(request: Request) -> WorkspaceStore:
@@ -106,3 +116,37 @@ def auto_png(request: Request, image_id: str) -> Response:
         entry.load()
         data = encode_png(entry.auto_mask)
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def _job(request: Request):
+    _ws_store(request)
+    return request.app.state.finetune
+
+
+@router.post("/workspace/finetune", status_code=202,
+             summary="Start fine-tuning the current model on the approved masks (a background job; 409 while "
+                     "one runs, 400 with too few approved images)")
+def start_finetune(request: Request, body: FinetuneIn | None = None) -> dict[str, Any]:
+    job = _job(request)
+    body = body or FinetuneIn()
+    user, remote = who(request)
+    return job.start(user, remote, recipe=body.recipe, epochs=body.epochs, freeze=body.freeze, seed=body.seed)
+
+
+@router.get("/workspace/finetune", summary="The fine-tune job: state (idle, running, done, failed), stage, "
+                                           "fraction, and when finished the gate's result or the error")
+def finetune_status(request: Request) -> dict[str, Any]:
+    return _job(request).status()
+
+
+@router.get("/workspace/models", summary="The model versions (the bundled one first) and which is current")
+def models(request: Request) -> list[dict[str, Any]]:
+    return list_models(_ws_store(request).ws)
+
+
+@router.post("/workspace/models/{version}/current", summary="Make a model version current (rollback): the "
+                                                            "automatic model switches to it")
+def use_model(request: Request, version: str) -> dict[str, Any]:
+    job = _job(request)
+    user, remote = who(request)
+    return job.use(version, user, remote)
