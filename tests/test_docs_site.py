@@ -22,8 +22,10 @@ def test_mkdocs_strict_build_is_offline(tmp_path):
                                                                           "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr[-2000:]
     pages = sorted(p.name for p in site.glob("*.html"))
-    for page in ("index.html", "ARCHITECTURE.html", "tracking.html", "workspaces.html", "compare.html"):
+    for page in ("index.html", "ARCHITECTURE.html", "tracking.html", "workspaces.html", "compare.html", "api.html"):
         assert page in pages
+    api = (site / "api.html").read_text(encoding="utf-8")  # mkdocstrings read the docstrings
+    assert 'id="dermaseg.inference.predictor.Predictor.set_image"' in api
     for html in site.glob("*.html"):
         srcs = re.findall(r'(?:src|href)="(https?://[^"]+)"', html.read_text(encoding="utf-8"))
         assert not [u for u in srcs if re.search(r"fonts\.|unpkg|cdn|jsdelivr", u)], (html.name, srcs)
