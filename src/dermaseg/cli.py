@@ -58,6 +58,11 @@ AddressOpt = typer.Option(None, "--address", help="With --executor ray: the clus
                           "ray://HOST:PORT); default: a local cluster on this machine.")
 CpusPerRunOpt = typer.Option(1, "--cpus-per-run", min=1, help="With --executor ray on a cluster without GPUs: "
                              "CPUs (and torch threads) per run; with GPUs each run takes one GPU.")
+TrackOpt = typer.Option(None, "--track", help="Log the runs to mlflow (OUT/mlruns) or tensorboard "
+                       "(OUT/tensorboard): parameters, epochs, final metrics, report and model; a CV or sweep "
+                       "as a parent run (pip install 'dermaseg[track]').")
+TrackingUriOpt = typer.Option(None, "--tracking-uri", help="With --track: an MLflow tracking URI (a server "
+                              "http://HOST:5000, sqlite:///FILE, a folder) or the TensorBoard log folder.")
 
 
 @app.command("models")
@@ -228,6 +233,8 @@ def train_cmd(
     executor: str = ExecutorOpt,
     address: Optional[str] = AddressOpt,
     cpus_per_run: int = CpusPerRunOpt,
+    track: Optional[str] = TrackOpt,
+    tracking_uri: Optional[str] = TrackingUriOpt,
 ) -> None:
     """Train a recipe (optionally K-fold cross-validated on grouped splits). Runs unchanged under torchrun."""
     if nproc > 1:
@@ -246,7 +253,7 @@ def train_cmd(
               batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,
               workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device,
               executor=executor, address=address, cpus_per_run=cpus_per_run, init=init, freeze=freeze,
-              final=final, on_error=on_error)
+              final=final, on_error=on_error, track=track, tracking_uri=tracking_uri)
 
 
 def _command_line(ctx: typer.Context, drop: tuple[str, ...] = ()) -> list[str]:
@@ -283,13 +290,15 @@ def sweep_cmd(
     executor: str = ExecutorOpt,
     address: Optional[str] = AddressOpt,
     cpus_per_run: int = CpusPerRunOpt,
+    track: Optional[str] = TrackOpt,
+    tracking_uri: Optional[str] = TrackingUriOpt,
 ) -> None:
     """Run a hyper-parameter grid, resumable run by run, and write its table."""
     from dermaseg.training.sweep import sweep_cli
 
     sweep_cli(data=data, grid=grid, folds=folds, out=out, epochs=epochs, model=model, limit=limit,
               seed=seed, format=fmt, device=device, executor=executor, address=address,
-              cpus_per_run=cpus_per_run)
+              cpus_per_run=cpus_per_run, track=track, tracking_uri=tracking_uri)
 
 
 @app.command("measure")

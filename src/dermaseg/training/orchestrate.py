@@ -30,6 +30,7 @@ from dermaseg.training.distributed import context, launched_by_torchrun, per_ran
 from dermaseg.training.finetune import FREEZE_CHOICES, apply_init
 from dermaseg.training.recipes import Recipe, get_recipe
 from dermaseg.training.run import train_run
+from dermaseg.training.tracking import open_tracker
 
 __all__ = ["train_cli", "resolve_recipe", "train_val_split", "check_launch"]
 
@@ -164,10 +165,14 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
               seed: int = 0, resume: bool = False, checkpoint: Path | None = None, format: str = "auto",
               device: str | None = None, executor: str = "local", address: str | None = None,
               cpus_per_run: int = 1, init: str | None = None, freeze: str | None = None,
-              final: str = "refit", on_error: str = "skip") -> dict[str, Any]:
+              final: str = "refit", on_error: str = "skip", track: str | None = None,
+              tracking_uri: str | None = None) -> dict[str, Any]:
     """What ``dermaseg train`` runs (see the module docstring). Under torchrun every rank runs it and
-    rank 0 prints; ``executor="ray"`` runs the folds of ``--folds K`` as Ray Tune trials."""
+    rank 0 prints; ``executor="ray"`` runs the folds of ``--folds K`` as Ray Tune trials. ``track``:
+    mlflow or tensorboard (:mod:`dermaseg.training.tracking`; a CV is a parent run, each fold and the
+    final refit a nested run)."""
     check_out(out, inputs=(data,))
+    tracker = open_tracker(track, Path(out), tracking_uri)
     r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
                        loss=loss, optimizer=optimizer, init=init, freeze=freeze)
     if final not in FINAL_CHOICES:
@@ -196,15 +201,19 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
         if k is not None:
             if limit is not None:  # sample first, then fold the sample: folds balanced in size
                 ds = limited(ds, limit, seed)
-            summary = run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers,
-                             resume=resume, checkpoint=checkpoint, device=device, executor=executor,
-                             address=address, cpus_per_run=cpus_per_run)
-            if final == "refit" and fold is None and context().is_main:
-                summary["final"] = refit_final(ds, r, Path(out), k, seed=seed, workers=workers, device=device)
+            params = {"recipe": r.to_dict(), "data": str(ds.root), "format": ds.format, "folds": k, "seed": seed,
+                      "fold": fold, "limit": limit, "executor": executor}
+            with tracker.group(Path(out), params):
+                summary = run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers,
+                                 resume=resume, checkpoint=checkpoint, device=device, executor=executor,
+                                 address=address, cpus_per_run=cpus_per_run, tracker=tracker)
+                if final == "refit" and fold is None and context().is_main:
+                    summary["final"] = refit_final(ds, r, Path(out), k, seed=seed, workers=workers,
+                                                   device=device, tracker=tracker)
             return summary
         train, val, note = train_val_split(ds, r, seed, limit=limit)
         summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
-                            checkpoint=checkpoint, device=device)
+                            checkpoint=checkpoint, device=device, tracker=tracker)
         if context().is_main:
             _print_summary(summary)
         return summary
