@@ -115,9 +115,18 @@ def main() -> None:
         ev[who] = (wall_e, wall_s)
         print(f"evaluate vs segment on PH2 ({who}): {wall_e / args.ph2:.3f} vs {wall_s / args.ph2:.3f} s per image "
               f"(process wall / images) = {wall_e / wall_s:.2f}x; {out_e.strip().splitlines()[-1][:200]}", flush=True)
-    a = [{k: v for k, v in r.items() if k != "seconds"} for r in _csv(tmp / "ev-today" / "per_image.csv")]
-    b = [{k: v for k, v in r.items() if k != "seconds"} for r in _csv(tmp / "ev-new" / "per_image.csv")]
-    print(f"evaluate scores identical to today's: {a == b} ({len(a)} rows)")
+    # the segmentation scores must be identical; the lesion-measurement columns follow measure_version
+    # (a newer measure_version changes them on purpose, docs/measurements.md), so they are compared apart
+    ra, rb = _csv(tmp / "ev-today" / "per_image.csv"), _csv(tmp / "ev-new" / "per_image.csv")
+    scores = [k for k in ("id", "dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall",
+                          "specificity", "hd95", "tp", "fp", "fn", "tn", "score", "predicted_quality", "flag")
+              if ra and k in ra[0]]
+    same = [{k: r[k] for k in scores} for r in ra] == [{k: r.get(k) for k in scores} for r in rb]
+    shared = [k for k in (ra[0] if ra else {}) if k.startswith(("pred_", "truth_")) and rb and k in rb[0]]
+    changed = sorted({k for x, y in zip(ra, rb) for k in shared if x[k] != y[k]})
+    print(f"evaluate scores ({', '.join(scores[1:])}) identical to today's: {same} ({len(ra)} rows); "
+          f"measurement columns that differ (measure_version {rb[0].get('measure_version', '?') if rb else '?'} "
+          f"vs {ra[0].get('measure_version', '1') if ra else '?'}): {', '.join(changed) or 'none'}")
     if not args.no_accuracy:
         for backend in ("torch", "onnx", "onnx-int8"):
             run(new, ["evaluate", "--data", DATA / "isic2017", "--split", "val", "--out", tmp / f"acc-{backend}",

@@ -1,6 +1,6 @@
 """Where `dermaseg segment`'s time per image goes on this machine: decoding the image file, the model
 (``set_image`` + ``predict``), and writing the three PNGs (mask, probability map, overlay), each timed
-separately over the same images; the basis of README's "Scaling out" estimates.
+separately over the same images; the basis of docs/scaling.md's estimates.
 
 Images: ISIC 2017 validation JPEGs (../shared/data, stored at 256×192)
 when present, else synthetic PNGs. Run by hand:

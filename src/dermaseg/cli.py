@@ -488,7 +488,7 @@ def export_cmd(
     model: str = typer.Option(..., "--model", help="Model name (see `dermaseg models`) or a saved model file."),
     fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     out: Path = typer.Option(..., "--out", help="Folder to write the graphs and dermaseg_onnx.json into."),
-    int8: bool = typer.Option(False, "--int8", help="Quantise to int8 (dynamic quantisation; see README)."),
+    int8: bool = typer.Option(False, "--int8", help="Quantise to int8 (static QDQ for a calibrated CNN, dynamic for SAM; see docs/onnx.md)."),
     opset: int = typer.Option(20, "--opset", help="ONNX opset (18 or newer; 20, the default, has a fused GELU)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Weights for sam-vit-b/l/h."),
 ) -> None:

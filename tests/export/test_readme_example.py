@@ -1,6 +1,6 @@
-"""README's "Export and ONNX Runtime" example runs as written, with numpy, PIL and onnxruntime only, on
+"""The "Export and ONNX Runtime" example of docs/onnx.md (README links it) runs as written, with numpy, PIL and onnxruntime only, on
 graphs written by ``dermaseg export`` for ``default`` and ``litemedsam``, and its masks agree with the
-Predictor's (so README cannot drift from the export format)."""
+Predictor's (so the page cannot drift from the export format)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ MARKER = "<!-- onnx-example: tested by tests/export/test_readme_example.py -->"
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "onnx.md").read_text(encoding="utf-8")
     m = re.search(re.escape(MARKER) + r"\s*```python\n(.*?)```", text, re.S)
-    assert m, "README lost its ONNX example"
+    assert m, "docs/onnx.md lost its ONNX example"
     return m.group(1)
 
 

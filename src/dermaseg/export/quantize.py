@@ -15,7 +15,7 @@ friends. The first convolution (the raw image) and the segmentation head (the lo
 Dynamic quantisation stores the weights of the chosen operators as int8 (per output channel) and
 quantises their activations on the fly, per tensor, from each input's own range, so it needs no
 calibration images and the result does not depend on a calibration set. Which operators, per graph
-(:data:`INT8_PLAN`), was chosen by ``benchmarks/bench_onnx.py`` (README, "Export and ONNX Runtime"):
+(:data:`INT8_PLAN`), was chosen by ``benchmarks/bench_onnx.py`` (docs/onnx.md):
 
 - SAM-family image encoder: ``MatMul`` (the attention and MLP layers of TinyViT / ViT, most of its time);
   its convolutions stay float (onnxruntime's dynamic ``ConvInteger`` is slower than its float

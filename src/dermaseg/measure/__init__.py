@@ -4,7 +4,7 @@ and colour, the A, B, C and clinical D of dermoscopy.
 ``measure(mask, image=None, pixel_size=None) -> dict`` is the one entry point; the formulas, reference
 values and thresholds are in the docstrings of :mod:`~dermaseg.measure.geometry` (size and shape),
 :mod:`~dermaseg.measure.asymmetry`, :mod:`~dermaseg.measure.border` and :mod:`~dermaseg.measure.colour`,
-and in README's "Lesion measurements". numpy, scikit-image, OpenCV and scipy only (no torch), so the web
+and in docs/measure.md. numpy, scikit-image, OpenCV and scipy only (no torch), so the web
 app and the CLI import it cheaply.
 
 The record (a JSON-able dict; plain ``int``/``float``/``bool``/``str``/``list``/``None``, never NaN)

@@ -4,7 +4,7 @@ The command runs ``python -m torch.distributed.run --nnodes 1 --nproc-per-node N
 --master-port <a free port> -m dermaseg train <the same options>``: N processes of the very command the
 user typed (without ``--nproc``), which then train as one DDP run (:mod:`dermaseg.training.distributed`).
 On CPU the processes talk over the loopback interface (``GLOO_SOCKET_IFNAME``, unless already set). For
-several machines run ``torchrun`` yourself (README, "Scaling out").
+several machines run ``torchrun`` yourself (docs/scaling.md).
 """
 
 from __future__ import annotations
