@@ -123,7 +123,7 @@ def main() -> None:
               if ra and k in ra[0]]
     same = [{k: r[k] for k in scores} for r in ra] == [{k: r.get(k) for k in scores} for r in rb]
     shared = [k for k in (ra[0] if ra else {}) if k.startswith(("pred_", "truth_")) and rb and k in rb[0]]
-    changed = sorted({k for x, y in zip(ra, rb) for k in shared if x[k] != y[k]})
+    changed = sorted({k for x, y in zip(ra, rb, strict=False) for k in shared if x[k] != y[k]})
     print(f"evaluate scores ({', '.join(scores[1:])}) identical to today's: {same} ({len(ra)} rows); "
           f"measurement columns that differ (measure_version {rb[0].get('measure_version', '?') if rb else '?'} "
           f"vs {ra[0].get('measure_version', '1') if ra else '?'}): {', '.join(changed) or 'none'}")
