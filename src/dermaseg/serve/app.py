@@ -109,7 +109,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     return 422, "; ".join(parts)
 
 
-def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
+def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
                device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
                backend: str = "torch", workspace: str | Path | None = None, auto_background: bool = True,

@@ -105,7 +105,7 @@ def check_points(points, width: int, height: int, box=None, labels=None) -> None
 class Engine:
     """The automatic model, the prompted model and the embedding worker of one server."""
 
-    def __init__(self, model: Any = "default", sam: Any = "litemedsam", device: str | None = None,
+    def __init__(self, model: Any = "default", sam: Any = "litemedsam-derm", device: str | None = None,
                  threads: int | None = None, prefetch: bool = True, backend: str = "torch",
                  wait_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
         #: longest a request waits for a model (the per-request limit) before :class:`Busy` (503)
