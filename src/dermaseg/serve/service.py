@@ -152,6 +152,8 @@ def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=N
         # not change (dermaseg.inference.edits); the Predictor's session carries them to later prompts
         entry.load()
         edited = entry.mask if entry.mask_kind == "edit" else None
+        if edited is not None and entry.auto_mask is not None and np.array_equal(edited, entry.auto_mask):
+            edited = None  # the page's "reset to the automatic mask" (PUT of it): nothing to keep
         pred = engine.prompt(entry, box=box, points=points or None, labels=labels, edited=edited,
                              before=entry.auto_mask if edited is not None else None)
         saved = {}
