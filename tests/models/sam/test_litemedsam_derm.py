@@ -20,7 +20,7 @@ from tests.scripts import load_script
 ROOT = Path(__file__).resolve().parents[3]
 ISIC_VAL = ROOT.parent / "shared" / "data" / "isic2017"
 #: ISIC 2017 validation images (never trained on) where a box alone leaves a visible error
-SESSION_IMAGES = ("ISIC_0012099",)
+SESSION_IMAGES = ("ISIC_0003539",)
 
 
 @pytest.fixture(scope="module")
