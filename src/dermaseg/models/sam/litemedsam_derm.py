@@ -27,7 +27,7 @@ __all__ = ["DERM_ASSET_DIR", "LITEMEDSAM_DERM_SHA256", "DECODER_PREFIXES", "buil
 
 DERM_ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "litemedsam_derm"
 #: sha256 of assets/litemedsam_derm/decoder.safetensors (checked before every load)
-LITEMEDSAM_DERM_SHA256 = "df2fec452fb8eefad49658d0fd2754991fd46241fcfef8c608c22f31fe2a7d23"
+LITEMEDSAM_DERM_SHA256 = "594116091663e2a996caf24a34320c434eda26bd7937d28828117124721a9b1c"
 #: the state-dict keys the bundled file holds (the fine-tuned part; the image encoder stays upstream's)
 DECODER_PREFIXES = ("prompt_encoder.", "mask_decoder.")
 
