@@ -61,7 +61,7 @@ def main() -> None:
             page.keyboard.press("p")
             browser_ms = []
             for i, (x, y) in enumerate(points):
-                page.keyboard.press("a")  # back to the automatic mask: every click is a one-point prompt
+                page.keyboard.press("Shift+A")  # back to the automatic mask: every click is a one-point prompt
                 page.evaluate("async () => { await window.dermaseg.state.images[0].sync; }")
                 c = page.evaluate(f"() => window.dermaseg.toClient({x}, {y})")
                 page.mouse.click(c["x"], c["y"])

@@ -17,7 +17,7 @@ import dermaseg
 
 SRC = Path(dermaseg.__file__).resolve().parent
 #: the front end imports each command's module inside the command: those modules import torch
-LAZY_OK = {"dermaseg.cli"}
+LAZY_OK = {"dermaseg.cli", "dermaseg.serve.workspace_cli"}  # command lines: heavy modules inside commands
 
 
 def _module_files() -> dict[str, Path]:

@@ -14,6 +14,7 @@ import typer
 
 from dermaseg.errors import DermasegError
 from dermaseg.serve.users_cli import users_app
+from dermaseg.serve.workspace_cli import add_model_commands
 
 __all__ = ["app", "main", "usage_line"]
 
@@ -57,14 +58,22 @@ AddressOpt = typer.Option(None, "--address", help="With --executor ray: the clus
                           "ray://HOST:PORT); default: a local cluster on this machine.")
 CpusPerRunOpt = typer.Option(1, "--cpus-per-run", min=1, help="With --executor ray on a cluster without GPUs: "
                              "CPUs (and torch threads) per run; with GPUs each run takes one GPU.")
+TrackOpt = typer.Option(None, "--track", help="Log the runs to mlflow (OUT/mlruns) or tensorboard "
+                       "(OUT/tensorboard): parameters, epochs, final metrics, report and model; a CV or sweep "
+                       "as a parent run (pip install 'dermaseg[track]').")
+TrackingUriOpt = typer.Option(None, "--tracking-uri", help="With --track: an MLflow tracking URI (a server "
+                              "http://HOST:5000, sqlite:///FILE, a folder) or the TensorBoard log folder.")
 
 
 @app.command("models")
 def models_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List every model: input size, parameters, weight source and whether the weights are here."""
+    from dermaseg.inference.backends import backend_status
     from dermaseg.models.registry import print_models
 
     print_models(as_json=as_json)
+    if not as_json:
+        print(backend_status())
 
 
 @data_app.command("check")
@@ -213,6 +222,8 @@ def train_cmd(
     freeze: Optional[str] = typer.Option(None, "--freeze", help="encoder: train the decoder only."),
     final: str = typer.Option("refit", "--final", help="After --folds K: refit on all images for the "
                               "CV-chosen epochs into OUT/final.pt (refit) or not (none)."),
+    on_error: str = typer.Option("skip", "--on-error", help="An unreadable image or mask: skip (report it, "
+                                 "train on the rest) or stop."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last.pt."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="SAM ViT checkpoint for sam-vit-* models."),
     fmt: str = FormatOpt,
@@ -222,6 +233,8 @@ def train_cmd(
     executor: str = ExecutorOpt,
     address: Optional[str] = AddressOpt,
     cpus_per_run: int = CpusPerRunOpt,
+    track: Optional[str] = TrackOpt,
+    tracking_uri: Optional[str] = TrackingUriOpt,
 ) -> None:
     """Train a recipe (optionally K-fold cross-validated on grouped splits). Runs unchanged under torchrun."""
     if nproc > 1:
@@ -240,7 +253,7 @@ def train_cmd(
               batch_size=batch_size, image_size=image_size, loss=loss, optimizer=optimizer, limit=limit,
               workers=workers, seed=seed, resume=resume, checkpoint=checkpoint, format=fmt, device=device,
               executor=executor, address=address, cpus_per_run=cpus_per_run, init=init, freeze=freeze,
-              final=final)
+              final=final, on_error=on_error, track=track, tracking_uri=tracking_uri)
 
 
 def _command_line(ctx: typer.Context, drop: tuple[str, ...] = ()) -> list[str]:
@@ -277,13 +290,15 @@ def sweep_cmd(
     executor: str = ExecutorOpt,
     address: Optional[str] = AddressOpt,
     cpus_per_run: int = CpusPerRunOpt,
+    track: Optional[str] = TrackOpt,
+    tracking_uri: Optional[str] = TrackingUriOpt,
 ) -> None:
     """Run a hyper-parameter grid, resumable run by run, and write its table."""
     from dermaseg.training.sweep import sweep_cli
 
     sweep_cli(data=data, grid=grid, folds=folds, out=out, epochs=epochs, model=model, limit=limit,
               seed=seed, format=fmt, device=device, executor=executor, address=address,
-              cpus_per_run=cpus_per_run)
+              cpus_per_run=cpus_per_run, track=track, tracking_uri=tracking_uri)
 
 
 @app.command("measure")
@@ -463,6 +478,9 @@ def workspace_log_cmd(folder: Path = typer.Argument(..., help="The workspace fol
 
     with Workspace.open(folder) as ws:
         typer.echo(format_log(ws, image), nl=False)
+
+
+add_model_commands(workspace_app)  # workspace finetune | models | use (serve/workspace_cli.py)
 
 
 @app.command("export")

@@ -181,7 +181,7 @@ def test_broken_dataset_in_evaluate_and_train(clean, tmp_path, capsys, case, com
     before = snapshot(ds)
     out = tmp_path / "out"
     argv = (["evaluate", "--data", ds, "--out", out, "--no-report"] if command == "evaluate" else
-            ["train", "--data", ds, "--out", out, "--epochs", "1", "--image-size", "32"])
+            ["train", "--data", ds, "--out", out, "--epochs", "1", "--image-size", "32", "--on-error", "stop"])
     o = run_cli(argv, capsys)
     if command == "evaluate" and "warning: skipped:" in o.err:  # one image's problem: --on-error skip
         assert o.code == 0 and o.exc is None and str(named) in o.err  # (the default) reports it, goes on

@@ -67,7 +67,10 @@ IMAGE_COMMANDS = {
     "data-check": lambda ds, out: ["data", "check", ds],
     "measure": lambda ds, out: ["measure", "--data", ds, "--out", out / "m.csv"],
     "evaluate": lambda ds, out: ["evaluate", "--data", ds, "--out", out / "ev", "--no-report"],
-    "train": lambda ds, out: ["train", "--data", ds, "--out", out / "run", "--epochs", "1", "--image-size", "32"],
+    # train skips a broken image by default too (tests/badinput/test_review_defects.py); here it is told to
+    # stop, so the refusal (one line naming the file, no partial run folder) is what is checked
+    "train": lambda ds, out: ["train", "--data", ds, "--out", out / "run", "--epochs", "1", "--image-size", "32",
+                              "--on-error", "stop"],
 }
 
 

@@ -142,3 +142,20 @@ def test_evaluate_on_error_skip_reports_a_corrupt_image_and_goes_on(tmp_path, ca
     last = err.rstrip("\n").split("\r")[-1]  # after the progress bar
     assert code == 2 and last.startswith("error: ") and bad.name in last and "Traceback" not in err
     assert not (tmp_path / "ev2").exists()
+
+
+def test_train_on_error_skip_trains_on_the_rest_and_stop_stops(tmp_path, capsys):
+    from dermaseg.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path / "d", "folder", n=6, size=(48, 64))
+    bad = sorted((root / "images").iterdir())[0]
+    bad.write_bytes(bad.read_bytes()[:60])  # truncated
+    tiny = ["--recipe", "default", "--model", "unet-tiny", "--image-size", "32", "--batch-size", "2", "--epochs", "1"]
+    code, _, err = run_cli_out_err(["train", "--data", root, "--out", tmp_path / "run", *tiny], capsys)
+    assert code == 0, err
+    assert "warning: skipped:" in err and bad.name in err and "1 of 6 image(s) could not be read" in err
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["n_train"] + cfg["n_val"] == 5
+    code, _, err = run_cli_out_err(["train", "--data", root, "--out", tmp_path / "run2", "--on-error", "stop",
+                                    *tiny], capsys)
+    assert code == 2 and bad.name in err and "Traceback" not in err and not (tmp_path / "run2").exists()

@@ -102,6 +102,7 @@ def test_models_lists_readiness(capsys):
         assert not rows[name]["ready"] and "dermaseg train" in rows[name]["needs_training"]
     main_out = _models_table(capsys)
     assert "ready to segment" in main_out and "needs training" in main_out
+    assert "backend: torch unless --backend onnx|onnx-int8" in main_out  # which backend runs by default
 
 
 def _models_table(capsys) -> str:

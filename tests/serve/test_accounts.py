@@ -159,11 +159,14 @@ def test_role_matrix(server, users_db):
         # is not on this server: 404), and refuses annotators
         r = server.post(f"/api/images/{'0' * 32}/status", json={"status": "approved"}, headers=h)
         assert (r.status_code == 403) == (ROLE[name] == "annotator"), name
-        r = server.post("/api/workspace/finetune", headers=h)
-        assert (r.status_code == 403) == (ROLE[name] != "admin"), name
+        r = server.post("/api/workspace/finetune", headers=h)  # reviewers and admins (404: no workspace)
+        assert (r.status_code == 403) == (ROLE[name] == "annotator"), name
+        r = server.post("/api/workspace/models/v1/current", headers=h)
+        assert (r.status_code == 403) == (ROLE[name] == "annotator"), name
     table = {(a, r): r in PERMISSIONS[a] for a in PERMISSIONS for r in ROLES}
     assert not table[("approve", "annotator")] and table[("approve", "reviewer")]
     assert table[("delete", "admin")] and not table[("delete", "reviewer")]
+    assert table[("finetune", "reviewer")] and not table[("finetune", "annotator")]
     assert action_for("DELETE", "/api/images/x") == "edit"  # ephemeral: one's own upload
     assert action_for("DELETE", "/api/images/x", workspace=True) == "delete"
     assert action_for("POST", "/api/something-new") == "admin"  # fail closed
@@ -226,10 +229,12 @@ def test_workspace_review_log_names_the_signed_in_account(make_client, tmp_path,
     assert c.put(f"/api/images/{iid}/mask", content=png_bytes(mask), headers=ana).status_code == 200
     r = c.post(f"/api/images/{iid}/status", json={"status": "approved"}, headers=ana)
     assert r.status_code == 403  # annotators do not approve
+    r = c.post(f"/api/images/{iid}/status", json={"status": "skipped", "note": "blurred"}, headers=ana)
+    assert r.status_code == 200, r.text  # but they may skip
     assert c.post(f"/api/images/{iid}/status", json={"status": "approved"}, headers=rui).status_code == 200
     assert c.delete(f"/api/images/{iid}", headers=rui).status_code == 403  # delete: admin only
     log = c.get("/api/workspace/log", params={"image": iid}, headers=ana).json()
     who = [(e["user"], e["remote"], e["action"]) for e in log if e["action"] in ("mask", "status")]
-    assert who == [("ana", "testclient", "mask"), ("rui", "testclient", "status")]
+    assert who == [("ana", "testclient", "mask"), ("ana", "testclient", "status"), ("rui", "testclient", "status")]
     code, out, _ = run_cli_out_err(["workspace", "log", tmp_path / "ws"], capsys)
     assert code == 0 and "ana" in out and "rui" in out

@@ -129,6 +129,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     page.wait_for_function("() => document.getElementById('models').textContent.includes('litemedsam')")
     _shot(page, "serve_empty.png", tmp_path)
     assert page.is_visible("#empty-hint")  # the hint to open images, until one is open
+    page.locator("#ws-note", has_text="Ephemeral session: nothing is kept").wait_for(timeout=30_000)  # no workspace
 
     tif = tmp_path / "lesion.tif"
     Image.open(SAMPLE).save(tif)
@@ -164,7 +165,7 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     cx, cy = float(xs.mean()), float(ys.mean())
     for i, (x, y) in enumerate([(cx, cy), (cx + 3, cy - 2), (20.0, 20.0)]):
         if i == 2:
-            page.keyboard.press("n")
+            page.keyboard.press("k")
         page.mouse.click(*_client(page, x, y))
         page.wait_for_function(f"() => window.dermaseg.state.latencies.length === {i + 2}", timeout=60_000)
     clicked = _page_mask(page)

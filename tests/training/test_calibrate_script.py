@@ -14,7 +14,7 @@ from tests.clirun import run_cli
 from tests.scripts import load_script
 
 TINY = ["--recipe", "default", "--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1",
-        "--folds", "3"]
+        "--folds", "3", "--final", "none"]
 
 
 def _script():

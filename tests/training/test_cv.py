@@ -11,6 +11,8 @@ import pytest
 from tests.clirun import run_cli
 
 TINY = ["--model", "unet-tiny", "--image-size", "64", "--batch-size", "4", "--epochs", "1"]
+#: the tests that are not about the final model skip its refit (its own check is in the first test)
+NOFINAL = [*TINY, "--final", "none"]
 
 
 def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path, capsys):
@@ -33,6 +35,13 @@ def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path
     rows = list(csv.DictReader((out / "cv_table.csv").open()))
     assert [r["fold"] for r in rows] == ["0", "1", "2"]
     summary = json.loads((out / "cv_summary.json").read_text())
+    # the final model (--final refit, the default): all 15 images for the median of the folds' best epochs
+    final = json.loads((out / "final" / "final.json").read_text())
+    assert (out / "final.pt").is_file() and final["n_images"] == 15 and final["epochs"] == 1
+    assert final["fold_best_epochs"] == [1, 1, 1]
+    from dermaseg.models.files import resolve_model_path
+
+    assert str(resolve_model_path(str(out))) == str(out / "final.pt")  # --model RUN_DIR loads it
     dice = [float(r["dice"]) for r in rows]
     assert summary["per_image_mean"]["dice"]["mean"] == pytest.approx(sum(dice) / 3, rel=1e-5)
     assert {"dice", "iou", "accuracy", "precision", "recall"} <= set(summary["pooled"])
@@ -55,7 +64,7 @@ def test_cv_never_puts_a_lesion_in_two_folds_and_tables_every_fold(ham, tmp_path
 def test_limit_draws_a_stratified_sample_then_folds_it_in_balanced_folds(ham, tmp_path, capsys):
     out = tmp_path / "lim"
     code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",
-                         "--limit", "9", "--final", "none", *TINY], capsys)
+                         "--limit", "9", *NOFINAL], capsys)
     assert code == 0, cap.err
     from dermaseg.data.readers import load_dataset
     from dermaseg.data.sampling import sample_subset
@@ -77,12 +86,12 @@ def test_limit_draws_a_stratified_sample_then_folds_it_in_balanced_folds(ham, tm
 def test_single_fold(ham, tmp_path, capsys):
     out = tmp_path / "one"
     code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",
-                         "--fold", "1", *TINY], capsys)
+                         "--fold", "1", *NOFINAL], capsys)
     assert code == 0, cap.err
     assert (out / "fold_1" / "best.pt").is_file() and not (out / "fold_0").exists()
     assert [r["fold"] for r in csv.DictReader((out / "cv_table.csv").open())] == ["1"]
     code, cap = run_cli(["train", "--data", str(ham), "--recipe", "default", "--out", str(out), "--folds", "3",
-                         "--fold", "7", *TINY], capsys)
+                         "--fold", "7", *NOFINAL], capsys)
     assert code == 2 and "folds 0..2" in cap.err
 
 

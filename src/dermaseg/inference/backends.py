@@ -18,16 +18,19 @@ from __future__ import annotations
 from typing import Any
 
 from dermaseg.errors import DermasegError
-from dermaseg.export.cache import cached_export
+from dermaseg.export.cache import cache_root, cached_export
 from dermaseg.export.deps import require_onnxruntime
 from dermaseg.export.runtime import OnnxRunner
 from dermaseg.inference.sam_steps import torch_decode
 from dermaseg.models.base import PromptableSegmenter
 from dermaseg.models.sam.fast_inference import FastEncoder
 
-__all__ = ["BACKENDS", "TorchRunner", "make_runner", "check_backend"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "TorchRunner", "make_runner", "check_backend", "backend_status"]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
+#: what segment, evaluate and serve use without ``--backend``: torch, whether or not onnxruntime is installed
+#: (torch's outputs are the ones results and tests were made with; onnx is opt-in until it is measured to pay)
+DEFAULT_BACKEND = "torch"
 
 
 class TorchRunner:
@@ -68,3 +71,17 @@ def make_runner(model: Any, backend: str = "torch", device: Any = None, threads:
         return TorchRunner(model)
     folder, digest = cached_export(model, int8=backend == "onnx-int8")
     return OnnxRunner(folder, device=device, threads=threads, weights_sha256=digest)
+
+
+def backend_status() -> str:
+    """One line for ``dermaseg models``: the default backend, whether onnxruntime is installed, and which
+    models' graphs are in the ONNX cache (:mod:`dermaseg.export.cache`)."""
+    import importlib.util
+
+    root = cache_root()
+    have = importlib.util.find_spec("onnxruntime") is not None
+    cached = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    return (f"backend: {DEFAULT_BACKEND} unless --backend onnx|onnx-int8 is given; onnxruntime "
+            f"{'installed' if have else 'not installed (pip install dermaseg[onnx])'}; ONNX graphs cached in "
+            f"{root}: {', '.join(cached) if cached else 'none (made on first use)'}; the end summary of segment "
+            "and evaluate names the backend that ran")

@@ -38,7 +38,7 @@ OFFLINE_ENCODERS: dict[str, tuple[str, str | None]] = {
 
 #: config keys that describe provenance, not architecture; accepted and kept in ``config``
 _META_KEYS = ("threshold", "source_file", "bundled", "trained", "recipe", "pretrained_encoder", "auto", "tta",
-              "postprocess_rule", "quality")
+              "postprocess_rule", "quality", "version")  # version: a workspace model version (vN)
 
 #: parameter counts for ``dermaseg models`` (checked by tests/models/test_cnn_models.py)
 PARAM_COUNTS = {

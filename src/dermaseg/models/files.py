@@ -19,7 +19,7 @@ from typing import Any
 
 from dermaseg.errors import DermasegError
 from dermaseg.io import atomic_path
-from dermaseg.models.versions import current_model_path
+from dermaseg.workspace.versions import current_model_path
 
 __all__ = ["ModelFile", "save_model", "write_model_file", "read_model_file", "resolve_model_path",
            "RUN_MODEL_FILES"]

@@ -23,6 +23,7 @@ from dermaseg.serve import wsapi
 from dermaseg.serve.api import router
 from dermaseg.serve.auth import UserDB
 from dermaseg.serve.engine import Engine
+from dermaseg.serve.finetune_job import AutoMasks, FinetuneJob, JobRunning
 from dermaseg.serve.gate import AuthGate, AuthState, auth_router
 from dermaseg.serve.security import (
     DEFAULT_MAX_ACTIVE,
@@ -36,8 +37,9 @@ from dermaseg.serve.security import (
 )
 from dermaseg.serve.store import ImageStore, NotFound
 from dermaseg.serve.wsservice import auto_computer, entry_computer
-from dermaseg.serve.wsstore import AutoWorker, WorkspaceStore
+from dermaseg.serve.wsstore import WorkspaceStore
 from dermaseg.workspace.store import StaleVersion, UnknownImage, Workspace
+from dermaseg.workspace.versions import current_model_path, current_version
 
 __all__ = ["create_app", "BodyLimit", "STATIC_DIR"]
 
@@ -109,6 +111,11 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     return 422, "; ".join(parts)
 
 
+def workspace_model(root: Path) -> tuple[str, str]:
+    """(the model a workspace server loads, its version label): the workspace's current version."""
+    return str(current_model_path(root / "models")), current_version(root / "models")
+
+
 def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
                device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
@@ -120,7 +127,9 @@ def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_uplo
 
     Args:
         model: the automatic model: a registry name or model file (see ``dermaseg models``) or a ready
-            :class:`~dermaseg.inference.predictor.Predictor`.
+            :class:`~dermaseg.inference.predictor.Predictor`. With a workspace, ``"default"`` is the
+            workspace's current model version (``models/current.json``); a fine-tune or a rollback
+            switches it (:mod:`dermaseg.serve.finetune_job`).
         sam: the prompted SAM-family model, likewise, or None for none (prompts are then refused).
         max_upload_mb: largest request body accepted (413 above it, checked while it streams in).
         cache_mb: memory for decoded images, masks and SAM embeddings; least recently used images are
@@ -148,11 +157,17 @@ def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_uplo
 
     if users is not None:
         users = UserDB(users)  # checked before the models load
+    auto_version = None
+    if workspace is not None:  # "default": the workspace's current version (models/current.json)
+        if isinstance(model, str) and model == "default":
+            model, auto_version = workspace_model(Path(workspace))
+        else:  # a named model labels its masks with its name; a ready Predictor is taken as the current one
+            auto_version = model if isinstance(model, str) else workspace_model(Path(workspace))[1]
     engine = Engine(model, sam, device=device, threads=threads, prefetch=prefetch_sam, backend=backend,
-                    wait_s=request_timeout_s)
+                    wait_s=request_timeout_s, auto_version=auto_version)
     engine.max_pixels = int(max_pixels)
     measure(np.ones((4, 4), bool), image=np.zeros((4, 4, 3), np.uint8))  # imports scikit-image etc. now
-    worker: list[AutoWorker] = []
+    auto_masks: AutoMasks | None = None
     if workspace is None:
         store = ImageStore(int(float(cache_mb) * 2**20), max_images=max_images, ttl_s=ttl_s)
     else:
@@ -160,14 +175,17 @@ def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_uplo
         compute = auto_computer(engine, ws)
         store = WorkspaceStore(ws, int(float(cache_mb) * 2**20), compute_auto=entry_computer(compute),
                                max_images=max_images, ttl_s=ttl_s)
+        auto_masks = AutoMasks(engine, store, compute)
 
     @asynccontextmanager
     async def lifespan(app):
-        if workspace is not None and auto_background:
-            worker.append(AutoWorker(store.ws, compute).start())
+        if auto_masks is not None and auto_background:
+            auto_masks.start()
         yield
-        for w in worker:
-            w.close()
+        if app.state.finetune is not None:
+            app.state.finetune.join(timeout=5)
+        if auto_masks is not None:
+            auto_masks.close()
         engine.close()
         store.close()
 
@@ -175,6 +193,7 @@ def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_uplo
                          description="Segment, correct and measure skin lesions. Masks are base64 PNG, "
                                      "0/255, at the image's own size; coordinates are input pixels.")
     app.state.store, app.state.engine = store, engine
+    app.state.finetune = None if auto_masks is None else FinetuneJob(store.ws, auto_masks.switch, device=device)
     app.state.max_upload_bytes = int(float(max_upload_mb) * 2**20)
     app.state.upload_label = f"{max_upload_mb:g} MB"
     app.include_router(router)
@@ -206,6 +225,8 @@ def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_uplo
         if isinstance(exc, StaleVersion):  # the page shows the newer mask instead of overwriting it
             return JSONResponse({"detail": str(exc), "current_version": exc.current, "image_id": exc.image_id},
                                 status_code=409, headers={"ETag": f'"{exc.current}"'})
+        if isinstance(exc, JobRunning):
+            return JSONResponse({"detail": str(exc)}, status_code=409)
         return JSONResponse({"detail": str(exc)},
                             status_code=404 if isinstance(exc, NotFound | UnknownImage) else 400)
 

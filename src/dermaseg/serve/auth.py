@@ -38,14 +38,15 @@ __all__ = ["ROLES", "PERMISSIONS", "UserDB", "User", "Sessions", "LoginLimiter",
 
 ROLES = ("annotator", "reviewer", "admin")
 #: the one permission table: action -> roles allowed. view/upload/edit: open, prompt and correct
-#: images; approve: mark a mask approved (workspace review); finetune: start fine-tuning; delete: remove
+#: images; approve: mark a mask approved (workspace review); finetune: start fine-tuning or change the
+#: current model version (reviewers, who approve the masks it learns from, and admins); delete: remove
 #: a workspace image or another account's data; admin: server statistics and the audit log.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "view": frozenset(ROLES),
     "upload": frozenset(ROLES),
     "edit": frozenset(ROLES),
     "approve": frozenset({"reviewer", "admin"}),
-    "finetune": frozenset({"admin"}),
+    "finetune": frozenset({"reviewer", "admin"}),
     "delete": frozenset({"admin"}),
     "admin": frozenset({"admin"}),
 }

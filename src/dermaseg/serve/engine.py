@@ -107,10 +107,13 @@ class Engine:
 
     def __init__(self, model: Any = "default", sam: Any = "litemedsam-derm", device: str | None = None,
                  threads: int | None = None, prefetch: bool = True, backend: str = "torch",
-                 wait_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+                 wait_s: float = DEFAULT_REQUEST_TIMEOUT_S, auto_version: str | None = None) -> None:
         #: longest a request waits for a model (the per-request limit) before :class:`Busy` (503)
         self.wait_s = float(wait_s)
+        self._load_args = {"device": device, "threads": threads, "backend": backend}
         self.auto = _predictor(model, device, threads, backend)
+        #: the label of the automatic model's masks (a workspace's model version: ``default``, ``vN``)
+        self.auto_version = auto_version or str(getattr(self.auto, "name", model))
         self.sam = _predictor(sam, device, threads, backend)
         if self.sam is not None and not self.sam.promptable:
             raise DermasegError(f"--sam {self.sam.name}: not a SAM-family model (see `dermaseg models`)")
@@ -135,10 +138,14 @@ class Engine:
     # ------------------------------------------------------------- automatic
     def automatic(self, rgb: np.ndarray):
         """The automatic Prediction of an RGB image (no prompt)."""
+        return self.automatic_versioned(rgb)[0]
+
+    def automatic_versioned(self, rgb: np.ndarray):
+        """(the automatic Prediction, the version label of the model that made it)."""
         def run():
             try:
                 self.auto.set_image(rgb)
-                return self.auto.predict()
+                return self.auto.predict(), self.auto_version
             finally:
                 self.auto.reset_image()
 
@@ -149,6 +156,13 @@ class Engine:
             return self._auto_thread.run(run)
         finally:
             self.auto_lock.release()
+
+    def load_automatic(self, model: Any, version: str) -> None:
+        """Load ``model`` (loaded before taking the lock, so requests go on meanwhile) and make it the
+        automatic model, labelled ``version``: a workspace's new current version."""
+        new = _predictor(model, **self._load_args)
+        with self.auto_lock:
+            self.auto, self.auto_version = new, str(version)
 
     # ------------------------------------------------------------- prompted
     def _require_sam(self) -> None:

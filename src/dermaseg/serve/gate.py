@@ -40,9 +40,10 @@ ROUTE_ACTIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"^/api/segment$", "upload"),
         ("POST", r"^/api/images/[^/]+/predict$", "edit"),
         ("PUT", r"^/api/images/[^/]+/mask$", "edit"),
-        ("POST", r"^/api/images/[^/]+/status$", "approve"),
+        ("POST", r"^/api/images/[^/]+/status$", "edit"),  # approving also needs "approve" (wsapi)
         ("DELETE", r"^/api/images/[^/]+$", "delete-own"),
         ("POST", r"^/api/workspace/finetune$", "finetune"),
+        ("POST", r"^/api/workspace/models/[^/]+/current$", "finetune"),
     ]
 ]
 _PUBLIC = {"/api/health", "/api/login", "/api/logout", "/api/me", "/login"}

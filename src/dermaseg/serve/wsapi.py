@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dermaseg.serve import wsservice
 from dermaseg.serve.api import IfMatch, who
+from dermaseg.serve.auth import allowed
 from dermaseg.serve.store import NotFound, encode_png
 from dermaseg.serve.wsservice import parse_if_match
 from dermaseg.serve.wsstore import WorkspaceStore
+from dermaseg.workspace.current import list_models
 
-__all__ = ["router", "StatusIn", "WorkspaceIn"]
+__all__ = ["router", "StatusIn", "WorkspaceIn", "FinetuneIn"]
 
 router = APIRouter(prefix="/api")
 
@@ -33,6 +35,15 @@ class WorkspaceIn(BaseModel):
     """Workspace settings a client may change."""
 
     pixel_size: float | None = Field(None, gt=0, allow_inf_nan=False, description="default mm per pixel")
+
+
+class FinetuneIn(BaseModel):
+    """Options of a fine-tune on the approved masks (all optional)."""
+
+    recipe: Literal["finetune"] = Field("finetune", description="the training recipe")
+    epochs: int | None = Field(None, ge=1, le=500, description="epochs (default: the recipe's)")
+    freeze: Literal["encoder"] | None = Field(None, description="encoder: train the decoder only")
+    seed: int = Field(0, ge=0, description="seed of the held-out split and of training")
 
 
 def _ws_store(request: Request) -> WorkspaceStore:
@@ -80,6 +91,9 @@ def review_log(request: Request, image: str | None = None,
 
 @router.post("/images/{image_id}/status", summary="Approve, skip or reopen a workspace image; set its note")
 def set_status(request: Request, image_id: str, body: StatusIn, if_match: IfMatch = None) -> dict[str, Any]:
+    account = getattr(request.state, "user", None)  # set by the accounts gate (serve --auth); None: local
+    if body.status == "approved" and account is not None and not allowed(account.role, "approve"):
+        raise HTTPException(403, f"{account.name} ({account.role}) may not approve; skip or edit is allowed")
     user, remote = who(request)
     return wsservice.set_status(_ws_store(request), image_id, body.status, body.note, user, remote,
                                 parse_if_match(if_match))
@@ -102,3 +116,37 @@ def auto_png(request: Request, image_id: str) -> Response:
         entry.load()
         data = encode_png(entry.auto_mask)
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def _job(request: Request):
+    _ws_store(request)
+    return request.app.state.finetune
+
+
+@router.post("/workspace/finetune", status_code=202,
+             summary="Start fine-tuning the current model on the approved masks (a background job; 409 while "
+                     "one runs, 400 with too few approved images)")
+def start_finetune(request: Request, body: FinetuneIn | None = None) -> dict[str, Any]:
+    job = _job(request)
+    body = body or FinetuneIn()
+    user, remote = who(request)
+    return job.start(user, remote, recipe=body.recipe, epochs=body.epochs, freeze=body.freeze, seed=body.seed)
+
+
+@router.get("/workspace/finetune", summary="The fine-tune job: state (idle, running, done, failed), stage, "
+                                           "fraction, and when finished the gate's result or the error")
+def finetune_status(request: Request) -> dict[str, Any]:
+    return _job(request).status()
+
+
+@router.get("/workspace/models", summary="The model versions (the bundled one first) and which is current")
+def models(request: Request) -> list[dict[str, Any]]:
+    return list_models(_ws_store(request).ws)
+
+
+@router.post("/workspace/models/{version}/current", summary="Make a model version current (rollback): the "
+                                                            "automatic model switches to it")
+def use_model(request: Request, version: str) -> dict[str, Any]:
+    job = _job(request)
+    user, remote = who(request)
+    return job.use(version, user, remote)

@@ -35,8 +35,8 @@ THUMB_PX = 96
 def auto_computer(engine: Engine, ws: Workspace):
     """compute(image_id, rgb): the automatic Prediction of a workspace image, stored in the workspace."""
     def compute(image_id: str, rgb: np.ndarray):
-        pred = engine.automatic(rgb)
-        ws.set_auto_mask(image_id, pred.mask, pred.quality, ws.model_version, review_flags(pred.flags, pred.quality))
+        pred, version = engine.automatic_versioned(rgb)  # labelled with the model that made it
+        ws.set_auto_mask(image_id, pred.mask, pred.quality, version, review_flags(pred.flags, pred.quality))
         return pred
 
     return compute

@@ -23,6 +23,7 @@ import numpy as np
 from dermaseg.errors import DermasegError
 from dermaseg.io import read_image, read_mask
 from dermaseg.serve.store import Entry, ImageStore, NotFound
+from dermaseg.workspace.current import needs_auto, refresh_targets
 from dermaseg.workspace.store import Workspace
 
 __all__ = ["WorkspaceEntry", "WorkspaceStore", "AutoWorker"]
@@ -121,17 +122,35 @@ class WorkspaceStore(ImageStore):
             return
         super().delete(image_id)
 
+    def forget_auto(self, image_id: str) -> None:
+        """Drop a cached entry still showing an automatic mask (a newer one is on disk); memory only."""
+        e = self.peek(image_id)
+        if isinstance(e, WorkspaceEntry) and e.mask_kind == "auto":
+            self.delete(image_id)
+
+    def forget_all_auto(self) -> None:
+        """:meth:`forget_auto` of every cached entry (the automatic model changed)."""
+        with self._lock:
+            ids = list(self._entries)
+        for i in ids:
+            self.forget_auto(i)
+
     def close(self) -> None:
         super().close()
         self.ws.close()
 
 
 class AutoWorker:
-    """One background thread computing the automatic mask of every workspace image that lacks one (or has
-    one of another model version), in id order; stops at :meth:`close`."""
+    """One background thread computing the automatic masks a workspace needs for the automatic model's
+    version ``version()`` (:func:`dermaseg.workspace.current.refresh_targets`: images with none, and images
+    not yet reviewed whose mask another version made), in id order; ``on_done(image_id)`` after each (the
+    app drops a cached entry still showing the older automatic mask); stops at :meth:`close`."""
 
-    def __init__(self, ws: Workspace, compute: Callable[[str, np.ndarray], None]) -> None:
+    def __init__(self, ws: Workspace, compute: Callable[[str, np.ndarray], None],
+                 version: Callable[[], str] | None = None, on_done: Callable[[str], None] | None = None) -> None:
         self.ws, self.compute = ws, compute
+        self.version = version or (lambda: ws.model_version)
+        self.on_done = on_done or (lambda _id: None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dermaseg-workspace-auto", daemon=True)
         self.done = 0
@@ -140,17 +159,21 @@ class AutoWorker:
         self._thread.start()
         return self
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
-        version = self.ws.model_version
-        todo = [r for r in self.ws.images() if r["model_version"] != version or not self.ws.auto_path(r["id"]).is_file()]
-        for r in todo:
+        version = self.version()
+        for r in refresh_targets(self.ws, version):
             if self._stop.is_set():
                 return
             try:
-                if self.ws.auto_path(r["id"]).is_file() and self.ws.image(r["id"])["model_version"] == version:
+                if not needs_auto(self.ws, self.ws.image(r["id"]), version):
                     continue  # computed meanwhile, by a request that opened the image
                 self.compute(r["id"], read_image(self.ws.image_path(r), name=r["name"]))
                 self.done += 1
+                self.on_done(r["id"])
             except DermasegError as e:
                 log.warning("automatic mask of %s: %s", r["id"], e)
             except Exception:  # a model failure must not stop the server
@@ -159,3 +182,4 @@ class AutoWorker:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+

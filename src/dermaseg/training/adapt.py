@@ -19,7 +19,7 @@ run (in a background thread there). One call:
    ``re-checked``; otherwise its ``status`` is ``uncalibrated`` (saved in the model's config, shown by
    the workspace), never silently reused from the bundled model.
 
-Files (:mod:`dermaseg.models.versions`): the work happens in ``models/.work-vN-<pid>/``, renamed to
+Files (:mod:`dermaseg.workspace.versions`): the work happens in ``models/.work-vN-<pid>/``, renamed to
 ``models/vN/`` only once every file is written, and ``current.json`` changes only after that; a kill at
 any point leaves the current version working (the next call removes the dead work folder). One
 fine-tune at a time per models folder (``models/.finetune.lock``, with the owner's pid).
@@ -45,7 +45,9 @@ from dermaseg.inference.predictor import load_predictor
 from dermaseg.inference.quality import spearman
 from dermaseg.io import write_text
 from dermaseg.models.files import read_model_file, write_model_file
-from dermaseg.models.versions import (
+from dermaseg.training.orchestrate import resolve_recipe
+from dermaseg.training.run import train_run
+from dermaseg.workspace.versions import (
     clean_stale,
     current_model_path,
     current_version,
@@ -53,8 +55,6 @@ from dermaseg.models.versions import (
     set_current,
     utc_now,
 )
-from dermaseg.training.orchestrate import resolve_recipe
-from dermaseg.training.run import train_run
 
 __all__ = ["finetune_version", "score_pair", "paired", "MIN_PAIRS", "MIN_HELDOUT", "MIN_QUALITY_CHECK",
            "MIN_QUALITY_RHO", "FinetuneBusy"]
@@ -213,7 +213,7 @@ def finetune_version(pairs: Sequence[tuple[Any, Any]], models: str | Path, *, in
         notify({"stage": "score", "version": version, "fraction": 0.9})
         scores = score_pair(start, work / "run" / "best.pt", held, device=device) if held else None
         quality = _quality_check(scores) if scores else _quality_check({"per_image": []})
-        _finish_model(work, quality)
+        _finish_model(work, quality, version)
         gate = _gate(scores, len(held), cur)
         doc = {"version": version, "created": utc_now(), "started_from": cur if init is None else str(init),
                "gate": gate, "scores": scores, "quality": quality, "seconds": seconds,
@@ -239,11 +239,12 @@ def finetune_version(pairs: Sequence[tuple[Any, Any]], models: str | Path, *, in
         lock.unlink(missing_ok=True)
 
 
-def _finish_model(work: Path, quality: dict[str, Any]) -> None:
-    """``work/run/`` -> ``work/model.pt`` (quality status set), ``config.json``, ``history.csv``."""
+def _finish_model(work: Path, quality: dict[str, Any], version: str) -> None:
+    """``work/run/`` -> ``work/model.pt`` (quality status and ``version`` set: the version a DICOM SEG
+    names), ``config.json``, ``history.csv``."""
 
     f = read_model_file(work / "run" / "best.pt")
-    cfg = dict(f.config)
+    cfg = {**f.config, "version": version}
     if isinstance(cfg.get("quality"), dict):
         cfg["quality"] = {**cfg["quality"], "status": quality["status"]}
     write_model_file(work / "model.pt", cfg, f.state_dict, f.extra)

@@ -30,6 +30,7 @@ from dermaseg.training.distributed import context, setup
 from dermaseg.training.ray_runs import run_on_ray
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.run import train_run
+from dermaseg.training.tracking import Tracker
 
 __all__ = ["run_cv", "plan_cv", "run_fold", "FoldRun", "collect_cv", "cv_protocol", "fold_validation", "METRICS"]
 
@@ -166,13 +167,13 @@ class FoldRun:
     device: str | None = None
 
 
-def run_fold(job: FoldRun, dataset, progress: bool = True) -> dict[str, Any]:
-    """Train and score one fold (:func:`~dermaseg.training.run.train_run`); rank 0 writes its
-    ``result.json``, the mark of a finished fold. Returns the result."""
+def run_fold(job: FoldRun, dataset, progress: bool = True, tracker: Tracker | None = None) -> dict[str, Any]:
+    """Train and score one fold (:func:`~dermaseg.training.run.train_run`, tracked by ``tracker``); rank 0
+    writes its ``result.json``, the mark of a finished fold. Returns the result."""
     result = train_run(dataset, job.recipe, job.out, job.train, job.val,
                        f"fold {job.fold} of {job.folds} (splits.json)", seed=job.seed, workers=job.workers,
                        resume=job.resume, checkpoint=job.checkpoint, device=job.device, progress=progress,
-                       extra={"fold": job.fold, "folds": job.folds})
+                       extra={"fold": job.fold, "folds": job.folds}, tracker=tracker)
     result["n_train"] = len(job.train)
     if context().is_main:
         write_text(Path(job.out) / "result.json", json.dumps(result, indent=2, default=float))
@@ -221,13 +222,15 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
            workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device: str | None = None,
            limit: int | None = None, splits_path: Path | None = None, progress: bool = True,
            quiet: bool = False, executor: str = "local", address: str | None = None,
-           cpus_per_run: int = 1) -> dict[str, Any]:
+           cpus_per_run: int = 1, tracker: Tracker | None = None) -> dict[str, Any]:
     """Train every fold (or only ``only_fold``) and write the CV table; returns cv_summary.
 
     ``limit``: use only the first N images of the dataset; each keeps the fold the full (lesion-grouped)
     splits give it, so every fold trains and validates on its share of those N images.
     ``executor``: ``local`` trains the folds one after another in this process; ``ray`` runs each fold as
     a Ray Tune trial on the cluster at ``address`` (:mod:`dermaseg.training.ray_runs`).
+    ``tracker``: each fold a run in the tracker's open group (the caller's CV run), which gets the CV's
+    summary at the end (:mod:`dermaseg.training.tracking`; a Ray fold is logged from its folder afterwards).
 
     A :class:`DermasegError` removes ``out`` when this call created it and no fold finished (a failed
     start leaves nothing behind); finished folds are kept, and a re-run resumes after them.
@@ -236,7 +239,7 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
     created = not out.exists()
     try:
         return _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit,
-                       splits_path, progress, quiet, executor, address, cpus_per_run)
+                       splits_path, progress, quiet, executor, address, cpus_per_run, tracker or Tracker())
     except DermasegError:
         if created and context().is_main and not any(out.glob("fold_*/result.json")):
             shutil.rmtree(out, ignore_errors=True)
@@ -244,7 +247,7 @@ def run_cv(dataset, recipe: Recipe, out: Path, folds: int = 5, only_fold: int | 
 
 
 def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, checkpoint, device, limit, splits_path,
-            progress, quiet, executor, address, cpus_per_run) -> dict[str, Any]:
+            progress, quiet, executor, address, cpus_per_run, tracker) -> dict[str, Any]:
     if executor == "local":
         setup(device)  # under torchrun: join the process group before the first file is made
     elif executor == "ray":
@@ -259,19 +262,30 @@ def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, check
         for i in done:
             print(f"fold {i}: finished earlier, skipped ({out / f'fold_{i}' / 'result.json'})")
     if executor == "ray":
-        run_on_ray(run_fold, jobs, dataset, out, address=address, cpus_per_run=cpus_per_run, device=device,
-                   progress=not quiet)
+        try:
+            run_on_ray(run_fold, jobs, dataset, out, address=address, cpus_per_run=cpus_per_run, device=device,
+                       progress=not quiet)
+        finally:
+            log_finished(tracker, jobs)
     else:
         for job in jobs:
             if not quiet:
                 print(f"{job.label}: {len(job.train)} train, {len(job.val)} val -> {job.out}")
-            run_fold(job, dataset, progress=progress)
+            run_fold(job, dataset, progress=progress, tracker=tracker)
     if not context().is_main:
         return {"folds": k, "rank": context().rank}
     summary = collect_cv(out, k)
+    tracker.finish_group(out)
     if not quiet:
         _print_cv(out, summary)
     return summary
+
+
+def log_finished(tracker: Tracker, jobs: list[FoldRun]) -> None:
+    """Log the finished folds of ``jobs`` (run in other processes: Ray trials) from their folders."""
+    for job in jobs:
+        if (Path(job.out) / "result.json").is_file():
+            tracker.log_folder(job.out)
 
 
 def _print_cv(out: Path, summary: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from dermaseg.io import write_text
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.run import train_run
+from dermaseg.training.tracking import Tracker
 
 __all__ = ["FINAL_CHOICES", "cv_epochs", "refit_final"]
 
@@ -41,9 +42,10 @@ def cv_epochs(out: Path, k: int) -> tuple[int | None, list[int]]:
 
 
 def refit_final(dataset, recipe: Recipe, out: Path, k: int, seed: int = 0, workers: int = 0,
-                device: str | None = None) -> dict[str, Any] | None:
-    """Refit on every sample of ``dataset`` for the CV-chosen epochs (module docstring); returns what
-    was done (None when not every fold has finished, or when final.pt exists already)."""
+                device: str | None = None, tracker: Tracker | None = None) -> dict[str, Any] | None:
+    """Refit on every sample of ``dataset`` for the CV-chosen epochs (module docstring; tracked by
+    ``tracker``); returns what was done (None when not every fold has finished, or when final.pt exists
+    already)."""
     out = Path(out)
     epochs, best = cv_epochs(out, k)
     if epochs is None or len(best) < k:
@@ -56,7 +58,8 @@ def refit_final(dataset, recipe: Recipe, out: Path, k: int, seed: int = 0, worke
     print(f"final model: {note} -> {out / 'final.pt'}")
     summary = train_run(dataset, r, out / "final", list(dataset.samples), [], note, seed=seed, workers=workers,
                         resume=(out / "final" / "last.pt").is_file(), device=device, report=False,
-                        extra={"final_of_cv": {"folds": k, "fold_best_epochs": best, "epochs": epochs}})
+                        extra={"final_of_cv": {"folds": k, "fold_best_epochs": best, "epochs": epochs}},
+                        tracker=tracker)
     os.replace(out / "final" / "best.pt", out / "final.pt")
     last = out / "final" / "last.pt"
     if last.is_file():

@@ -22,14 +22,15 @@ from typing import Any
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.sampling import sample_subset
 from dermaseg.data.splits import holdout
-from dermaseg.errors import DermasegError
-from dermaseg.io import check_out
+from dermaseg.errors import DataError, DermasegError
+from dermaseg.io import check_out, read_image, read_mask
 from dermaseg.training.cv import run_cv
 from dermaseg.training.cv_final import FINAL_CHOICES, refit_final
 from dermaseg.training.distributed import context, launched_by_torchrun, per_rank_batch, teardown
 from dermaseg.training.finetune import FREEZE_CHOICES, apply_init
 from dermaseg.training.recipes import Recipe, get_recipe
 from dermaseg.training.run import train_run
+from dermaseg.training.tracking import open_tracker
 
 __all__ = ["train_cli", "resolve_recipe", "train_val_split", "check_launch"]
 
@@ -104,6 +105,42 @@ def limited(dataset, limit: int, seed: int = 0):
     return dataclasses.replace(dataset, samples=chosen, records=[r for r in dataset.records if r.id in ids])
 
 
+ON_ERROR_CHOICES = ("skip", "stop")
+
+
+def readable(dataset, on_error: str = "skip"):
+    """``dataset`` without the samples whose image or mask cannot be read (corrupt, truncated, sizes differ):
+    each is named on stderr and left out (``on_error="skip"``, the default of ``evaluate`` and ``measure``
+    too), or the first stops the run with its one-line error (``"stop"``). Every image and mask is decoded
+    once for this (about 2 ms per 256x192 image); the metadata rows of left-out samples go too, so folds
+    split only what trains."""
+    if on_error not in ON_ERROR_CHOICES:
+        raise DermasegError(f"--on-error {on_error}: choose one of {', '.join(ON_ERROR_CHOICES)}")
+    bad: list[str] = []
+    kept = []
+    for s in dataset.samples:
+        try:
+            rgb, truth = read_image(s.image), read_mask(s.mask)
+            if truth.shape != rgb.shape[:2]:
+                raise DataError(f"{s.mask}: mask is {truth.shape[1]}x{truth.shape[0]} but its image {s.image} "
+                                f"is {rgb.shape[1]}x{rgb.shape[0]}")
+        except DataError as e:
+            if on_error == "stop":
+                raise
+            print(f"warning: skipped: {e}", file=sys.stderr)
+            bad.append(s.id)
+            continue
+        kept.append(s)
+    if not bad:
+        return dataset
+    if not kept:
+        raise DataError(f"{dataset.root}: no image and mask could be read ({len(bad)} skipped)")
+    print(f"warning: {len(bad)} of {len(dataset.samples)} image(s) could not be read and were left out of "
+          "training (--on-error stop to stop instead)", file=sys.stderr)
+    gone = set(bad)
+    return dataclasses.replace(dataset, samples=kept, records=[r for r in dataset.records if r.id not in gone])
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     print(f"run folder: {summary['out']}")
     print(f"epochs: {summary['epochs']}  best epoch: {summary['best_epoch']}  "
@@ -128,16 +165,20 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
               seed: int = 0, resume: bool = False, checkpoint: Path | None = None, format: str = "auto",
               device: str | None = None, executor: str = "local", address: str | None = None,
               cpus_per_run: int = 1, init: str | None = None, freeze: str | None = None,
-              final: str = "refit") -> dict[str, Any]:
+              final: str = "refit", on_error: str = "skip", track: str | None = None,
+              tracking_uri: str | None = None) -> dict[str, Any]:
     """What ``dermaseg train`` runs (see the module docstring). Under torchrun every rank runs it and
-    rank 0 prints; ``executor="ray"`` runs the folds of ``--folds K`` as Ray Tune trials."""
+    rank 0 prints; ``executor="ray"`` runs the folds of ``--folds K`` as Ray Tune trials. ``track``:
+    mlflow or tensorboard (:mod:`dermaseg.training.tracking`; a CV is a parent run, each fold and the
+    final refit a nested run)."""
     check_out(out, inputs=(data,))
+    tracker = open_tracker(track, Path(out), tracking_uri)
     r = resolve_recipe(recipe, model=model, epochs=epochs, lr=lr, batch_size=batch_size, image_size=image_size,
                        loss=loss, optimizer=optimizer, init=init, freeze=freeze)
     if final not in FINAL_CHOICES:
         raise DermasegError(f"--final {final}: choose one of {', '.join(FINAL_CHOICES)}")
     full = load_dataset(data, format=format)
-    ds = full.with_masks()
+    ds = readable(full.with_masks(), on_error)
     left_out = [s.image for s in full.samples if s.mask is None]
     if left_out:  # said, not silent: a folder with a few masks missing still trains on the rest
         print(f"warning: {len(left_out)} image(s) without a mask left out of training (first: {left_out[0]}); "
@@ -160,15 +201,19 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
         if k is not None:
             if limit is not None:  # sample first, then fold the sample: folds balanced in size
                 ds = limited(ds, limit, seed)
-            summary = run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers,
-                             resume=resume, checkpoint=checkpoint, device=device, executor=executor,
-                             address=address, cpus_per_run=cpus_per_run)
-            if final == "refit" and fold is None and context().is_main:
-                summary["final"] = refit_final(ds, r, Path(out), k, seed=seed, workers=workers, device=device)
+            params = {"recipe": r.to_dict(), "data": str(ds.root), "format": ds.format, "folds": k, "seed": seed,
+                      "fold": fold, "limit": limit, "executor": executor}
+            with tracker.group(Path(out), params):
+                summary = run_cv(ds, r, Path(out), folds=k, only_fold=fold, seed=seed, workers=workers,
+                                 resume=resume, checkpoint=checkpoint, device=device, executor=executor,
+                                 address=address, cpus_per_run=cpus_per_run, tracker=tracker)
+                if final == "refit" and fold is None and context().is_main:
+                    summary["final"] = refit_final(ds, r, Path(out), k, seed=seed, workers=workers,
+                                                   device=device, tracker=tracker)
             return summary
         train, val, note = train_val_split(ds, r, seed, limit=limit)
         summary = train_run(ds, r, Path(out), train, val, note, seed=seed, workers=workers, resume=resume,
-                            checkpoint=checkpoint, device=device)
+                            checkpoint=checkpoint, device=device, tracker=tracker)
         if context().is_main:
             _print_summary(summary)
         return summary

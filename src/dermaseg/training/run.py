@@ -37,6 +37,7 @@ from dermaseg.training.distributed import setup
 from dermaseg.training.finetune import build_init_model, describe_init, freeze
 from dermaseg.training.recipes import Recipe
 from dermaseg.training.tasks import make_task
+from dermaseg.training.tracking import Tracker, run_params
 from dermaseg.training.trainer import Trainer, seed_everything
 
 __all__ = ["train_run", "build_model", "validate_best", "validation_prompt"]
@@ -91,12 +92,13 @@ def validate_best(out: Path, val: list, recipe: Recipe, dataset, split_note: str
 def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_note: str, seed: int = 0,
               workers: int = 0, resume: bool = False, checkpoint: Path | None = None, device=None,
               progress: bool = True, cache_dir: Path | None = None, extra: dict | None = None,
-              report: bool = True, callback=None) -> dict[str, Any]:
+              report: bool = True, callback=None, tracker: Tracker | None = None) -> dict[str, Any]:
     """Train one run into ``out`` and score its best checkpoint on ``val`` (:func:`validate_best`); returns
     the training summary with the validation summary under ``"val"``. ``report``: write ``out/report.html``
     (the protocol header, the final validation, the training curves), as ``dermaseg report OUT`` would.
     ``callback``: called with a progress dict after every batch and epoch
-    (:class:`~dermaseg.training.trainer.Trainer`). config.json records ``init`` (what the run started
+    (:class:`~dermaseg.training.trainer.Trainer`). ``tracker``: logs the run (parameters, every epoch, the
+    final evaluation, artefacts; :mod:`dermaseg.training.tracking`). config.json records ``init`` (what the run started
     from) and the ids of the training and validation images (``train_ids``, ``val_ids``); the model files
     carry ``train_ids`` too, so scoring one on its own training images warns.
 
@@ -108,7 +110,7 @@ def train_run(dataset, recipe: Recipe, out: Path, train: list, val: list, split_
     created = not out.exists()
     try:
         return _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint,
-                          device, progress, cache_dir, extra, report, callback)
+                          device, progress, cache_dir, extra, report, callback, tracker or Tracker())
     except DermasegError:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -121,7 +123,8 @@ def _settings(recipe: dict) -> dict:
 
 
 def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resume, checkpoint, device, progress,
-               cache_dir, extra, report, callback=None) -> dict[str, Any]:
+               cache_dir, extra, report, callback=None, tracker: Tracker | None = None) -> dict[str, Any]:
+    tracker = tracker or Tracker()
     dist = setup(device)  # torchrun's process group, once per process; else one process
     dev = torch.device(dist.device)
     progress = progress and dist.is_main
@@ -155,17 +158,20 @@ def _train_run(dataset, recipe, out, train, val, split_note, seed, workers, resu
                      cache_dir=cache_dir, dist=dist)
     if dist.is_main:
         write_text(cfg_path, json.dumps(config, indent=2))
-    trainer = Trainer(model, recipe, task, out, device=dev, seed=seed, progress=progress,
-                      extra={"data": str(dataset.root), "split": split_note, "init": config["init"],
-                             "train_ids": config["train_ids"]}, dist=dist, callback=callback)
-    summary = trainer.fit(resume=resume)
-    summary["world_size"] = dist.world_size
-    if dist.is_main and val and (out / "best.pt").is_file():
-        summary["val"] = validate_best(out, val, recipe, dataset, split_note, seed=seed, device=dev,
-                                       progress=progress, report=report, ran=dist.record())
-    elif dist.is_main and report:
-        render_report(out)
-    if report:
-        summary["report"] = str(out / "report.html")
+    with tracker.run(out, run_params(config)):
+        trainer = Trainer(model, recipe, task, out, device=dev, seed=seed, progress=progress,
+                          extra={"data": str(dataset.root), "split": split_note, "init": config["init"],
+                                 "train_ids": config["train_ids"]}, dist=dist, callback=tracker.callback(callback))
+        summary = trainer.fit(resume=resume)
+        summary["world_size"] = dist.world_size
+        if dist.is_main and val and (out / "best.pt").is_file():
+            summary["val"] = validate_best(out, val, recipe, dataset, split_note, seed=seed, device=dev,
+                                           progress=progress, report=report, ran=dist.record())
+        elif dist.is_main and report:
+            render_report(out)
+        if report:
+            summary["report"] = str(out / "report.html")
+        if dist.is_main:
+            tracker.finish_run(out)
     dist.barrier()  # the other ranks wait for rank 0's final validation and report
     return summary

@@ -22,9 +22,10 @@ from dermaseg.cluster import require_ray
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.io import write_text
-from dermaseg.training.cv import collect_cv, plan_cv, run_cv, run_fold
+from dermaseg.training.cv import collect_cv, log_finished, plan_cv, run_cv, run_fold
 from dermaseg.training.ray_runs import run_on_ray
 from dermaseg.training.recipes import get_recipe
+from dermaseg.training.tracking import Tracker, open_tracker
 
 __all__ = ["GRIDS", "grid_points", "sweep_cli", "write_sweep_table"]
 
@@ -76,12 +77,15 @@ def write_sweep_table(out: Path, points: list[dict[str, Any]], folds: int) -> li
 def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None = None,
               epochs: int | None = None, model: str | None = None, limit: int | None = None, seed: int = 0,
               format: str = "auto", device: str | None = None, progress: bool = True, executor: str = "local",
-              address: str | None = None, cpus_per_run: int = 1) -> list[dict[str, Any]]:
+              address: str | None = None, cpus_per_run: int = 1, track: str | None = None,
+              tracking_uri: str | None = None) -> list[dict[str, Any]]:
     """What ``dermaseg sweep`` runs (module docstring). Returns the table rows.
 
     ``executor``: ``local`` cross-validates the points one after another here; ``ray`` runs every
     unfinished (point, fold) at once as Ray Tune trials on the cluster at ``address``
-    (:mod:`dermaseg.training.ray_runs`), then writes the same cv tables and sweep_table.csv."""
+    (:mod:`dermaseg.training.ray_runs`), then writes the same cv tables and sweep_table.csv. ``track``:
+    mlflow or tensorboard (:mod:`dermaseg.training.tracking`): the sweep a parent run, each point a
+    nested CV run, each fold a run nested in its point."""
     if out is None:
         raise DermasegError("--out is required")
     if executor not in ("local", "ray"):
@@ -89,6 +93,7 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
     if executor == "ray":
         require_ray(("tune",))  # before any file is made
     out = Path(out)
+    tracker = open_tracker(track, out, tracking_uri)
     base, points = grid_points(grid)
     ds = load_dataset(data, format=format).with_masks()
     out.mkdir(parents=True, exist_ok=True)
@@ -102,15 +107,21 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
                 print(f"[{n}/{len(points)}] {run_name(point)}: finished earlier, skipped")
                 continue
         todo.append((n, point, recipe))
-    if executor == "ray":
-        _sweep_on_ray(ds, todo, out, folds, seed, limit, device, address, cpus_per_run, progress)
-    else:
-        for n, point, recipe in todo:
-            print(f"[{n}/{len(points)}] {run_name(point)}", flush=True)
-            run_cv(ds, recipe, out / run_name(point), folds=folds, seed=seed, limit=limit, device=device,
-                   splits_path=out / "splits.json", progress=progress, quiet=not progress)
-            write_sweep_table(out, points, folds)
-    rows = write_sweep_table(out, points, folds)
+    params = {"grid": grid, "recipe": base, "data": str(ds.root), "format": ds.format, "folds": folds,
+              "seed": seed, "epochs": epochs, "model": model, "limit": limit, "executor": executor}
+    with tracker.group(out, params):
+        if executor == "ray":
+            _sweep_on_ray(ds, todo, out, folds, seed, limit, device, address, cpus_per_run, progress, tracker)
+        else:
+            for n, point, recipe in todo:
+                print(f"[{n}/{len(points)}] {run_name(point)}", flush=True)
+                with tracker.group(out / run_name(point), {**point, "recipe": recipe.to_dict()}):
+                    run_cv(ds, recipe, out / run_name(point), folds=folds, seed=seed, limit=limit, device=device,
+                           splits_path=out / "splits.json", progress=progress, quiet=not progress,
+                           tracker=tracker)
+                write_sweep_table(out, points, folds)
+        rows = write_sweep_table(out, points, folds)
+        tracker.finish_group(out)
     print(f"sweep table: {out / 'sweep_table.csv'} ({len(rows)}/{len(points)} runs)")
     for r in rows:
         print(f"  {run_name({k: r[k] for k in GRIDS[grid][1]}):24s} dice {r['dice_mean']:.4f} ± {r['dice_std']:.4f}"
@@ -119,16 +130,21 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
 
 
 def _sweep_on_ray(ds, todo, out: Path, folds: int, seed: int, limit: int | None, device: str | None,
-                  address: str | None, cpus_per_run: int, progress: bool) -> None:
-    """Every unfinished (point, fold) of the sweep as one Tune trial; then each point's cv tables."""
-    jobs = []
+                  address: str | None, cpus_per_run: int, progress: bool, tracker: Tracker) -> None:
+    """Every unfinished (point, fold) of the sweep as one Tune trial; then each point's cv tables (and its
+    tracked runs, logged from the finished folders)."""
+    jobs, per_point = [], []
     for _, point, recipe in todo:
         _, point_jobs, _ = plan_cv(ds, recipe, out / run_name(point), folds=folds, seed=seed, limit=limit,
                                    device=device, splits_path=out / "splits.json", label=f"{run_name(point)} ")
         jobs.extend(point_jobs)
+        per_point.append((point, recipe, point_jobs))
     try:
         run_on_ray(run_fold, jobs, ds, out, address=address, cpus_per_run=cpus_per_run, device=device,
                    progress=progress, name="sweep")
     finally:  # what finished counts, also when a run failed
-        for _, point, _ in todo:
-            collect_cv(out / run_name(point), folds)
+        for point, recipe, point_jobs in per_point:
+            with tracker.group(out / run_name(point), {**point, "recipe": recipe.to_dict()}):
+                log_finished(tracker, point_jobs)
+                collect_cv(out / run_name(point), folds)
+                tracker.finish_group(out / run_name(point))

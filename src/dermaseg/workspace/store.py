@@ -36,11 +36,13 @@ from dermaseg.workspace.layout import (
     DB_FILE,
     IMAGES_DIR,
     MASKS_DIR,
+    MODELS_DIR,
     REVIEWED,
     SCHEMA,
     SCHEMA_VERSION,
     STATUSES,
 )
+from dermaseg.workspace.versions import current_version
 
 __all__ = ["Workspace", "StaleVersion", "UnknownImage", "SETTABLE_STATUSES"]
 
@@ -100,8 +102,8 @@ class Workspace:
             conn.executescript(SCHEMA)
             ver = conn.execute("SELECT value FROM settings WHERE key='schema_version'").fetchone()
             if ver is None:
-                conn.execute("INSERT INTO settings VALUES ('schema_version', ?), ('created', ?), "
-                             "('model_version', 'default')", (str(SCHEMA_VERSION), now_utc()))
+                conn.execute("INSERT INTO settings VALUES ('schema_version', ?), ('created', ?)",
+                             (str(SCHEMA_VERSION), now_utc()))
             elif int(ver[0]) > SCHEMA_VERSION:
                 raise DataError(f"{db}: made by a newer dermaseg (schema {ver[0]}); upgrade dermaseg")
         except sqlite3.DatabaseError as e:
@@ -152,6 +154,12 @@ class Workspace:
                 raise
             self._db.execute("COMMIT")
 
+    def record(self, user: str, remote: str | None, action: str, image_id: str | None = None,
+               **detail: Any) -> None:
+        """Append one event to the review log (e.g. a fine-tune or a change of the current model)."""
+        with self._write() as db:
+            self._event(db, user, remote, action, image_id, **detail)
+
     def _event(self, db, user: str, remote: str | None, action: str, image_id: str | None, **detail: Any) -> None:
         db.execute("INSERT INTO events (time, user, remote, action, image_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
                    (now_utc(), user, remote, action, image_id, json.dumps(detail, sort_keys=True)))
@@ -174,8 +182,10 @@ class Workspace:
 
     @property
     def model_version(self) -> str:
-        """The model version that makes automatic masks: ``default`` (the bundled model) or ``vN``."""
-        return self.setting("model_version", "default") or "default"
+        """The current model version, which makes automatic masks: ``default`` (the bundled model) or
+        ``vN``. Its one home is ``models/current.json`` (:mod:`dermaseg.models.versions`), which
+        ``segment --model DIR`` and the server read too."""
+        return current_version(self.root / MODELS_DIR)
 
     def set_setting(self, key: str, value: str | None, user: str = "local", remote: str | None = None) -> None:
         with self._write() as db:

@@ -6,6 +6,11 @@ import { area, maskFromB64, maskToPng, paintStroke } from "./mask.js";
 import { wireExports } from "./export.js";
 import { renderMeasurements, renderAuto } from "./panels.js";
 import { Viewer } from "./view.js";
+import { renderItems, samLabel } from "./list.js";
+import { createReview } from "./review.js";
+import { pending, queueWrite } from "./sync.js";
+import { wireScale } from "./scale.js";
+import { wireZoom } from "./zoom.js";
 
 const $ = (id) => document.getElementById(id);
 const S = {
@@ -49,15 +54,18 @@ function draw() {
 }
 
 // ------------------------------------------------------------------ opening images
+const blankRec = (extra) => ({ key: ++keySeq, maskVersion: 0, measuredVersion: -1, predictSeq: 0, measureSeq: 0,
+  prompts: { box: null, points: [], labels: [] }, undo: [], redo: [], pixelSize: S.defaultPixelSize,
+  pixelSource: S.defaultPixelSize ? "session" : null, kind: "auto", sync: Promise.resolve(), measuring: Promise.resolve(), ...extra });
+// a workspace image not loaded yet (status "remote"): list.js's loadImage fills it when it is opened
+const newRec = (row) => blankRec({ id: row.id, name: row.name, status: "remote", ws: row, version: row.version });
+
 async function openFiles(files) {
   const list = [...files].filter((f) => f && f.size !== undefined);
-  for (const file of list) {
-    S.images.push({ key: ++keySeq, name: file.name, file, status: "uploading", maskVersion: 0, predictSeq: 0, measureSeq: 0,
-      prompts: { box: null, points: [], labels: [] }, undo: [], redo: [], pixelSize: S.defaultPixelSize,
-      pixelSource: S.defaultPixelSize ? "session" : null, kind: "auto", sync: Promise.resolve(), measuring: Promise.resolve() });
-  }
+  for (const file of list) S.images.push(blankRec({ name: file.name, file, status: "uploading" }));
   renderList();
   for (const rec of S.images.filter((r) => r.status === "uploading" && r.file)) await uploadOne(rec);
+  if (S.ws) review.refresh().catch(fail);  // uploads join the workspace
 }
 
 async function uploadOne(rec) {
@@ -66,7 +74,7 @@ async function uploadOne(rec) {
     Object.assign(rec, { id: r.id, width: r.width, height: r.height, sam: r.sam, measurements: r.auto.measurements });
     const mask = await maskFromB64(r.auto.mask, r.width, r.height);
     rec.auto = { mask, quality: r.auto.predicted_quality, flags: r.auto.flags, source: r.auto.source };
-    rec.mask = mask.slice();
+    rec.mask = mask.slice(); rec.measuredVersion = rec.maskVersion;
     const png = await api.imagePng(r.id);
     rec.bitmap = await createImageBitmap(png);
     rec.thumb = URL.createObjectURL(png);
@@ -99,7 +107,13 @@ function select(i) {
   const rec = cur();
   viewer.setImage(rec.status === "ready" ? rec : null);
   document.body.dataset.current = rec.id || "";
-  renderList(); updatePanels(); draw();
+  renderList(); updatePanels(); draw(); zoom.update();
+  if (rec.status === "remote" || (rec.ws && rec.status === "error")) {
+    review.open(rec).then(() => {
+      if (rec.status === "ready") { refreshMeasurements(rec); pollSam(); }
+      if (rec === cur()) select(S.current); else renderList();
+    });
+  }
 }
 
 function step(d) {
@@ -123,27 +137,30 @@ function pushUndo(rec) { rec.undo.push(snapshot(rec)); if (rec.undo.length > 50)
 function restore(rec, snap) { rec.mask = snap.mask; rec.prompts = snap.prompts; rec.kind = snap.kind; rec.maskVersion++; }
 
 // the latest request for an image's measurements wins (responses may arrive out of order)
-function showMeasurements(rec, token, m) {
+function showMeasurements(rec, token, m, maskVersion) {
   if (token !== rec.measureSeq) return;
-  rec.measurements = m;
+  rec.measurements = m; rec.measuredVersion = maskVersion;
   if (rec === cur()) updatePanels();
 }
 function refreshMeasurements(rec) {
-  const token = ++rec.measureSeq;
+  const token = ++rec.measureSeq, mv = rec.maskVersion;
   // after any pending edit reached the server; not on rec.sync, so the next prompt does not wait for it
-  rec.measuring = rec.sync.then(() => api.measurements(rec.id, rec.pixelSize)).then((m) => showMeasurements(rec, token, m)).catch(fail);
+  rec.measuring = rec.sync.then(() => api.measurements(rec.id, rec.pixelSize)).then((m) => showMeasurements(rec, token, m, mv)).catch(fail);
   return rec.measuring;
 }
 
+// every edit is saved as it happens (workspace: with If-Match; a 409 shows the newer mask: review.conflict)
+const writeOpts = { onError: fail, onConflict: (rec, e) => review.conflict(rec, e) };
 function syncMask(rec) {
-  const job = async () => {
-    const token = ++rec.measureSeq;
+  updatePanels();
+  return queueWrite(rec, async (version) => {
+    const token = ++rec.measureSeq, mv = rec.maskVersion;
     const blob = await maskToPng(rec.mask, rec.width, rec.height);
-    const r = await api.putMask(rec.id, blob, rec.pixelSize);
-    showMeasurements(rec, token, r.measurements);
-  };
-  rec.sync = rec.sync.then(job).catch(fail);
-  return rec.sync;
+    const r = await api.putMask(rec.id, blob, rec.pixelSize, version);
+    showMeasurements(rec, token, r.measurements, mv);
+    if (r.status && rec.ws) rec.ws = { ...rec.ws, status: r.status, reviewer: r.reviewer };
+    return r;
+  }, writeOpts).then((r) => { updatePanels(); if (r && S.ws) review.refresh().catch(fail); return r; });
 }
 
 function undo() {
@@ -170,9 +187,15 @@ async function runPrompt(rec, t0) {
   const seq = ++rec.predictSeq;
   S.busy++; updateStatus();
   try {
-    await rec.sync;  // an edit still being saved must reach the server before this prompt's mask
-    const p = rec.prompts;
-    const r = await api.predict(rec.id, { box: p.box, points: p.points, labels: p.labels }, rec.pixelSize, false);
+    const p = rec.prompts, prompt = { box: p.box, points: p.points, labels: p.labels };
+    // after any edit still being saved; on a workspace image, saved by the server with If-Match
+    let failed = null;
+    const r = await queueWrite(rec, (version) => api.predict(rec.id, prompt, rec.pixelSize, false, version),
+      { onError: (e) => { failed = e; }, onConflict: writeOpts.onConflict });
+    if (failed) throw failed;
+    if (!r) { draw(); updatePanels(); return; }  // 409: the newer mask is shown
+    if (r.status && rec.ws) rec.ws = { ...rec.ws, status: r.status, reviewer: r.reviewer };
+    if (S.ws) review.refresh().catch(fail);
     if (seq !== rec.predictSeq) return;
     const m = await maskFromB64(r.mask, rec.width, rec.height);
     if (seq !== rec.predictSeq) return;
@@ -208,10 +231,13 @@ function addPoint(rec, p, label, t0) {
 // ------------------------------------------------------------------ pointer tools
 const canvas = $("canvas");
 canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+const zoom = wireZoom({ viewer, canvas, draw, label: $("zoom-val"),
+  buttons: { in: $("zoom-in"), out: $("zoom-out"), fit: $("zoom-fit") } });
 canvas.addEventListener("pointerdown", (ev) => {
   const rec = cur(); if (!rec || rec.status !== "ready") return;
   const p = viewer.toImage(ev), t0 = ev.timeStamp || performance.now();
   canvas.setPointerCapture(ev.pointerId);
+  if (zoom.pointerDown(ev)) return;
   if (S.tool === "box") { if (inside(rec, p)) UI.boxStart = p; }
   else if (S.tool === "pos" || S.tool === "neg") {
     const negative = S.tool === "neg" || ev.button === 2 || ev.shiftKey || ev.altKey;
@@ -219,7 +245,7 @@ canvas.addEventListener("pointerdown", (ev) => {
   } else if (S.tool === "brush" || S.tool === "eraser") {
     pushUndo(rec); rec.predictSeq++;
     const erase = S.tool === "eraser" || ev.button === 2;
-    UI.painting = { last: p, erase, r: viewer.cssToImage(S.brush / 2) };
+    UI.painting = { last: p, erase, r: S.brush / 2 };  // the brush size is in image pixels
     paintStroke(rec.mask, rec.width, rec.height, p.x, p.y, p.x, p.y, UI.painting.r, erase ? 0 : 1);
     rec.maskVersion++; draw();
   } else if (S.tool === "ruler") {
@@ -230,9 +256,10 @@ canvas.addEventListener("pointerdown", (ev) => {
 });
 canvas.addEventListener("pointermove", (ev) => {
   const rec = cur(); if (!rec || rec.status !== "ready") return;
+  if (zoom.pointerMove(ev)) return;
   const p = viewer.toImage(ev);
   $("cursor-pos").textContent = inside(rec, p) ? `x ${Math.round(p.x)}, y ${Math.round(p.y)}` : "";
-  if (S.tool === "brush" || S.tool === "eraser") UI.cursor = { ...p, r: viewer.cssToImage(S.brush / 2), erase: S.tool === "eraser" };
+  if (S.tool === "brush" || S.tool === "eraser") UI.cursor = { ...p, r: S.brush / 2, erase: S.tool === "eraser" };
   else UI.cursor = null;
   if (UI.boxStart) {
     const q = clampPt(rec, p), s = UI.boxStart;
@@ -245,6 +272,7 @@ canvas.addEventListener("pointermove", (ev) => {
   draw();
 });
 const endPointer = (ev) => {
+  if (zoom.pointerUp(ev)) return;
   const rec = cur(); if (!rec) return;
   if (UI.boxStart) {
     const b = UI.dragBox; UI.boxStart = null; UI.dragBox = null;
@@ -259,73 +287,14 @@ canvas.addEventListener("pointerup", endPointer);
 canvas.addEventListener("pointercancel", endPointer);
 canvas.addEventListener("pointerleave", () => { UI.cursor = null; $("cursor-pos").textContent = ""; draw(); });
 
-// ------------------------------------------------------------------ scale (pixel size)
-function rulerDone(rec) {
-  const [a, b] = UI.ruler;
-  const px = Math.hypot(b.x - a.x, b.y - a.y);
-  UI.rulerEnd = null;
-  $("ruler-px").textContent = `${px.toFixed(1)} px`;
-  $("ruler-form").hidden = false;
-  $("ruler-mm").focus(); $("ruler-mm").select();
-  UI.rulerPx = px;
-}
-function setPixelSize(rec, v, source) {
-  if (!(v > 0) || !Number.isFinite(v)) return toast("pixel size must be a positive number of millimetres");
-  rec.pixelSize = v; rec.pixelSource = source; S.defaultPixelSize = v;
-  refreshMeasurements(rec);
-  updatePanels();
-}
-$("ruler-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const rec = cur(); const mm = parseFloat($("ruler-mm").value);
-  if (!rec || !UI.rulerPx) return;
-  if (!(mm > 0)) return toast("type the ruler segment's length in millimetres");
-  setPixelSize(rec, mm / UI.rulerPx, `ruler: ${mm} mm over ${UI.rulerPx.toFixed(1)} px`);
-  rec.ruler = { a: UI.ruler[0], b: UI.ruler[1], label: `${mm} mm` };
-  UI.ruler = []; UI.rulerEnd = null;
-  $("ruler-form").hidden = true;
-  draw();
-});
-$("pixel-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const rec = cur(); if (!rec || rec.status !== "ready") return;
-  const v = $("pixel-size").value.trim();
-  if (v === "") { rec.pixelSize = null; rec.pixelSource = null; refreshMeasurements(rec); return; }
-  setPixelSize(rec, parseFloat(v), "typed");
-});
+// ------------------------------------------------------------------ scale (pixel size): scale.js
+const { rulerDone } = wireScale({ S, UI, cur, toast, refreshMeasurements, updatePanels, draw });
 
 // ------------------------------------------------------------------ panels
 function renderList() {
-  const ul = $("image-list");
-  ul.replaceChildren();
-  S.images.forEach((rec, i) => {
-    const li = document.createElement("li");
-    li.className = `item ${i === S.current ? "current" : ""} ${rec.status}`;
-    li.dataset.status = rec.status; li.dataset.sam = rec.sam || "";
-    li.title = rec.error || rec.name;
-    const th = document.createElement(rec.thumb ? "img" : "div");
-    th.className = "thumb"; if (rec.thumb) { th.src = rec.thumb; th.alt = ""; }
-    const txt = document.createElement("div"); txt.className = "item-text";
-    const nm = document.createElement("div"); nm.className = "item-name"; nm.textContent = rec.name;
-    const st = document.createElement("div"); st.className = "item-state";
-    st.textContent = rec.status === "uploading" ? "segmenting…" : rec.status === "error" ? rec.error
-      : `${rec.width}×${rec.height} · ${samLabel(rec.sam, true)}`;
-    txt.append(nm, st);
-    const del = document.createElement("button");
-    del.className = "item-del"; del.textContent = "×"; del.title = "Close this image (deletes it on the server)";
-    del.onclick = (e) => { e.stopPropagation(); removeImage(rec); };
-    li.append(th, txt, del);
-    li.onclick = () => select(i);
-    ul.appendChild(li);
-  });
-  $("empty-hint").hidden = S.images.length > 0;
+  renderItems($("image-list"), S.images, S.current, { select, remove: removeImage });
+  $("empty-hint").hidden = S.images.length > 0 || !!S.ws;
   $("count").textContent = S.images.length ? `${S.images.length} image${S.images.length > 1 ? "s" : ""}` : "";
-}
-
-function samLabel(sam, short) {
-  return { pending: short ? "prompts: preparing…" : "preparing prompts (embedding)…", ready: short ? "prompts ready" : "ready: prompts are instant",
-    evicted: short ? "prompts: on demand" : "embedding evicted: recomputed on the next prompt",
-    unavailable: short ? "no prompt model" : "this server has no prompt model" }[sam] || sam || "";
 }
 
 function updateStatus() {
@@ -348,7 +317,10 @@ function updatePanels() {
   $("sam-state").textContent = ready ? samLabel(rec.sam) : "";
   $("sam-state").dataset.state = ready ? rec.sam : "";
   renderAuto($("auto-panel"), ready ? rec : null);
-  renderMeasurements($("measure-table"), ready ? rec.measurements : undefined, ready ? rec.pixelSize : null);
+  // never the numbers of an older mask: "updating" until the current mask's measurements arrive
+  renderMeasurements($("measure-table"), ready ? (rec.measuredVersion === rec.maskVersion ? rec.measurements : "updating") : undefined,
+    ready ? rec.pixelSize : null);
+  review.panel(rec);
   $("pixel-size").value = ready && rec.pixelSize ? Number(rec.pixelSize.toPrecision(4)) : "";
   $("pixel-source").textContent = ready && rec.pixelSize ? `(${rec.pixelSource})` : "not set: measurements in pixels only";
   $("undo").disabled = !ready || !rec.undo.length; $("redo").disabled = !ready || !rec.redo.length;
@@ -393,9 +365,11 @@ document.addEventListener("keydown", (e) => {
   if (mod && k === "z") { e.preventDefault(); return e.shiftKey ? redo() : undo(); }
   if (mod && k === "y") { e.preventDefault(); return redo(); }
   if (mod || e.altKey) return;
-  const tools = { b: "box", p: "pos", n: "neg", d: "brush", e: "eraser", r: "ruler" };
+  if (zoom.key(e)) return;
+  if (e.shiftKey && k === "a") { e.preventDefault(); return resetAuto(); }
+  const tools = { b: "box", p: "pos", k: "neg", d: "brush", e: "eraser", r: "ruler" };
   if (tools[k]) return setTool(tools[k]);
-  const acts = { a: resetAuto, o: toggleMode, "[": () => brushBy(-2), "]": () => brushBy(2), arrowleft: () => step(-1),
+  const acts = { a: () => review.decide("approved"), s: () => review.decide("skipped"), n: () => review.next(), o: toggleMode, "[": () => brushBy(-2), "]": () => brushBy(2), arrowleft: () => step(-1),
     arrowright: () => step(1), pageup: () => step(-1), pagedown: () => step(1), "?": () => $("shortcuts").scrollIntoView({ block: "nearest" }),
     escape: () => { UI.boxStart = null; UI.dragBox = null; UI.ruler = []; UI.rulerEnd = null; draw(); },
     h: () => { $("show-mask").checked = !$("show-mask").checked; $("show-mask").dispatchEvent(new Event("change")); } };
@@ -410,7 +384,9 @@ $("file-input").addEventListener("change", (e) => { openFiles(e.target.files); e
 window.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
 window.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.body.classList.remove("dragging"); });
 window.addEventListener("drop", (e) => { e.preventDefault(); document.body.classList.remove("dragging"); openFiles(e.dataTransfer.files); });
-new ResizeObserver(() => { viewer.resize(); draw(); }).observe($("stage"));
+new ResizeObserver(() => { viewer.resize(); draw(); zoom.update(); }).observe($("stage"));
+// leaving with a stroke being painted or an edit not yet acknowledged by the server warns
+window.addEventListener("beforeunload", (e) => { if (pending() || UI.painting) { e.preventDefault(); e.returnValue = "unsaved"; } });
 
 api.models().then((m) => {
   const a = m.automatic, p = m.prompted;
@@ -421,7 +397,9 @@ api.models().then((m) => {
   if (!p) for (const t of ["box", "pos", "neg"]) document.querySelector(`[data-tool=${t}]`).disabled = true;
   if (!p) setTool("brush");
 }).catch(fail);
+const review = createReview({ S, cur, newRec, select, renderList, updatePanels, draw, toast, fail });
 setTool("box"); renderList(); updatePanels();
+review.init().catch(fail);
 
 // for tests and benchmarks: state and image -> client coordinates
 window.dermaseg = {
@@ -432,4 +410,6 @@ window.dermaseg = {
     return { x: r.left + cx * k, y: r.top + cy * k };
   },
   area: () => (cur() && cur().mask ? area(cur().mask) : null),
+  zoom: () => viewer.zoomPercent(),
+  pending,
 };

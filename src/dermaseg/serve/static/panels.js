@@ -4,6 +4,7 @@ const FLAGS = {
   empty: "No lesion found",
   "covers-most-of-image": "Mask covers most of the image",
   "predicted-failure": "Low predicted quality (estimated Jaccard < 0.65)",
+  review: "Check: predicted quality between 0.65 and 0.80",
 };
 
 const num = (v, digits = 3) => {
@@ -56,8 +57,10 @@ export function renderMeasurements(el, m, pixelSize) {
   el.replaceChildren();
   const main = document.createElement("table"); main.className = "measure";
   const tb = document.createElement("tbody"); main.appendChild(tb); el.appendChild(main);
-  if (m === undefined) { row(tb, "—", "open an image"); return; }
+  if (m === undefined) { el.dataset.state = ""; row(tb, "—", "open an image"); return; }
   if (m === null) { row(tb, "—", "not available"); return; }
+  if (m === "updating") { el.dataset.state = "updating"; row(tb, "…", "updating (measuring the new mask)"); return; }
+  el.dataset.state = "";
   const used = new Set();
   for (const [label, px, mm, u1, u2] of PAIRS) {
     if (!(px in m)) continue;

@@ -1,5 +1,6 @@
-// The image viewer: the image fitted to the canvas, the mask as a fill or an outline at display
-// resolution, and the prompts (box, lesion/background points), the ruler and the brush cursor on top.
+// The image viewer: the image fitted to the canvas (or zoomed and panned: zoomAt, panBy, setZoom), the
+// mask as a fill or an outline at display resolution over the visible part only, and the prompts (box,
+// lesion/background points), the ruler and the brush cursor on top.
 
 const LESION = [255, 212, 0];           // yellow, as dermaseg segment's overlays
 const BOX = "#00c8ff";
@@ -10,7 +11,7 @@ export class Viewer {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.img = null;
-    this.scale = 1; this.ox = 0; this.oy = 0;
+    this.scale = 1; this.ox = 0; this.oy = 0; this.fitted = true;
     this._overlay = null; this._overlayKey = "";
   }
 
@@ -18,11 +19,16 @@ export class Viewer {
     const dpr = window.devicePixelRatio || 1;
     const r = this.canvas.getBoundingClientRect();
     const w = Math.max(1, Math.round(r.width * dpr)), h = Math.max(1, Math.round(r.height * dpr));
-    if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
-    this.fit();
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      const cx = this.canvas.width / 2, cy = this.canvas.height / 2;
+      this.canvas.width = w; this.canvas.height = h;
+      if (!this.fitted) { this.ox += w / 2 - cx; this.oy += h / 2 - cy; this._overlayKey = ""; }  // keep the centre
+    }
+    if (this.fitted) this.fit();
   }
 
   fit() {
+    this.fitted = true;
     if (!this.img) return;
     const { width: W, height: H } = this.img;
     const pad = 8 * (window.devicePixelRatio || 1);
@@ -33,6 +39,31 @@ export class Viewer {
   }
 
   setImage(img) { this.img = img; this.fit(); }
+
+  // zoom in percent: 100 = one image pixel per CSS pixel
+  zoomPercent() { return (100 * this.scale) / (window.devicePixelRatio || 1); }
+
+  // zoom by factor about a canvas point (default: the canvas centre), within 5 %..1600 %
+  zoomAt(factor, cx = this.canvas.width / 2, cy = this.canvas.height / 2) {
+    if (!this.img) return;
+    const dpr = window.devicePixelRatio || 1;
+    const s = Math.min(16 * dpr, Math.max(0.05 * dpr, this.scale * factor));
+    this.ox = cx - ((cx - this.ox) * s) / this.scale;
+    this.oy = cy - ((cy - this.oy) * s) / this.scale;
+    this.scale = s; this.fitted = false; this._overlayKey = "";
+  }
+
+  setZoom(percent) { this.zoomAt((percent * (window.devicePixelRatio || 1)) / 100 / this.scale); }
+
+  // pan by canvas pixels
+  panBy(dx, dy) { if (!this.img) return; this.ox += dx; this.oy += dy; this.fitted = false; this._overlayKey = ""; }
+
+  // client (CSS) coordinates -> canvas pixels
+  clientToCanvas(ev) {
+    const r = this.canvas.getBoundingClientRect();
+    const dpr = this.canvas.width / r.width;
+    return [(ev.clientX - r.left) * dpr, (ev.clientY - r.top) * dpr];
+  }
 
   // client (CSS) coordinates of an event -> image pixel coordinates (float, may be outside the image)
   toImage(ev) {
@@ -50,14 +81,25 @@ export class Viewer {
     return (px * (this.canvas.width / r.width)) / this.scale;
   }
 
+  // the visible part of the image in canvas pixels: [x0, y0, x1, y1] (integers), or null
+  visible() {
+    const { width: W, height: H } = this.img;
+    const x0 = Math.max(0, Math.floor(this.ox)), y0 = Math.max(0, Math.floor(this.oy));
+    const x1 = Math.min(this.canvas.width, Math.ceil(this.ox + W * this.scale));
+    const y1 = Math.min(this.canvas.height, Math.ceil(this.oy + H * this.scale));
+    return x1 > x0 && y1 > y0 ? [x0, y0, x1, y1] : null;
+  }
+
   overlay(mask, version, mode, opacity) {
     const { width: W, height: H } = this.img;
-    const dw = Math.max(1, Math.round(W * this.scale)), dh = Math.max(1, Math.round(H * this.scale));
-    const key = `${version}|${mode}|${opacity}|${dw}x${dh}`;
+    const v = this.visible();
+    if (!v) return null;
+    const [vx, vy] = v, dw = v[2] - v[0], dh = v[3] - v[1];
+    const key = `${version}|${mode}|${opacity}|${v}|${this.ox}|${this.oy}|${this.scale}`;
     if (this._overlay && key === this._overlayKey) return this._overlay;
     const xs = new Int32Array(dw), ys = new Int32Array(dh);
-    for (let i = 0; i < dw; i++) xs[i] = Math.min(W - 1, Math.floor(((i + 0.5) * W) / dw));
-    for (let j = 0; j < dh; j++) ys[j] = Math.min(H - 1, Math.floor(((j + 0.5) * H) / dh)) * W;
+    for (let i = 0; i < dw; i++) xs[i] = Math.min(W - 1, Math.max(0, Math.floor((vx + i + 0.5 - this.ox) / this.scale)));
+    for (let j = 0; j < dh; j++) ys[j] = Math.min(H - 1, Math.max(0, Math.floor((vy + j + 0.5 - this.oy) / this.scale))) * W;
     const dm = new Uint8Array(dw * dh);
     for (let j = 0, k = 0; j < dh; j++) { const row = ys[j]; for (let i = 0; i < dw; i++, k++) dm[k] = mask[row + xs[i]]; }
     const c = this._overlayCanvas && this._overlayCanvas.width === dw && this._overlayCanvas.height === dh
@@ -70,18 +112,21 @@ export class Viewer {
       for (let k = 0, p = 0; k < dm.length; k++, p += 4) if (dm[k]) { d[p] = LESION[0]; d[p + 1] = LESION[1]; d[p + 2] = LESION[2]; d[p + 3] = a; }
     } else {  // outline: both pixels of every lesion/background transition (a 2 px line), and the frame
       const e = new Uint8Array(dm.length);
+      // the image's own frame, not the edges of the visible part when zoomed in
+      const fl = vx <= this.ox + 1, ft = vy <= this.oy + 1;
+      const fr = v[2] >= this.ox + W * this.scale - 1, fb = v[3] >= this.oy + H * this.scale - 1;
       for (let j = 0, k = 0; j < dh; j++) for (let i = 0; i < dw; i++, k++) {
         const v = dm[k];
         if (i + 1 < dw && dm[k + 1] !== v) { e[k] = 1; e[k + 1] = 1; }
         if (j + 1 < dh && dm[k + dw] !== v) { e[k] = 1; e[k + dw] = 1; }
-        if (v && (i === 0 || j === 0 || i === dw - 1 || j === dh - 1)) e[k] = 1;
+        if (v && ((i === 0 && fl) || (j === 0 && ft) || (i === dw - 1 && fr) || (j === dh - 1 && fb))) e[k] = 1;
       }
       const oa = Math.max(a, 200);
       for (let k = 0, p = 0; k < e.length; k++, p += 4) if (e[k]) { d[p] = LESION[0]; d[p + 1] = LESION[1]; d[p + 2] = LESION[2]; d[p + 3] = oa; }
     }
     ctx.putImageData(id, 0, 0);
-    this._overlay = c; this._overlayKey = key;
-    return c;
+    this._overlay = { canvas: c, x: vx, y: vy }; this._overlayKey = key;
+    return this._overlay;
   }
 
   render(s) {
@@ -90,10 +135,11 @@ export class Viewer {
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     if (!this.img || !this.img.bitmap) return;
     const { width: W, height: H } = this.img;
-    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingEnabled = this.scale < 2;  // zoomed in: the image's own pixels, for inspecting borders
     ctx.imageSmoothingQuality = "high";
     ctx.drawImage(this.img.bitmap, this.ox, this.oy, W * this.scale, H * this.scale);
-    if (s.mask && s.showMask) ctx.drawImage(this.overlay(s.mask, s.maskVersion, s.mode, s.opacity), this.ox, this.oy);
+    const ov = s.mask && s.showMask ? this.overlay(s.mask, s.maskVersion, s.mode, s.opacity) : null;
+    if (ov) ctx.drawImage(ov.canvas, ov.x, ov.y);
     const dpr = window.devicePixelRatio || 1;
     const box = s.dragBox || (s.prompts && s.prompts.box);
     if (box) {
