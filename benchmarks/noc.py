@@ -19,6 +19,9 @@ Models sharing an image encoder (``litemedsam`` and ``litemedsam-derm``) share e
 Run by hand (CPU is fine, the encoder dominates):
 ``python benchmarks/noc.py --models litemedsam,litemedsam-derm,mobilesam [--checkpoint sam_vit_b_01ec64.pth]
 [--n-isic 150] [--n-ph2 100] [--out noc.json]`` (``sam-vit-b`` joins the models when ``--checkpoint`` is given).
+``--curves FILE.jsonl`` appends each image's IoU curve and timings as it is done and skips images already in the
+file (resumable; runs for different models may share one file); ``--summarise FILE.jsonl`` prints the table from
+such a file over the images every listed model has done (the same images for every model).
 """
 
 from __future__ import annotations
@@ -112,7 +115,11 @@ def main() -> None:
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--curves", type=Path, default=None, help="append per-image curves here (resumable)")
+    ap.add_argument("--summarise", type=Path, default=None, help="print the table from a --curves file")
     args = ap.parse_args()
+    if args.summarise:
+        return report(from_curves(args.summarise, [m for m in args.models.split(",") if m], args.clicks), args)
 
     import torch
 
@@ -137,13 +144,19 @@ def main() -> None:
         sets["PH2 dev"] = _pairs(args.ph2)[: args.n_ph2]
     results: dict = {"protocol": __doc__.split("\n\n")[1], "machine": "shared CPU (timings are ratios)",
                      "threads": args.threads, "rows": []}
+    seen = set()
+    if args.curves and args.curves.is_file():
+        seen = {(r["dataset"], r["image"], r["model"]) for r in _read_curves(args.curves)}
     for dname, samples in sets.items():
         curves = {m: [] for m in names}
         times = {m: [] for m in names}
         for i, s in enumerate(samples):
+            todo = {m: p for m, p in preds.items() if (dname, Path(s.image).stem, m) not in seen}
+            if not todo:
+                continue
             rgb, truth = read_image(s.image), read_mask(s.mask)
             done: dict[str, object] = {}
-            for m, p in preds.items():
+            for m, p in todo.items():
                 if prints[m] in done:  # same encoder: reuse the embedding, prepare this decoder
                     e = done[prints[m]]
                     emb = Embedding(e.tensor, e.size, e.scale, e.resized, prepared=prepare(p.model, e.tensor))
@@ -154,16 +167,56 @@ def main() -> None:
                 ious, tc, tp = session(p, truth, args.clicks)
                 curves[m].append(ious)
                 times[m].append((tc, tp))
+                if args.curves:
+                    with open(args.curves, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps({"dataset": dname, "image": Path(s.image).stem, "model": m,
+                                             "ious": ious, "t_click": tc, "t_plain": tp}) + "\n")
             print(f"{dname} {i + 1}/{len(samples)} " + " ".join(
-                f"{m}:{curves[m][-1][0]:.3f}->{curves[m][-1][min(3, args.clicks)]:.3f}" for m in names), flush=True)
+                f"{m}:{curves[m][-1][0]:.3f}->{curves[m][-1][min(3, args.clicks)]:.3f}" for m in todo), flush=True)
         for m in names:
-            row = {"model": m, "dataset": dname, **summarise(curves[m], args.clicks)}
-            t = np.asarray([x for x in times[m] if np.isfinite(x[0]) and np.isfinite(x[1])])
-            if len(t):
-                row["click_predict_s"] = float(np.median(t[:, 0]))
-                row["click_predict_ratio_vs_unrefined"] = float(np.median(t[:, 0] / t[:, 1]))
-            results["rows"].append(row)
-            print(json.dumps(row), flush=True)
+            if curves[m]:
+                results["rows"].append(_row(m, dname, curves[m], times[m], args.clicks))
+                print(json.dumps(results["rows"][-1]), flush=True)
+    report(results, args)
+
+
+def _row(m: str, dname: str, curves: list, times: list, clicks: int) -> dict:
+    row = {"model": m, "dataset": dname, **summarise(curves, clicks)}
+    t = np.asarray([x for x in times if np.isfinite(x[0]) and np.isfinite(x[1])])
+    if len(t):
+        row["click_predict_s"] = float(np.median(t[:, 0]))
+        row["click_predict_ratio_vs_unrefined"] = float(np.median(t[:, 0] / t[:, 1]))
+    return row
+
+
+def _read_curves(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:  # a line cut short by an interrupted run
+            pass
+    return out
+
+
+def from_curves(path: Path, names: list[str], clicks: int) -> dict:
+    """The results of a ``--curves`` file over the images every model in ``names`` has done."""
+    recs = _read_curves(path)
+    results: dict = {"protocol": __doc__.split("\n\n")[1], "machine": "shared CPU (timings are ratios)",
+                     "source": str(path), "rows": []}
+    for dname in dict.fromkeys(r["dataset"] for r in recs):
+        by = {m: {r["image"]: r for r in recs if r["dataset"] == dname and r["model"] == m} for m in names}
+        common = [i for i in by[names[0]] if all(i in by[m] for m in names)]
+        for m in names:
+            if common:
+                rs = [by[m][i] for i in common]
+                results["rows"].append(_row(m, dname, [r["ious"] for r in rs],
+                                            [(r["t_click"], r["t_plain"]) for r in rs], clicks))
+    return results
+
+
+def report(results: dict, args) -> None:
+    """Print the Markdown table; write ``--out``."""
     print("\n| model | dataset | n | NoC@85 | NoC@90 | IoU box | 1 click | 3 clicks | 5 clicks | clicks hurting |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results["rows"]:
@@ -172,6 +225,7 @@ def main() -> None:
               f"{100 * r['clicks_hurting']:.1f} % |")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
+    return None
 
 
 if __name__ == "__main__":

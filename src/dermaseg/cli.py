@@ -379,7 +379,7 @@ def serve_cmd(
                              "reachable by others; needs --auth)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free port)."),
     model: str = typer.Option("default", "--model", help="Automatic model: name or saved model file."),
-    sam: str = typer.Option("litemedsam", "--sam", help="Prompted SAM-family model, or 'none'."),
+    sam: str = typer.Option("litemedsam-derm", "--sam", help="Prompted SAM-family model (litemedsam-derm: the bundled click-aware decoder; litemedsam: upstream), or 'none'."),
     max_upload_mb: float = typer.Option(50, "--max-upload-mb", help="Largest upload accepted (413 above)."),
     cache_mb: float = typer.Option(2048, "--cache-mb", help="Memory for images and SAM embeddings; least "
                                    "recently used images are evicted beyond it and recomputed on use."),

@@ -174,3 +174,14 @@ def test_describe_is_the_one_text():
     assert Prompt.of(None) == Prompt() and Prompt.of(p) is p
     with pytest.raises(TypeError):
         Prompt.of((1, 2, 3, 4))
+
+
+def test_prompt_point_shorthand_accepted_or_refused_naming_points_and_labels():
+    from dermaseg.errors import DermasegError
+
+    p = Prompt(point=(12, 34.5))
+    assert p.points == ((12.0, 34.5),) and p.labels == (1,)
+    with pytest.raises(DermasegError, match=r"points=.*labels="):
+        Prompt(point=((1, 2), (3, 4)))
+    with pytest.raises(DermasegError, match=r"points=/labels="):
+        Prompt(point=(1, 2), points=((3, 4),), labels=(1,))

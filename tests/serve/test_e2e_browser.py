@@ -252,3 +252,38 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     assert "notes.jpg: cannot read image" in page.text_content(".toast")
     assert page.evaluate("() => window.dermaseg.state.images.at(-1).status") == "error"
     page.close()
+
+
+def test_browser_brush_stroke_survives_the_next_prompt(server, browser):
+    """Edits are kept in the page: a box, a brush stroke far from the lesion, then a lesion click; the mask the
+    page draws after the click (and the server's) still has every pixel of the stroke."""
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.set_input_files("#file-input", [str(SAMPLE)])
+    page.wait_for_selector(".item.current[data-sam=ready]", timeout=180_000)
+    auto = _page_mask(page)
+    ys, xs = np.nonzero(auto)
+    page.keyboard.press("b")
+    page.mouse.move(*_client(page, xs.min() - 6, ys.min() - 6))
+    page.mouse.down()
+    page.mouse.move(*_client(page, xs.max() + 6, ys.max() + 6), steps=6)
+    page.mouse.up()
+    page.wait_for_function("() => window.dermaseg.state.latencies.length === 1", timeout=60_000)
+    page.keyboard.press("d")
+    page.mouse.move(*_client(page, 30, 150))
+    page.mouse.down()
+    page.mouse.move(*_client(page, 70, 160), steps=8)
+    page.mouse.up()
+    line = [(round(150 + (x - 30) / 4), x) for x in range(32, 69)]  # pixels on the stroke's path
+    painted = _page_mask(page)
+    assert all(painted[yx] for yx in line) and not any(auto[yx] for yx in line)
+    page.keyboard.press("p")  # a lesion click right after the stroke
+    page.mouse.click(*_client(page, float(xs.mean()), float(ys.mean())))
+    page.wait_for_function("() => window.dermaseg.state.latencies.length === 2", timeout=60_000)
+    after = _page_mask(page)
+    assert all(after[yx] for yx in line), "the brush stroke was dropped by the next prompt"
+    assert np.array_equal(after, _server_mask(server, page))
+    assert errors == []
+    page.close()

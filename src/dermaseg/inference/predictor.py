@@ -14,7 +14,9 @@ clicks plus more, each with the same label) gets those logits as SAM's mask prom
 the previous mask instead of starting over; the call stays ``predict(box=, points=, point_labels=)`` with
 all the clicks so far. Any other prompt starts afresh. To start afresh on purpose: :meth:`Predictor.reset_prompts`
 (or ``set_image`` again); ``Predictor(..., refine=False)`` never feeds logits back. Saved with the image in
-:attr:`Predictor.image_state`, so a server's images each keep their own session.
+:attr:`Predictor.image_state`, so a server's images each keep their own session. Edits are kept:
+:meth:`Predictor.apply_edit` (a person's brush/eraser edit) makes the next prompt refine from the edited mask,
+and the pixels a prompt does not change keep the edit (:mod:`dermaseg.inference.edits`).
 
 Automatic mode (no prompt):
 - a CNN model: its own mask (``auto="cnn"``), or its mask's bounding box handed to a SAM-family
@@ -37,6 +39,7 @@ from dermaseg.devices import select_device
 from dermaseg.errors import DermasegError
 from dermaseg.inference.backends import check_backend, make_runner
 from dermaseg.inference.cnn_steps import cnn_probs
+from dermaseg.inference.edits import edit_session, keep_edits
 from dermaseg.inference.flags import FLAG_UNTRAINED_PROMPT, UNTRAINED_PROMPT_WARNING, mask_flags
 from dermaseg.inference.postprocess import RULES, clean_mask
 from dermaseg.inference.quality import QualityModel
@@ -210,6 +213,24 @@ class Predictor:
         """Start the next prompt afresh: forget the previous prompt and its logits (keeps the image)."""
         self._cache.pop("session", None)
 
+    def apply_edit(self, edited, before=None) -> None:
+        """A person's edit of the current image's mask (H×W, nonzero = lesion; brush/eraser strokes): the next
+        prompt that extends the last one refines from the edited mask, and every following prompt keeps the
+        edit where it does not change the model's mask (:mod:`dermaseg.inference.edits`). ``before``: the
+        mask that was edited, when this Predictor's last prompt did not make it (e.g. an automatic mask).
+        SAM-family models only; :meth:`reset_prompts` forgets the edit."""
+        if self._rgb is None:
+            raise DermasegError("call set_image(rgb) before apply_edit()")
+        emb = self._cache.get("sam")
+        if emb is None:
+            raise DermasegError("apply_edit needs a SAM-family model (its prompts refine the edited mask)")
+        e = np.asarray(edited)
+        if e.shape != self._rgb.shape[:2]:
+            raise DermasegError(f"edited mask is {e.shape[-1]}x{e.shape[0]} pixels, the image "
+                                f"{self._rgb.shape[1]}x{self._rgb.shape[0]}")
+        self._cache["session"] = edit_session(self._cache.get("session"), emb, self.model.image_size, e > 0,
+                                              None if before is None else np.asarray(before) > 0)
+
     @property
     def is_image_set(self) -> bool:
         return self._rgb is not None
@@ -336,11 +357,14 @@ class Predictor:
         keep: dict = {}
         prob, score = sam_decode(model, emb, p, multimask, decoder=self._runners[id(model)].sam_decode,
                                  mask_input=fed, keep=keep)
-        if session is not None:
-            session["session"] = {"prompt": p, "logits": keep.get("logits"), "fed": fed}
         source = p.source or (SAM_NO_PROMPT if p.empty else "user")
         pred = Prediction(prob=prob, mask=self._binarize(prob), score=score, box=p.box, points=p.points,
                           source=source)
+        if session is not None:  # a person's earlier edit stays where this prompt did not change the mask
+            merged, carry = keep_edits(session.get("session"), pred.mask)
+            session["session"] = {"prompt": p, "logits": keep.get("logits"), "fed": fed, "mask": pred.mask,
+                                  **carry}
+            pred.mask = merged
         if p.points and model.config.get("trained_prompts") == "box":
             warnings.warn(UNTRAINED_PROMPT_WARNING.format(name=model.config.get("name", "sam")), stacklevel=3)
             pred.flags = (*pred.flags, FLAG_UNTRAINED_PROMPT)

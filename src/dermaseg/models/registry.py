@@ -44,6 +44,7 @@ __all__ = [
 PROVIDERS = (
     "dermaseg.models.cnn",
     "dermaseg.models.sam.litemedsam",
+    "dermaseg.models.sam.litemedsam_derm",
     "dermaseg.models.sam.mobilesam",
     "dermaseg.models.sam.segment_anything",
     "dermaseg.models.sam.finetuned",

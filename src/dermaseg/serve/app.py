@@ -116,7 +116,7 @@ def workspace_model(root: Path) -> tuple[str, str]:
     return str(current_model_path(root / "models")), current_version(root / "models")
 
 
-def create_app(model: Any = "default", sam: Any = "litemedsam", *, max_upload_mb: float = 50,
+def create_app(model: Any = "default", sam: Any = "litemedsam-derm", *, max_upload_mb: float = 50,
                cache_mb: float = 2048, max_images: int = 1000, ttl_s: float = 4 * 3600.0,
                device: str | None = None, threads: int | None = None, prefetch_sam: bool = True,
                backend: str = "torch", workspace: str | Path | None = None, auto_background: bool = True,

@@ -105,7 +105,7 @@ def check_points(points, width: int, height: int, box=None, labels=None) -> None
 class Engine:
     """The automatic model, the prompted model and the embedding worker of one server."""
 
-    def __init__(self, model: Any = "default", sam: Any = "litemedsam", device: str | None = None,
+    def __init__(self, model: Any = "default", sam: Any = "litemedsam-derm", device: str | None = None,
                  threads: int | None = None, prefetch: bool = True, backend: str = "torch",
                  wait_s: float = DEFAULT_REQUEST_TIMEOUT_S, auto_version: str | None = None) -> None:
         #: longest a request waits for a model (the per-request limit) before :class:`Busy` (503)
@@ -186,9 +186,12 @@ class Engine:
             entry.sam_state = self._sam_thread.run(self._embed_now, entry.rgb)
         entry.sam = "ready"
 
-    def prompt(self, entry: Entry, box=None, points=None, labels=None, rgb: np.ndarray | None = None):
+    def prompt(self, entry: Entry, box=None, points=None, labels=None, rgb: np.ndarray | None = None,
+               edited: np.ndarray | None = None, before: np.ndarray | None = None):
         """The prompted Prediction on ``entry`` (its cached embedding, computed first if missing), or on
-        ``rgb`` alone when ``entry`` is None (one-shot). Hold ``entry.lock``."""
+        ``rgb`` alone when ``entry`` is None (one-shot). ``edited``: the person's edited mask the prompt
+        follows (kept where the prompt does not change the model's mask; ``before``: the mask they edited
+        when the image's session did not make it), see :meth:`Predictor.apply_edit`. Hold ``entry.lock``."""
         self._require_sam()
         if entry is not None:
             entry.load()
@@ -199,6 +202,8 @@ class Engine:
                     self.sam.set_image(rgb)
                 else:
                     self.sam.restore_image(state)
+                    if edited is not None:
+                        self.sam.apply_edit(edited, before)
                 return self.sam.predict(box=box, points=points, point_labels=labels)
             finally:
                 self.sam.reset_image()

@@ -50,7 +50,7 @@ def allowed_hosts(host: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     return names + [h for h in extra if h]
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam: Any = "litemedsam",
+def serve(host: str = "127.0.0.1", port: int = 8000, model: Any = "default", sam: Any = "litemedsam-derm",
           max_upload_mb: float = 50, cache_mb: float = 2048, device: str | None = None,
           threads: int | None = None, log_level: str = "warning", backend: str = "torch",
           workspace: Any = None, auth: bool = False, users: str | None = None,

@@ -148,7 +148,14 @@ def predict(store: ImageStore, engine: Engine, image_id: str, box=None, points=N
     check_points(points, entry.width, entry.height, box=box, labels=labels)
     _pixel_size(pixel_size)
     with entry.lock:
-        pred = engine.prompt(entry, box=box, points=points or None, labels=labels)
+        # after a PUT mask (brush/eraser), the prompt refines the edited mask and keeps the strokes it does
+        # not change (dermaseg.inference.edits); the Predictor's session carries them to later prompts
+        entry.load()
+        edited = entry.mask if entry.mask_kind == "edit" else None
+        if edited is not None and entry.auto_mask is not None and np.array_equal(edited, entry.auto_mask):
+            edited = None  # the page's "reset to the automatic mask" (PUT of it): nothing to keep
+        pred = engine.prompt(entry, box=box, points=points or None, labels=labels, edited=edited,
+                             before=entry.auto_mask if edited is not None else None)
         saved = {}
         if isinstance(entry, WorkspaceEntry):
             saved = wsservice.save_mask(store, entry, pred.mask, user, remote, if_version, "prompt")
