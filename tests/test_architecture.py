@@ -199,7 +199,9 @@ LAYERS = (
     ("dermaseg.workspace",),  # reads and writes workspace folders: data, measure, overlays; no model
     ("dermaseg.models",),
     ("dermaseg.inference", "dermaseg.export"),  # the onnxruntime backend beside the torch one
-    ("dermaseg.evaluation", "dermaseg.report", "dermaseg.compare"),  # compare: Predictor + measure
+    ("dermaseg.evaluation.metrics",),  # the scores and THE metric table: what reports and CV list
+    ("dermaseg.report",),  # renders saved runs: never imports the evaluator that writes them
+    ("dermaseg.evaluation", "dermaseg.compare"),  # compare: Predictor + measure
     ("dermaseg.training",),
     ("dermaseg.cli", "dermaseg.__main__", "dermaseg.serve"),
 )

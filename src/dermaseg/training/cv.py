@@ -24,6 +24,7 @@ from typing import Any
 from dermaseg.cluster import require_ray
 from dermaseg.data.splits import get_or_make_splits
 from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.metrics import METRIC_KEYS
 from dermaseg.io import write_text
 from dermaseg.report.html import render_report
 from dermaseg.training.distributed import context, setup
@@ -35,7 +36,7 @@ from dermaseg.training.tracking import Tracker
 __all__ = ["run_cv", "plan_cv", "run_fold", "FoldRun", "collect_cv", "cv_protocol", "fold_validation", "METRICS"]
 
 #: metrics reported per fold (per-image mean and pooled)
-METRICS = ("dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall", "specificity", "hd95")
+METRICS = METRIC_KEYS
 
 
 def fold_validation(fold_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
