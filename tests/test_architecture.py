@@ -192,7 +192,7 @@ def test_import_dermaseg_is_light_and_its_api_lazy():
 
 #: docs/ARCHITECTURE.md's import layers, lowest first: a module imports only its own layer or lower ones
 LAYERS = (
-    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.cluster",
+    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.ray_cluster",
      "dermaseg.dicom"),  # dicom: reading DICOM images (beside io) and writing DICOM SEG
     ("dermaseg.data",),
     ("dermaseg.measure",),
