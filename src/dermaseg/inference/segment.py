@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.data.inputs import SegmentJob, check_out_folder, collect_jobs, image_size
-from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
+from dermaseg.data.prompt_input import parse_box, parse_point, read_prompts_csv
+from dermaseg.data.prompts import Prompt, user_prompt
 from dermaseg.dicom.read import is_dicom
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
