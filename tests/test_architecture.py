@@ -192,14 +192,16 @@ def test_import_dermaseg_is_light_and_its_api_lazy():
 
 #: docs/ARCHITECTURE.md's import layers, lowest first: a module imports only its own layer or lower ones
 LAYERS = (
-    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.cluster",
+    ("dermaseg.errors", "dermaseg.io", "dermaseg.devices", "dermaseg.overlays", "dermaseg.ray_cluster",
      "dermaseg.dicom"),  # dicom: reading DICOM images (beside io) and writing DICOM SEG
     ("dermaseg.data",),
     ("dermaseg.measure",),
     ("dermaseg.workspace",),  # reads and writes workspace folders: data, measure, overlays; no model
     ("dermaseg.models",),
     ("dermaseg.inference", "dermaseg.export"),  # the onnxruntime backend beside the torch one
-    ("dermaseg.evaluation", "dermaseg.report", "dermaseg.compare"),  # compare: Predictor + measure
+    ("dermaseg.evaluation.metrics",),  # the scores and THE metric table: what reports and CV list
+    ("dermaseg.report",),  # renders saved runs: never imports the evaluator that writes them
+    ("dermaseg.evaluation", "dermaseg.compare"),  # compare: Predictor + measure
     ("dermaseg.training",),
     ("dermaseg.cli", "dermaseg.__main__", "dermaseg.serve"),
 )
@@ -217,3 +219,19 @@ def test_imports_go_down_the_layers():
           if src != "dermaseg" and dst != "dermaseg" and _layer(dst) > _layer(src)]
     assert not up, up
     assert all(_layer(m) is not None for m in MODULES if m != "dermaseg")
+
+
+#: a rule's value -> the one module that may spell it (every other module imports the name)
+ONE_HOME = {0.65: "dermaseg.inference.postprocess"}
+
+
+def test_each_rule_value_is_written_in_one_module():
+    spelt = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        in_tuples = {id(e) for t in ast.walk(tree) if isinstance(t, ast.Tuple) for e in t.elts}  # colours
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and type(node.value) is float and node.value in ONE_HOME
+                    and id(node) not in in_tuples):
+                spelt.setdefault(node.value, set()).add(name)
+    assert spelt == {v: {home} for v, home in ONE_HOME.items()}, spelt

@@ -52,3 +52,17 @@ def test_contours_and_overlay_are_not_flipped_or_transposed():
     assert ov[0, 0, 1] > ov[0, 0, 0] and ov[0, 0, 1] > ov[0, 0, 2]  # truth-only: green
     assert ov[19, 49, 0] > 0.6 and ov[19, 49, 1] > 0.6 and ov[19, 49, 2] < 0.3  # prediction-only: yellow
     assert np.allclose(ov[10, 10], 100 / 255)  # untouched
+
+
+def test_outline_width_grows_with_the_image_and_the_style_says_so():
+    # 1 px per 300 px of the longest side, at least 1; halves go to even (Python's round): 750/300 = 2.5 -> 2
+    assert [O.outline_width(h, w) for h, w in ((10, 10), (450, 600), (10, 750), (10, 900), (1350, 20))] == \
+        [1, 2, 2, 3, 4]
+    m = np.zeros((600, 900), bool)
+    m[100:500, 200:700] = True
+    out = O.draw_overlay(np.zeros((600, 900, 3), np.uint8), m)
+    band = (out == O.OUTLINE_RGB).all(axis=2)
+    assert band[100:103, 400].all() and not band[103, 400]  # 3 px wide at 900 px
+    style = O.overlay_style()
+    assert style["rgb"] == [255, 255, 0] and style["box_rgb"] == [0, 255, 255] and style["point_rgb"] == [0, 255, 0]
+    assert style["width"] == 1 and style["pixels_per_width"] == 300

@@ -37,6 +37,7 @@ __all__ = [
     "mask_from_array",
     "atomic_path",
     "check_out",
+    "png_pixels",
     "write_png",
     "write_text",
 ]
@@ -261,14 +262,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_png(path: str | os.PathLike, array: np.ndarray, compress_level: int = 6) -> None:
-    """Write a uint8 H×W or H×W×3 array (or a bool mask, saved as 0/255) as PNG, atomically.
-    ``compress_level``: zlib's 0-9 (6, PIL's default; a lower one writes the same pixels faster, larger)."""
+def png_pixels(array: np.ndarray) -> np.ndarray:
+    """THE rule for a mask in a PNG file: a bool mask is written one channel of 0 (background) and 255
+    (lesion); a uint8 H×W or H×W×3 array as it is. Other dtypes: ValueError."""
     a = np.asarray(array)
     if a.dtype == bool:
         a = a.astype(np.uint8) * 255
     if a.dtype != np.uint8:
         raise ValueError(f"write_png expects uint8 or bool, got {a.dtype}")
+    return a
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray, compress_level: int = 6) -> None:
+    """Write a uint8 H×W or H×W×3 array (or a bool mask, saved as 0/255: :func:`png_pixels`) as PNG,
+    atomically. ``compress_level``: zlib's 0-9 (6, PIL's default; a lower one writes the same pixels faster,
+    larger)."""
+    a = png_pixels(array)
     with atomic_path(path) as tmp:
         Image.fromarray(a).save(tmp, format="PNG", compress_level=int(compress_level))
 

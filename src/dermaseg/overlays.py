@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["outline", "draw_overlay", "tint", "contours", "GREEN", "YELLOW", "BOTH", "TRUTH_COLOUR", "PRED_COLOUR",
-           "PROMPT_COLOUR", "EDGE_COLOUR"]
+__all__ = ["outline", "draw_overlay", "outline_width", "overlay_style", "tint", "contours", "GREEN", "YELLOW",
+           "BOTH", "TRUTH_COLOUR", "PRED_COLOUR", "PROMPT_COLOUR", "EDGE_COLOUR", "OUTLINE_RGB", "BOX_RGB",
+           "POINT_RGB", "PIXELS_PER_WIDTH"]
 
 #: report colours (RGB in [0, 1])
 GREEN = (0.0, 0.8, 0.0)
@@ -38,6 +39,22 @@ EDGE_COLOUR = (0.1, 0.1, 0.1)
 OUTLINE_RGB = (255, 255, 0)
 BOX_RGB = (0, 255, 255)
 POINT_RGB = (0, 255, 0)
+#: the overlay's line width: 1 px per this many px of the image's longest side (at least 1)
+PIXELS_PER_WIDTH = 300
+
+
+def outline_width(height: int, width: int) -> int:
+    """The overlay's line width in px for an image of ``height`` × ``width``: ``max(1, round(max(H, W) /
+    PIXELS_PER_WIDTH))`` with Python's ``round`` (halves to even: a longest side of 750 px gives 2)."""
+    return max(1, int(round(max(int(height), int(width)) / PIXELS_PER_WIDTH)))
+
+
+def overlay_style() -> dict:
+    """The ``<stem>_overlay`` style as data, for the web page's exported overlays (``GET /api/config``): the
+    outline, box and point colours (RGB 0-255) and the width rule of :func:`outline_width`."""
+    return {"rgb": list(OUTLINE_RGB), "box_rgb": list(BOX_RGB), "point_rgb": list(POINT_RGB),
+            "width": 1, "pixels_per_width": PIXELS_PER_WIDTH,
+            "width_rule": "max(1, round(max(W, H) / pixels_per_width)), halves rounded to even"}
 
 
 def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
@@ -52,11 +69,11 @@ def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
 
 def draw_overlay(rgb: np.ndarray, mask: np.ndarray, box=None, points=None) -> np.ndarray:
     """RGB uint8 H×W×3 with the mask outline (yellow), the box (cyan) and points (green) drawn on a copy;
-    line width grows with the image (1 px per 300 px of its longest side)."""
+    line width grows with the image (:func:`outline_width`)."""
     import cv2
 
     h, w = rgb.shape[:2]
-    t = max(1, int(round(max(h, w) / 300)))
+    t = outline_width(h, w)
     out = np.ascontiguousarray(rgb.copy())
     out[outline(mask, thickness=t)] = OUTLINE_RGB
     if box is not None:

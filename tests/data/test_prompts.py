@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dermaseg.data.prompt_input import parse_box, parse_point, read_prompts_csv
 from dermaseg.data.prompts import (
     SOURCE_CENTRE,
     SOURCE_TRUTH,
@@ -16,10 +17,7 @@ from dermaseg.data.prompts import (
     center_point,
     make_prompt,
     mask_bbox,
-    parse_box,
-    parse_point,
     pixel_scale,
-    read_prompts_csv,
     skinsam_prompt,
     user_prompt,
 )
@@ -122,8 +120,8 @@ def test_prompts_not_from_truth():
 def test_user_input_parsing():
     assert parse_box("1, 2, 30, 40") == (1.0, 2.0, 30.0, 40.0) and parse_box("1 2 30 40") == (1.0, 2.0, 30.0, 40.0)
     assert parse_point("5.5,6") == (5.5, 6.0)
-    for text, msg in (("10,20,5", "box must be 4 numbers"), ("30,20,10,40", "x1 > x0"),
-                      ("-1,0,5,5", "must not be negative"), ("1,2,nan,4", "box must be 4 numbers")):
+    for text, msg in (("10,20,5", "box must be 4 numbers"), ("30,20,10,40", "has no area"),
+                      ("-1,0,5,5", "has a negative coordinate"), ("1,2,nan,4", "box must be 4 numbers")):
         with pytest.raises(DermasegError, match=msg):
             parse_box(text)
     with pytest.raises(DermasegError, match="--point: point must be 2 numbers"):

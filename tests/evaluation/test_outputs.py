@@ -13,9 +13,9 @@ import pytest
 from dermaseg.data.readers import load_dataset
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.evaluation.evaluate import evaluate
-from dermaseg.evaluation.measurements import measurement_summary
 from dermaseg.evaluation.outputs import CSV_COLUMNS, write_evaluation
 from dermaseg.io import read_mask
+from dermaseg.measure.per_image import measurement_summary
 from tests.evaluation.doubles import TruthLookupPredictorDouble
 
 

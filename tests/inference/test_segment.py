@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from dermaseg.cli import main
-from dermaseg.data.prompts import mask_bbox, parse_box, read_prompts_csv
+from dermaseg.data.prompt_input import parse_box, read_prompts_csv
+from dermaseg.data.prompts import mask_bbox
 from dermaseg.data.synthetic import make_image
 from dermaseg.inference.postprocess import clean_mask
 
@@ -80,7 +81,7 @@ def test_segment_no_prompt_and_box(folder, tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, msg", [
     (["--box", "10,20,5"], "--box: box must be 4 numbers"),
-    (["--box", "30,20,10,40"], "x1 > x0"),
+    (["--box", "30,20,10,40"], "has no area"),
     (["--point", "a,b"], "--point: point must be 2 numbers"),
 ])
 def test_malformed_prompt_writes_nothing(folder, tmp_path, capsys, extra, msg):

@@ -1,4 +1,4 @@
-"""--executor ray for `train --folds` and `sweep` (training/ray_runs.py, cluster.py): the trial resources,
+"""--executor ray for `train --folds` and `sweep` (training/ray_runs.py, ray_cluster.py): the trial resources,
 the one-line error without Ray, and a 2-fold CV and a 2-point sweep on a local Ray cluster on 127.0.0.1
 (2 CPUs) whose files and tables equal the local executor's; a restart skips the finished runs."""
 
@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
-from dermaseg.cluster import require_ray
 from dermaseg.data.synthetic import write_dataset
 from dermaseg.errors import DermasegError
+from dermaseg.ray_cluster import require_ray
 from dermaseg.training import recipes
 from dermaseg.training import sweep as sweep_mod
 from dermaseg.training.ray_runs import trial_resources

@@ -6,8 +6,13 @@ Sources (the ``source`` label every evaluation reports; never mixed within one r
   the true mask;
 - ``"image centre"`` — :func:`center_point`, :func:`center_box`, no knowledge of the lesion;
 - ``"model: <name>"`` — :func:`box_from_mask` on another model's predicted mask;
-- ``"user"`` — :func:`user_prompt`, coordinates someone typed (``--box``, ``--point``: :func:`parse_box`,
-  :func:`parse_point`; ``--prompts CSV``: :func:`read_prompts_csv`).
+- ``"user"`` — :func:`user_prompt`, coordinates someone typed (``--box``, ``--point``, ``--prompts CSV``, the
+  API's form: read by :mod:`dermaseg.data.prompt_input`).
+
+THE rule for a prompt a person gives lives here, once: :func:`box_problem` (before the image is known) and
+:func:`check_user_prompt` (against it; :func:`prompt_rules` hands it to the page). Coordinates are pixel
+indices: a point lies on the image when ``0 <= x <= W-1`` and ``0 <= y <= H-1`` (pixel centres; the SAM
+prompt encoder adds the +0.5 itself).
 
 :class:`Prompt` is the one prompt type from the command line to the model: the Predictor takes it,
 validates it against the image (:meth:`Prompt.for_image`: ordered, clipped), and :meth:`Prompt.describe`
@@ -32,12 +37,8 @@ Coordinates are input-image pixels, boxes ``(x0, y0, x1, y1)`` inclusive of the 
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import zlib
 from dataclasses import InitVar, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,11 +61,9 @@ __all__ = [
     "box_from_mask",
     "user_prompt",
     "make_prompt",
-    "parse_box",
-    "parse_point",
-    "read_prompts_csv",
     "MAX_POINTS",
     "check_user_prompt",
+    "box_problem",
     "prompt_rules",
 ]
 
@@ -87,6 +86,21 @@ def _on_image(x: float, y: float, w: int, h: int) -> bool:
     return 0 <= x <= w - 1 and 0 <= y <= h - 1
 
 
+def box_problem(box) -> str | None:
+    """THE image-free part of the box rule, shared by ``--box``, prompts CSVs, the API and the page: ``None``
+    when ``box`` is 4 finite numbers x0,y0,x1,y1 with ``x0 < x1``, ``y0 < y1`` (positive area) and no
+    negative coordinate, else the problem as a phrase ("has no area ...")."""
+    b = _floats(box, "box")
+    if len(b) != 4 or not all(np.isfinite(b)):
+        return "must be 4 finite numbers x0,y0,x1,y1"
+    x0, y0, x1, y1 = b
+    if not (x0 < x1 and y0 < y1):
+        return "has no area (give x0 < x1 and y0 < y1)"
+    if min(x0, y0) < 0:
+        return "has a negative coordinate"
+    return None
+
+
 def check_user_prompt(box, points, labels, width: int, height: int) -> None:
     """The rule for a prompt a person sends (the server; the page checks the same, see
     :func:`prompt_rules`): a box of 4 finite numbers with ``x0 < x1`` and ``y0 < y1`` (positive area)
@@ -97,9 +111,9 @@ def check_user_prompt(box, points, labels, width: int, height: int) -> None:
         b = _floats(box, "box")
         if len(b) != 4 or not all(np.isfinite(b)):
             raise DermasegError(f"box must be 4 finite numbers x0,y0,x1,y1, got {_nums(b)}")
+        if problem := box_problem(b):
+            raise DermasegError(f"box {_nums(b)} {problem}")
         x0, y0, x1, y1 = b
-        if not (x0 < x1 and y0 < y1):
-            raise DermasegError(f"box {_nums(b)} has no area (give x0 < x1 and y0 < y1)")
         if not (_on_image(x0, y0, w, h) and _on_image(x1, y1, w, h)):
             raise DermasegError(f"box {_nums(b)} lies outside the {w}x{h} image "
                                 f"(both corners need x in 0..{w - 1}, y in 0..{h - 1})")
@@ -360,79 +374,3 @@ def make_prompt(kind: str, shape: tuple[int, ...], truth: np.ndarray | None = No
     if kind == "center-box":
         return center_box(shape, center_fraction)
     raise ValueError(f"unknown prompt kind {kind!r}; known: {', '.join(PROMPT_KINDS)}, box-from-model")
-
-
-# --------------------------------------------------------------------------------------------- user input
-def _numbers(text: str, n: int, what: str, where: str) -> tuple[float, ...]:
-    parts = [p.strip() for p in str(text).replace(" ", ",").split(",") if p.strip()]
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        vals = ()
-    if len(vals) != n or not all(np.isfinite(vals)):
-        fmt = "x0,y0,x1,y1" if n == 4 else "x,y"
-        raise DermasegError(f"{where}: {what} must be {n} numbers {fmt}, got '{text}'")
-    return vals
-
-
-def parse_box(text: str, where: str = "--box") -> Box:
-    """``"x0,y0,x1,y1"`` -> floats; x1 > x0 and y1 > y0 and none negative, else DermasegError."""
-    x0, y0, x1, y1 = _numbers(text, 4, "box", where)
-    if x1 <= x0 or y1 <= y0:
-        raise DermasegError(f"{where}: box needs x1 > x0 and y1 > y0, got '{text}'")
-    if min(x0, y0) < 0:
-        raise DermasegError(f"{where}: box coordinates must not be negative, got '{text}'")
-    return (x0, y0, x1, y1)
-
-
-def parse_point(text: str, where: str = "--point") -> tuple[float, float]:
-    """``"x,y"`` -> floats (not negative), else DermasegError."""
-    x, y = _numbers(text, 2, "point", where)
-    if min(x, y) < 0:
-        raise DermasegError(f"{where}: point coordinates must not be negative, got '{text}'")
-    return (x, y)
-
-
-def read_prompts_csv(path: str | os.PathLike, lines: dict[str, int] | None = None) -> dict[str, Prompt]:
-    """Read a prompts CSV (columns ``image``, ``x0,y0,x1,y1`` and/or ``px,py``, either group may be empty)
-    -> {file name and stem: user Prompt}. Any malformed row -> DermasegError naming the file and line.
-    ``lines``, when given, is filled with {file name and stem: the row's line number}."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise DermasegError(f"{p}: cannot read prompts CSV ({e.strerror or e})") from e
-    except UnicodeDecodeError as e:
-        raise DermasegError(f"{p}: prompts CSV is not UTF-8 text (byte {e.start}); save it as UTF-8") from e
-    reader = csv.DictReader(io.StringIO(text))
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    if "image" not in cols:
-        raise DermasegError(f"{p}: prompts CSV needs an 'image' column (and x0,y0,x1,y1 and/or px,py)")
-    if not ({"x0", "y0", "x1", "y1"} <= set(cols) or {"px", "py"} <= set(cols)):
-        raise DermasegError(f"{p}: prompts CSV needs columns x0,y0,x1,y1 and/or px,py")
-    out: dict[str, Prompt] = {}
-    for row in reader:
-        line = reader.line_num
-        where = f"{p} line {line}"
-        if None in row:  # csv.DictReader files surplus fields under the key None
-            raise DermasegError(f"{where}: more fields than the header's {len(cols)} columns")
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        name = row.get("image", "")
-        if not name:
-            raise DermasegError(f"{where}: empty 'image'")
-        bvals = [row.get(k, "") for k in ("x0", "y0", "x1", "y1")]
-        pvals = [row.get(k, "") for k in ("px", "py")]
-        if any(bvals) and not all(bvals):
-            raise DermasegError(f"{where}: box needs all of x0,y0,x1,y1 (or none)")
-        if any(pvals) and not all(pvals):
-            raise DermasegError(f"{where}: point needs both px,py (or neither)")
-        box = parse_box(",".join(bvals), where) if all(bvals) else None
-        point = parse_point(",".join(pvals), where) if all(pvals) else None
-        prompt = user_prompt(box=box, point=point)
-        for key in {Path(name).name, Path(name).stem}:
-            if key in out:
-                raise DermasegError(f"{where}: image '{name}' appears twice")
-            out[key] = prompt
-            if lines is not None:
-                lines[key] = line
-    return out

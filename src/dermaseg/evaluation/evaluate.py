@@ -30,13 +30,13 @@ from dermaseg.data.prompts import Prompt, make_prompt
 from dermaseg.data.readers import load_dataset, warn_table_problems
 from dermaseg.data.sampling import sample_subset
 from dermaseg.errors import DataError, DermasegError
-from dermaseg.evaluation.measurements import measurement_columns
 from dermaseg.evaluation.metrics import IMAGE_METRICS, by_group, image_metrics, summarize
 from dermaseg.evaluation.outputs import write_evaluation
 from dermaseg.inference.model_box import BOX_MODEL, model_box_prompt
 from dermaseg.inference.predictor import PredictorLike, load_predictor
 from dermaseg.inference.segment_pipeline import thread_split
 from dermaseg.io import check_out, read_image, read_mask
+from dermaseg.measure.per_image import measurement_columns
 from dermaseg.models.files import read_model_file
 from dermaseg.models.registry import names_model_file, require_trained
 
@@ -132,7 +132,7 @@ def evaluate(dataset: Any, predictor: PredictorLike, prompt_mode: str = "none", 
     :mod:`dermaseg.data.sampling`. ``box_model`` is the promptless predictor whose mask's bounding box
     is the prompt for ``box-from-model`` (default: the bundled automatic model, ``box_model_name``);
     its time counts in the per-image seconds. ``measurements`` adds each image's predicted and true lesion
-    measurements (:mod:`dermaseg.evaluation.measurements`; not counted in the seconds). Raises
+    measurements (:mod:`dermaseg.measure.per_image`; not counted in the seconds). Raises
     :class:`DermasegError` for an
     unknown prompt mode, a prompt mode on a promptless model, or a sample without a mask.
     ``on_error``: an image or mask that cannot be read (corrupt, truncated, sizes differ) is reported

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dermaseg.inference.postprocess import FAILURE_JACCARD
 from dermaseg.inference.quality import auroc, spearman
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +62,9 @@ __all__ = [
     "Counts",
     "COUNT_METRICS",
     "IMAGE_METRICS",
+    "Metric",
+    "METRICS",
+    "METRIC_KEYS",
     "THRESHOLD_JACCARD",
     "confusion_counts",
     "scores_from_counts",
@@ -76,8 +80,48 @@ __all__ = [
 COUNT_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "specificity", "dice", "iou")
 #: Every per-image score :func:`image_metrics` returns (hd95 only when asked for).
 IMAGE_METRICS: tuple[str, ...] = COUNT_METRICS + ("thresholded_jaccard", "hd95")
-#: ISIC 2018 Task 1: a per-image Jaccard below this counts as 0.
-THRESHOLD_JACCARD = 0.65
+#: ISIC 2018 Task 1: a per-image Jaccard below this counts as 0 (the failure cut, defined beside the
+#: post-processing: :data:`dermaseg.inference.postprocess.FAILURE_JACCARD`).
+THRESHOLD_JACCARD = FAILURE_JACCARD
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-image score as every output names it: ``key`` (the metrics.json / per_image.csv / cv_table.csv
+    name), ``label`` (the report's summary tables), ``short`` (the per-diagnosis table's column head or
+    ``None``: not in that table), ``figure`` (the histogram title or ``None``: no histogram) and its
+    matplotlib ``colour``, ``digits`` shown in the per-diagnosis table."""
+
+    key: str
+    label: str
+    short: str | None = None
+    figure: str | None = None
+    colour: str | None = None
+    digits: int = 4
+
+    @property
+    def pooled(self) -> bool:
+        """Whether it also has a pooled value (a ratio of confusion counts summed over the images)."""
+        return self.key in COUNT_METRICS
+
+
+#: THE metric table: every per-image score in the order per_image.csv, cv_table.csv, the report's tables and
+#: figures list them (metrics.json's dicts keep :data:`IMAGE_METRICS`' computation order). Adding a metric:
+#: compute it in :func:`image_metrics` (and :data:`IMAGE_METRICS`), then add its row here.
+METRICS: tuple[Metric, ...] = (
+    Metric("dice", "Dice", "Dice", "Dice", "tab:blue"),
+    Metric("iou", "IoU (Jaccard)", "IoU", "IoU (Jaccard)", "tab:orange"),
+    Metric("thresholded_jaccard", f"thresholded Jaccard (IoU<{FAILURE_JACCARD:g} → 0)", "thr. Jaccard"),
+    Metric("accuracy", "accuracy", "accuracy", "pixel accuracy", "tab:green"),
+    Metric("precision", "precision", "precision"),
+    Metric("recall", "recall (sensitivity)", "recall"),
+    Metric("specificity", "specificity"),
+    Metric("hd95", "HD95 (pixels)", "HD95 px", digits=2),
+)
+#: the keys of :data:`METRICS`, in its order
+METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
+if set(METRIC_KEYS) != set(IMAGE_METRICS):  # pragma: no cover - a metric added to one list and not the other
+    raise AssertionError("evaluation/metrics.py: METRICS and IMAGE_METRICS name different scores")
 
 
 @dataclass(frozen=True)
@@ -300,7 +344,7 @@ def batch_dice_iou(pred: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tenso
     return dice.float(), iou.float()
 
 
-def quality_summary(rows: Sequence[dict[str, Any]], failure: float = 0.65) -> dict[str, Any] | None:
+def quality_summary(rows: Sequence[dict[str, Any]], failure: float = FAILURE_JACCARD) -> dict[str, Any] | None:
     """How well ``predicted_quality`` matches the true ``iou`` over ``rows`` (None when no row has one).
 
     Returns n, the Spearman correlation, the AUROC of ``-predicted_quality`` for detecting IoU < ``failure``

@@ -26,18 +26,16 @@ import numpy as np
 
 from dermaseg import __version__
 from dermaseg.errors import DermasegError
-from dermaseg.evaluation.measurements import MEASURE_COLUMNS, measurement_summary
-from dermaseg.evaluation.metrics import quality_summary
+from dermaseg.evaluation.metrics import METRIC_KEYS, THRESHOLD_JACCARD, quality_summary
 from dermaseg.io import read_image, read_mask, write_png, write_text
+from dermaseg.measure.per_image import PER_IMAGE_COLUMNS, measurement_summary
 from dermaseg.report.html import render_report
 
 __all__ = ["CSV_COLUMNS", "CASE_MAX_SIDE", "write_evaluation", "select_cases", "build_metrics_json"]
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "label", "group", "height", "width", "dice", "iou", "thresholded_jaccard", "accuracy",
-    "precision", "recall", "specificity", "hd95", "tp", "fp", "fn", "tn", "score", "predicted_quality",
-    "flag", "pred_area",
-    "truth_area", "prompt", "seconds", *MEASURE_COLUMNS,
+    "id", "label", "group", "height", "width", *METRIC_KEYS, "tp", "fp", "fn", "tn", "score",
+    "predicted_quality", "flag", "pred_area", "truth_area", "prompt", "seconds", *PER_IMAGE_COLUMNS,
 )
 CASE_MAX_SIDE = 800
 #: files of a training run folder that the report also reads (copied into the staging folder)
@@ -155,7 +153,7 @@ def build_metrics_json(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
             "pooled_note": "confusion counts summed over all images, then scored once",
         },
         "thresholded_jaccard": {
-            "threshold": 0.65,
+            "threshold": THRESHOLD_JACCARD,
             "per_image_mean": pm.get("thresholded_jaccard", {}).get("mean"),
             "images_below_threshold": sum(1 for r in result.rows if r["thresholded_jaccard"] == 0.0),
         },

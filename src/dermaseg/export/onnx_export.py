@@ -38,6 +38,7 @@ from dermaseg.export.quantize import (
     quantize_graph,
     quantize_static_graph,
 )
+from dermaseg.inference.postprocess import DEFAULT_RULE, DEFAULT_THRESHOLD
 from dermaseg.models.base import CNNSegmenter, PromptableSegmenter
 from dermaseg.models.registry import create_model
 from dermaseg.models.weights import sha256_file
@@ -106,7 +107,7 @@ def _cnn(model: Any, folder: Path, opset: int) -> tuple[dict[str, str], dict[str
             "probability = sigmoid(logits)", "resize B×1×h×w back to the image's H×W (bilinear, "
             "align_corners=False; torch.nn.functional.interpolate)", "mask = probability > threshold",
             "dermaseg then keeps one 8-connected component and fills its holes (postprocess_rule)"],
-            "postprocess_rule": str(model.config.get("postprocess_rule", "area")),
+            "postprocess_rule": str(model.config.get("postprocess_rule", DEFAULT_RULE)),
             "tta": bool(model.config.get("tta", False))},
     }
     return {"model": "model.onnx"}, info
@@ -195,7 +196,7 @@ def export_model(model: Any, out: str | os.PathLike, *, int8: bool = False, opse
             "source": str(source if source is not None else model.config.get("source_file", model.config.get("name"))),
             "weights_sha256": weights_sha256(model), "dermaseg_version": __version__,
             "torch_version": _torch_version(), "family": family, "opset": int(opset), "int8": bool(int8),
-            "quantization": quant, "threshold": float(model.config.get("threshold", 0.5)),
+            "quantization": quant, "threshold": float(model.config.get("threshold", DEFAULT_THRESHOLD)),
             **info,
             "graphs": {role: {"file": name, "sha256": sha256_file(tmp / name), **graph_io(tmp / name)}
                        for role, name in graphs.items()},

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dermaseg.inference.postprocess import FAILURE_JACCARD
+
 __all__ = ["FLAG_EMPTY", "FLAG_COVERS_MOST", "FLAG_PREDICTED_FAILURE", "FLAG_REVIEW", "COVER_FRACTION",
            "FAILURE_JACCARD", "REVIEW_JACCARD", "mask_flags", "review_flags", "FLAG_UNTRAINED_PROMPT",
            "UNTRAINED_PROMPT_WARNING"]
@@ -35,8 +37,6 @@ UNTRAINED_PROMPT_WARNING = ("'{name}' was trained with box prompts only: a point
                             "same); give a box without points")
 #: share of the image above which a mask is flagged as covering most of it
 COVER_FRACTION = 0.95
-#: predicted Jaccard below which a mask is flagged as a likely failure (ISIC's thresholded-Jaccard cut)
-FAILURE_JACCARD = 0.65
 #: predicted Jaccard below which (and at or above FAILURE_JACCARD) a mask is flagged for review
 REVIEW_JACCARD = 0.80
 

@@ -13,10 +13,25 @@ import numpy as np
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["RULES", "largest_component", "fill_holes", "clean_mask"]
+__all__ = ["RULES", "DEFAULT_RULE", "DEFAULT_THRESHOLD", "FAILURE_JACCARD", "check_rule", "largest_component", "fill_holes",
+           "clean_mask"]
 
 #: component-selection rules of :func:`clean_mask`
 RULES = ("area", "mass")
+#: the rule a model without a ``postprocess_rule`` in its config gets (the largest component)
+DEFAULT_RULE = "area"
+#: probability above which a pixel is lesion, for a model whose config names no ``threshold``
+DEFAULT_THRESHOLD = 0.5
+#: the ISIC challenge's failure cut: a mask whose Jaccard index (true, or predicted by the quality model) is
+#: below it is a failed segmentation (thresholded Jaccard scores it 0; the Predictor flags a predicted one)
+FAILURE_JACCARD = 0.65
+
+
+def check_rule(rule: str) -> str:
+    """``rule`` when it is one of :data:`RULES`, else a :class:`DermasegError` naming them."""
+    if rule not in RULES:
+        raise DermasegError(f"unknown post-processing rule '{rule}'; choose one of {', '.join(RULES)}")
+    return rule
 
 
 def largest_component(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -46,11 +61,10 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return binary_fill_holes(m) if m.any() else m.copy()
 
 
-def clean_mask(mask: np.ndarray, prob: np.ndarray | None = None, rule: str = "area") -> np.ndarray:
+def clean_mask(mask: np.ndarray, prob: np.ndarray | None = None, rule: str = DEFAULT_RULE) -> np.ndarray:
     """One component (``rule`` "area": the largest; "mass": the largest Σ ``prob``), then hole filling:
     bool H×W -> bool H×W."""
-    if rule not in RULES:
-        raise DermasegError(f"unknown post-processing rule '{rule}'; choose one of {', '.join(RULES)}")
+    check_rule(rule)
     if rule == "mass" and prob is None:
         raise ValueError("clean_mask(rule='mass') needs the probability map")
     return fill_holes(largest_component(mask, prob if rule == "mass" else None))

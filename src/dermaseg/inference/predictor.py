@@ -41,7 +41,7 @@ from dermaseg.inference.backends import check_backend, make_runner
 from dermaseg.inference.cnn_steps import cnn_probs
 from dermaseg.inference.edits import edit_session, keep_edits
 from dermaseg.inference.flags import FLAG_UNTRAINED_PROMPT, UNTRAINED_PROMPT_WARNING, mask_flags
-from dermaseg.inference.postprocess import RULES, clean_mask
+from dermaseg.inference.postprocess import DEFAULT_RULE, DEFAULT_THRESHOLD, check_rule, clean_mask
 from dermaseg.inference.quality import QualityModel
 from dermaseg.inference.sam_steps import Embedding, sam_decode, sam_embed
 from dermaseg.io import as_rgb, check_rgb
@@ -167,8 +167,8 @@ class Predictor:
     """
 
     def __init__(self, model, device: str | None = None, *, auto: str | None = None, refiner=None,
-                 tta: bool = False, postprocess: bool = True, threshold: float = 0.5,
-                 threads: int | None = None, postprocess_rule: str = "area",
+                 tta: bool = False, postprocess: bool = True, threshold: float = DEFAULT_THRESHOLD,
+                 threads: int | None = None, postprocess_rule: str = DEFAULT_RULE,
                  quality: QualityModel | None = None, backend: str = "torch", refine: bool = True) -> None:
         import torch
 
@@ -195,10 +195,7 @@ class Predictor:
         self.tta = bool(tta)
         self.postprocess = bool(postprocess)
         self.threshold = float(threshold)
-        if postprocess_rule not in RULES:
-            raise DermasegError(f"unknown post-processing rule '{postprocess_rule}'; choose one of "
-                                f"{', '.join(RULES)}")
-        self.postprocess_rule = postprocess_rule
+        self.postprocess_rule = check_rule(postprocess_rule)
         self.quality = quality
         self.refine = bool(refine)
         self.reset_image()
@@ -456,8 +453,8 @@ def load_predictor(model: Any = "default", checkpoint: str | os.PathLike | None 
     quality = net.config.get("quality")
     return Predictor(net, device=device, auto=None if isinstance(net, PromptableSegmenter) else auto,
                      refiner=ref, tta=tta, postprocess=postprocess, threads=threads,
-                     threshold=float(net.config.get("threshold", 0.5)),
-                     postprocess_rule=str(net.config.get("postprocess_rule", "area")),
+                     threshold=float(net.config.get("threshold", DEFAULT_THRESHOLD)),
+                     postprocess_rule=str(net.config.get("postprocess_rule", DEFAULT_RULE)),
                      quality=QualityModel.from_dict(quality) if quality else None, backend=backend)
 
 

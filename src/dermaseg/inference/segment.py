@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dermaseg.cluster import require_ray
 from dermaseg.data.inputs import SegmentJob, check_out_folder, collect_jobs, image_size
-from dermaseg.data.prompts import Prompt, parse_box, parse_point, read_prompts_csv, user_prompt
+from dermaseg.data.prompt_input import parse_box, parse_point, read_prompts_csv
+from dermaseg.data.prompts import Prompt, user_prompt
 from dermaseg.dicom.read import is_dicom
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
@@ -55,6 +55,7 @@ from dermaseg.inference.segment_ray import PredictorSpec, segment_on_ray
 from dermaseg.inference.segment_results import JOURNAL, RESULT_COLUMNS, Journal, read_rows, write_results
 from dermaseg.measure import check_pixel_size
 from dermaseg.models.registry import names_model_file, require_trained
+from dermaseg.ray_cluster import EXECUTORS, check_executor
 
 __all__ = ["segment_files", "segment_one", "SegmentOptions", "SegmentSummary", "output_paths", "RESULT_COLUMNS",
            "SAVE_KINDS", "OVERLAY_FORMATS", "JPEG_ABOVE_PIXELS", "PROMPT_CHOICES", "EXECUTORS", "ThreadSplit",
@@ -63,7 +64,6 @@ __all__ = ["segment_files", "segment_one", "SegmentOptions", "SegmentSummary", "
 #: ``prompt=`` values (besides None: the prompts of box/point/prompts_csv, or none)
 PROMPT_CHOICES = ("box-from-model",)
 #: where the images run: one after another in this process, or Ray Data actors on a Ray cluster
-EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -165,14 +165,7 @@ def segment_files(inputs, out, model: Any = "default", checkpoint=None, box: str
     from tqdm import tqdm
 
     pixel_size = check_pixel_size(pixel_size, "--pixel-size")
-    if executor not in EXECUTORS:
-        raise DermasegError(f"--executor {executor}: choose {' or '.join(EXECUTORS)}")
-    if executor == "ray":
-        require_ray(("data",))  # before any file is made
-        if cpus_per_run < 1:
-            raise DermasegError(f"--cpus-per-run {cpus_per_run}: must be at least 1")
-        if workers is not None and workers < 1:
-            raise DermasegError(f"--workers {workers}: must be at least 1")
+    check_executor(executor, ("data",), cpus_per_run, workers)  # before any file is made
 
     save_kinds = _parse_save(save)
     if overlay_format not in OVERLAY_FORMATS:

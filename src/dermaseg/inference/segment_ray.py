@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dermaseg.cluster import ray_cluster, ray_gpus, run_resources
 from dermaseg.data.inputs import SegmentJob
 from dermaseg.data.prompts import Prompt
 from dermaseg.errors import DermasegError
 from dermaseg.inference.model_box import BOX_MODEL
 from dermaseg.inference.predictor import load_predictor
 from dermaseg.inference.segment_image import SegmentOptions, failure_message, segment_one
+from dermaseg.ray_cluster import check_workers, ray_cluster, ray_gpus, run_resources
 
 __all__ = ["PredictorSpec", "SegmentWorker", "segment_on_ray", "default_workers", "BATCH", "INDEX", "ERROR", "IMAGE",
            "OUTPUT", "PROMPT"]
@@ -125,10 +125,7 @@ def segment_on_ray(spec: PredictorSpec, todo: Sequence[SegmentJob], prompts: Seq
     the pool's shape once."""
     if not todo:
         return
-    if cpus_per_run < 1:
-        raise DermasegError(f"--cpus-per-run {cpus_per_run}: must be at least 1")
-    if workers is not None and workers < 1:
-        raise DermasegError(f"--workers {workers}: must be at least 1")
+    check_workers(cpus_per_run, workers)
     with ray_cluster(address, parts=("data",)) as ray:
         resources = run_resources(ray_gpus(ray), cpus_per_run, spec.device)
         n = min(len(todo), workers or default_workers(ray, resources))

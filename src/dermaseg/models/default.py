@@ -46,7 +46,8 @@ def load_default_model(name: str = "default", **kwargs: Any):
     sd = {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
     model.load_state_dict(sd)
     model.config["bundled"] = "default"
-    model.config["threshold"] = float(cfg.get("threshold", 0.5))
+    if "threshold" in cfg:  # a config without one gets the Predictor's default (inference/postprocess.py)
+        model.config["threshold"] = float(cfg["threshold"])
     for key in ("auto", "tta", "postprocess_rule", "quality"):  # the pipeline (see MODEL_CARD.md)
         if key in cfg:
             model.config[key] = cfg[key]

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.evaluation.metrics import METRICS
+from dermaseg.inference.postprocess import FAILURE_JACCARD
 from dermaseg.io import atomic_path, read_image, read_mask
 from dermaseg.overlays import BOTH, EDGE_COLOUR, PRED_COLOUR, PROMPT_COLOUR, TRUTH_COLOUR, contours, tint
 
@@ -197,10 +199,10 @@ def _column(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-HIST_METRICS = (("dice", "Dice", "tab:blue"), ("iou", "IoU (Jaccard)", "tab:orange"),
-                ("accuracy", "pixel accuracy", "tab:green"))
-#: the IoU histogram marks the ISIC thresholded-Jaccard cut
-THRESHOLDS = {"iou": 0.65}
+#: (key, title, colour) of the histograms: the metric table's rows with a figure (evaluation/metrics.py)
+HIST_METRICS: tuple[tuple[str, str, str], ...] = tuple((m.key, m.figure, m.colour or "") for m in METRICS if m.figure)
+#: the IoU histogram marks the ISIC failure cut
+THRESHOLDS = {"iou": FAILURE_JACCARD}
 
 
 def metric_histograms(rows: Sequence[dict[str, Any]], path: Path) -> Path | None:
@@ -302,7 +304,7 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> Path | Non
 
 
 def quality_calibration(rows: Sequence[dict[str, Any]], quality: dict[str, Any] | None, path: Path,
-                        failure: float = 0.65) -> Path | None:
+                        failure: float = FAILURE_JACCARD) -> Path | None:
     """Predicted quality (estimated Jaccard) against the true per-image IoU: one dot per image, the identity
     line, and the failure threshold on both axes (lower-left: failures that were flagged; lower-right:
     failures the estimate missed). ``quality`` is metrics.json's ``predicted_quality`` block (for the

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from dermaseg.errors import DermasegError
-from dermaseg.evaluation.measurements import records_from_rows
+from dermaseg.inference.postprocess import FAILURE_JACCARD
 from dermaseg.io import write_text
-from dermaseg.report import figures as F
-from dermaseg.report import measure_figures as MF
-from dermaseg.report import sections as S
+from dermaseg.measure.per_image import records_from_rows
+from dermaseg.report import figures, measure_figures, sections
 from dermaseg.report.sections import SUMMARY_METRICS
 
 __all__ = ["render_report", "load_run", "run_name", "SUMMARY_METRICS"]
@@ -105,7 +104,7 @@ def _img(path: Path | None, caption: str) -> str:
     if path is None or not Path(path).is_file():
         return ""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{S.esc(caption)}" src="data:image/png;base64,{data}">'
+    return (f'<figure><img alt="{sections.esc(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
@@ -171,93 +170,93 @@ def _document(d: Path, run: dict[str, Any], fig_dir: Path) -> str:
     config = run["config"] if isinstance(run["config"], dict) else None
     if m is not None:
         ds, prompt = m.get("dataset", {}), m.get("prompt", {})
-        title = (f"{S.model_label(m.get('model', {}))} on {ds.get('format', '?')} "
+        title = (f"{sections.model_label(m.get('model', {}))} on {ds.get('format', '?')} "
                  f"{ds.get('split_resolved') or ds.get('split', '')} — prompt {prompt.get('mode', '?')}")
-        header = S.evaluation_protocol(m)
+        header = sections.evaluation_protocol(m)
         if m.get("training"):  # a training run's final validation of best.pt (dermaseg train)
-            parts += [f"<h1>dermaseg training run: {S.esc(run_name(d))}</h1>",
-                      f"<p class='note'>Final validation of best.pt: {S.esc(title)}; scored through the "
+            parts += [f"<h1>dermaseg training run: {sections.esc(run_name(d))}</h1>",
+                      f"<p class='note'>Final validation of best.pt: {sections.esc(title)}; scored through the "
                       "Predictor and the evaluator, as <code>dermaseg evaluate --model best.pt</code> "
                       "scores.</p>"]
             if config:
-                header += S.training_protocol(config, run["history"])
+                header += sections.training_protocol(config, run["history"])
         else:
-            parts.append(f"<h1>dermaseg evaluation: {S.esc(title)}</h1>")
-        parts += [S.protocol_table(header), "<h2>Summary</h2>", S.summary_section(m)]
+            parts.append(f"<h1>dermaseg evaluation: {sections.esc(title)}</h1>")
+        parts += [sections.protocol_table(header), "<h2>Summary</h2>", sections.summary_section(m)]
         pooled = m.get("summary", {}).get("pooled", {})
         cases = run["cases"]
         parts.append("<h2>Examples: best, median and worst by Dice (melSeg Fig. 6)</h2>")
-        parts.append(_img(F.case_panels(d, cases, fig_dir / "cases.png"),
+        parts.append(_img(figures.case_panels(d, cases, fig_dir / "cases.png"),
                           "input (prompt dashed cyan) | ground truth (green) | prediction (yellow) | overlay: "
                           "truth only green, prediction only yellow, both yellow-green. "
-                          + S.esc(run["cases_note"])))
+                          + sections.esc(run["cases_note"])))
         parts.append("<h2>Contours (SkinSAM Fig. 3's layout)</h2>")
-        parts.append(_img(F.contour_grid(d, cases, fig_dir / "contours.png"),
+        parts.append(_img(figures.contour_grid(d, cases, fig_dir / "contours.png"),
                           "ground truth contour green, prediction contour yellow (the colours of every figure "
                           "here; SkinSAM drew truth red and prediction green)"))
         parts.append("<h2>Distribution of per-image scores (SkinSAM Fig. 4)</h2>")
-        parts.append(_img(F.metric_histograms(run["rows"], fig_dir / "histograms.png"),
+        parts.append(_img(figures.metric_histograms(run["rows"], fig_dir / "histograms.png"),
                           "per-image Dice, IoU and accuracy; dashed line = per-image mean"))
-        dx_fig = F.diagnosis_histograms(run["rows"], fig_dir / "histograms_by_diagnosis.png")
+        dx_fig = figures.diagnosis_histograms(run["rows"], fig_dir / "histograms_by_diagnosis.png")
         if dx_fig is not None:
             parts.append("<h2>Per diagnosis (SkinSAM Fig. 5)</h2>")
             parts.append(_img(dx_fig, "per-image Dice, IoU and accuracy, one row per diagnosis"))
-        qfig = F.quality_calibration(run["rows"], m.get("predicted_quality"), fig_dir / "quality.png")
+        qfig = figures.quality_calibration(run["rows"], m.get("predicted_quality"), fig_dir / "quality.png")
         if qfig is not None:
             parts.append("<h2>Predicted quality against the truth</h2>")
             parts.append(_img(qfig, "each image's predicted quality (the automatic pipeline's estimate of its "
                                     "IoU, made without the truth) against its true IoU; the dotted lines mark "
-                                    "the ISIC failure threshold 0.65, below which masks are flagged "
-                                    "predicted-failure"))
+                                    f"the ISIC failure threshold {FAILURE_JACCARD:g}, below which masks are "
+                                    "flagged predicted-failure"))
         mp, mt = records_from_rows(run["rows"])
         if mp:
             parts.append("<h2>How far the predicted masks move the lesion measurements</h2>")
-            parts.append(S.measurement_section(m.get("measurements")))
-            parts.append(_img(MF.bland_altman_diameter(mp, mt, fig_dir / "measure_diameter.png"),
+            parts.append(sections.measurement_section(m.get("measurements")))
+            parts.append(_img(measure_figures.bland_altman_diameter(mp, mt, fig_dir / "measure_diameter.png"),
                               "Bland–Altman plot of the maximum Feret diameter (predicted − true against their "
                               "mean; bias and 95 % limits of agreement), beside both distributions"))
-            parts.append(_img(MF.asymmetry_scatter(mp, mt, fig_dir / "measure_asymmetry.png"),
+            parts.append(_img(measure_figures.asymmetry_scatter(mp, mt, fig_dir / "measure_asymmetry.png"),
                               "shape asymmetry (0 symmetric – 1) of the predicted mask against the true mask's; "
                               "dashed: identity"))
-        parts.append(S.diagnosis_section(m))
+        parts.append(sections.diagnosis_section(m))
         parts.append("<h2>Pixel confusion matrix (U-Net paper)</h2>")
-        parts.append(_img(F.confusion_heatmap(pooled, fig_dir / "confusion.png"),
+        parts.append(_img(figures.confusion_heatmap(pooled, fig_dir / "confusion.png"),
                           "pooled pixel counts over all images, each row normalised to 1"))
     elif isinstance(run["cv_summary"], dict) and run["cv_summary"].get("protocol"):
         cv = run["cv_summary"]
-        parts += [f"<h1>dermaseg cross-validation: {S.esc(run_name(d))}</h1>", S.protocol_table(S.cv_protocol(cv["protocol"]))]
+        parts += [f"<h1>dermaseg cross-validation: {sections.esc(run_name(d))}</h1>", sections.protocol_table(sections.cv_protocol(cv["protocol"]))]
     else:
-        parts.append(f"<h1>dermaseg training run: {S.esc(run_name(d))}</h1>")
+        parts.append(f"<h1>dermaseg training run: {sections.esc(run_name(d))}</h1>")
         if config:
-            parts.append(S.protocol_table(S.config_protocol(config) + S.training_protocol(config, run["history"])))
+            parts.append(sections.protocol_table(sections.config_protocol(config) + sections.training_protocol(config, run["history"])))
         vm = run["val_metrics"]
         if vm and "per_image_mean" in vm:  # a run folder written before training scored through evaluate
             parts.append("<h2>Validation of the best checkpoint (val_metrics.json)</h2>")
-            parts.append(S.summary_section({"summary": vm, "empty_mask_rule": "as dermaseg.evaluation.metrics"}))
-            parts.append(f"<p class='note'>scored at: {S.esc(vm.get('resolution', '?'))}; "
-                         f"threshold {S.esc(vm.get('threshold', '?'))}</p>")
-            parts.append(_img(F.metric_histograms(run["val_rows"], fig_dir / "histograms.png"),
+            parts.append(sections.summary_section({"summary": vm, "empty_mask_rule": "as dermaseg.evaluation.metrics"}))
+            parts.append(f"<p class='note'>scored at: {sections.esc(vm.get('resolution', '?'))}; "
+                         f"threshold {sections.esc(vm.get('threshold', '?'))}</p>")
+            parts.append(_img(figures.metric_histograms(run["val_rows"], fig_dir / "histograms.png"),
                               "per-image Dice, IoU and accuracy on the validation images"))
-            parts.append(_img(F.confusion_heatmap(vm.get("pooled", {}), fig_dir / "confusion.png"),
+            parts.append(_img(figures.confusion_heatmap(vm.get("pooled", {}), fig_dir / "confusion.png"),
                               "pooled pixel counts over the validation images, each row normalised to 1"))
     if run["history"]:
         parts.append("<h2>Training curves</h2>")
-        parts.append(_img(F.training_curves(run["history"], fig_dir / "training.png"),
+        parts.append(_img(figures.training_curves(run["history"], fig_dir / "training.png"),
                           "loss per epoch (training, validation) and validation Dice / IoU"))
     if run["cv_table"]:
-        parts.append(S.cv_section(run["cv_table"], run["cv_summary"] if isinstance(run["cv_summary"], dict) else None))
-        parts.append(_img(F.cv_folds(run["cv_table"], fig_dir / "folds.png"),
+        parts.append(sections.cv_section(run["cv_table"], run["cv_summary"] if isinstance(run["cv_summary"], dict) else None))
+        parts.append(_img(figures.cv_folds(run["cv_table"], fig_dir / "folds.png"),
                           "per-image mean Dice and IoU of each fold's validation images; dashed: mean over "
                           "folds, band: ± 1 std over folds"))
     if run["sweep_table"]:
         parts.append("<h2>Hyper-parameter sweep (melSeg Table I)</h2>"
-                     + S.table(run["sweep_table"], "mean and std over folds (sweep_table.csv)"))
+                     + sections.table(run["sweep_table"], "mean and std over folds (sweep_table.csv)"))
     if config:
         parts.append("<h2>Run configuration</h2>"
-                     f"<pre class='note'>{S.esc(json.dumps(config, indent=1))}</pre>")
+                     f"<pre class='note'>{sections.esc(json.dumps(config, indent=1))}</pre>")
     doc = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-           f"<title>dermaseg report — {S.esc(run_name(d))}</title><style>{CSS}</style></head><body>"
+           f"<title>dermaseg report — {sections.esc(run_name(d))}</title><style>{CSS}</style></head><body>"
            + "\n".join(p for p in parts if p)
            + "<p class='note'>Rendered by dermaseg from the run's saved files; no metric was recomputed.</p>"
            "</body></html>")

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from dermaseg.evaluation.metrics import METRICS
+
 __all__ = ["esc", "num", "cell", "table", "model_label", "protocol_table", "evaluation_protocol",
            "training_protocol", "config_protocol", "cv_protocol", "summary_section", "diagnosis_section",
            "cv_section"]
@@ -199,12 +201,8 @@ def cv_protocol(p: dict[str, Any]) -> Rows:
     ]
 
 
-#: (key, label) of the summary table rows, in order
-SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
-    ("dice", "Dice"), ("iou", "IoU (Jaccard)"), ("thresholded_jaccard", "thresholded Jaccard (IoU<0.65 → 0)"),
-    ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall (sensitivity)"),
-    ("specificity", "specificity"), ("hd95", "HD95 (pixels)"),
-)
+#: (key, label) of the summary table rows, in order (from the metric table, evaluation/metrics.py)
+SUMMARY_METRICS: tuple[tuple[str, str], ...] = tuple((m.key, m.label) for m in METRICS)
 
 
 def summary_section(m: dict[str, Any]) -> str:
@@ -255,8 +253,8 @@ def measurement_section(a: dict[str, Any] | None) -> str:
             f"<p class='note'>{esc(a.get('note', ''))}</p>")
 
 
-DIAGNOSIS_METRICS = (("dice", "Dice"), ("iou", "IoU"), ("thresholded_jaccard", "thr. Jaccard"),
-                     ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("hd95", "HD95 px"))
+#: (key, column head, digits) of the per-diagnosis table (the metric table's rows with a ``short`` name)
+DIAGNOSIS_METRICS: tuple[tuple[str, str, int], ...] = tuple((m.key, m.short, m.digits) for m in METRICS if m.short)
 
 
 def diagnosis_section(m: dict[str, Any]) -> str:
@@ -264,14 +262,13 @@ def diagnosis_section(m: dict[str, Any]) -> str:
     pdx = m.get("per_diagnosis") or {}
     if not pdx or list(pdx) == ["unlabelled"]:
         return ""
-    head = ("<tr><th class='l'>diagnosis</th><th>n</th>" + "".join(f"<th>{esc(lab)}</th>" for _, lab in DIAGNOSIS_METRICS)
+    head = ("<tr><th class='l'>diagnosis</th><th>n</th>" + "".join(f"<th>{esc(lab)}</th>" for _, lab, _ in DIAGNOSIS_METRICS)
             + "</tr>")
     body = []
     for g, entry in pdx.items():
         cells = []
-        for k, _ in DIAGNOSIS_METRICS:
+        for k, _, d in DIAGNOSIS_METRICS:
             v = entry.get(k)
-            d = 2 if k == "hd95" else 4
             cells.append(f"<td>{num(v.get('mean'), d)} ± {num(v.get('std'), d)}</td>" if v else "<td>–</td>")
         body.append(f"<tr><td class='l'>{esc(g)}</td><td>{entry.get('n', '')}</td>{''.join(cells)}</tr>")
     return ("<h2>Per diagnosis (SkinSAM Table 1)</h2><table>" + head + "".join(body) + "</table>"

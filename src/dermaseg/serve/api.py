@@ -5,21 +5,22 @@ installed in :func:`dermaseg.serve.app.create_app`.
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from dermaseg import __version__
-from dermaseg.data.prompts import MAX_POINTS
-from dermaseg.errors import DermasegError
+from dermaseg.data.prompt_input import parse_form_prompt
+from dermaseg.data.prompts import MAX_POINTS, prompt_rules
+from dermaseg.inference.flags import REVIEW_JACCARD
+from dermaseg.inference.postprocess import DEFAULT_THRESHOLD, FAILURE_JACCARD
+from dermaseg.overlays import overlay_style
 from dermaseg.serve import service
 from dermaseg.serve.security import TooLarge, check_upload_size
 from dermaseg.serve.wsservice import parse_if_match
 
-__all__ = ["router", "PromptIn", "parse_numbers", "who", "IfMatch"]
+__all__ = ["router", "PromptIn", "who", "IfMatch"]
 
 router = APIRouter(prefix="/api")
 
@@ -60,42 +61,6 @@ def _engine(request: Request):
     return request.app.state.engine
 
 
-def parse_numbers(text: str | None, field: str, group: int | None = None) -> list | None:
-    """A form field as JSON (``[1, 2]``, ``[[1, 2], [3, 4]]``) or plain text (``1,2`` / ``1,2;3,4``) ->
-    a list of numbers, or of ``group``-long lists; empty -> None."""
-    if text is None or not str(text).strip():
-        return None
-    s = str(text).strip()
-    try:
-        val = json.loads(s)
-    except ValueError:
-        rows = [r for r in s.split(";") if r.strip()] if group else [s]
-        try:
-            val = [[float(v) for v in r.replace(" ", ",").split(",") if v] for r in rows]
-        except ValueError:
-            raise DermasegError(f"{field}: cannot read numbers from '{s}'") from None
-        val = val if group else val[0]
-    if isinstance(val, int | float):  # "0": one label
-        val = [val]
-    if not isinstance(val, list):
-        raise DermasegError(f"{field}: expected a list of numbers, got '{s}'")
-    if group and val and not isinstance(val[0], list):
-        val = [val[i:i + group] for i in range(0, len(val), group)]
-    flat = [v for row in val for v in (row if isinstance(row, list) else [row])] if group else val
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) for v in flat):
-        raise DermasegError(f"{field}: expected finite numbers, got '{s}'")
-    if group and any(len(r) != group for r in val):
-        raise DermasegError(f"{field}: expected pairs x,y, got '{s}'")
-    return val
-
-
-def _finite(v: int | float) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
 @router.get("/health", summary="Liveness and version")
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
@@ -104,6 +69,17 @@ def health() -> dict[str, Any]:
 @router.get("/stats", summary="Open images and the memory they hold against the cache cap")
 def stats(request: Request) -> dict[str, Any]:
     return _store(request).stats()
+
+
+@router.get("/config", summary="The rules the page shares with the server: overlay style, cuts, prompt bounds")
+def config() -> dict[str, Any]:
+    """Each value read from its one home: the overlay style (overlays.py), the default probability threshold
+    and the failure cut (inference/postprocess.py), the review cut (inference/flags.py) and the prompt rule
+    (data/prompts.py). Small and stable: the page reads it once."""
+    rules = prompt_rules()
+    return {"overlay": overlay_style(), "threshold": DEFAULT_THRESHOLD, "failure_cut": FAILURE_JACCARD,
+            "review_cut": REVIEW_JACCARD, "points": rules["point"], "box": rules["box"],
+            "max_points": rules["max_points"]}
 
 
 @router.get("/models", summary="The automatic and the prompted model this server runs, and its limits")
@@ -195,14 +171,6 @@ def segment(request: Request, file: Annotated[UploadFile, File(description="JPEG
             points: Annotated[str | None, Form(description="x,y;x,y or [[x,y],...]")] = None,
             labels: Annotated[str | None, Form(description="1,0 or [1,0]")] = None,
             pixel_size: Annotated[float | None, Form(gt=0, allow_inf_nan=False)] = None) -> dict[str, Any]:
-    b = parse_numbers(box, "box")
-    if b is not None and len(b) != 4:
-        raise DermasegError(f"box: expected 4 numbers x0,y0,x1,y1, got '{box}'")
-    pts = parse_numbers(points, "points", group=2)
-    if pts is not None and len(pts) > MAX_POINTS:
-        raise DermasegError(f"{len(pts)} points: at most {MAX_POINTS} points per prompt")
-    lab = parse_numbers(labels, "labels")
-    if lab is not None and any(v not in (0, 1) for v in lab):
-        raise DermasegError(f"labels: each label is 1 (lesion) or 0 (background), got '{labels}'")
+    b, pts, lab = parse_form_prompt(box, points, labels)
     return service.segment_once(_engine(request), _checked_upload(request, file), file.filename, box=b, points=pts,
-                                labels=None if lab is None else [int(v) for v in lab], pixel_size=pixel_size)
+                                labels=lab, pixel_size=pixel_size)

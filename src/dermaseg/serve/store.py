@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from dermaseg.errors import DermasegError
-from dermaseg.io import read_image, read_mask
+from dermaseg.io import png_pixels, read_image, read_mask
 
 __all__ = ["Entry", "ImageStore", "NotFound", "encode_png", "decode_mask_png", "release_memory"]
 
@@ -62,9 +62,7 @@ def encode_png(a: np.ndarray) -> bytes:
     """uint8 H×W / H×W×3 RGB, or a bool mask (written 0/255, one channel) -> PNG bytes (lossless)."""
     import cv2
 
-    a = np.asarray(a)
-    if a.dtype == bool:
-        a = a.astype(np.uint8) * 255
+    a = png_pixels(a)  # the one 0/255 rule (dermaseg.io)
     if a.ndim == 3:
         a = a[..., ::-1]  # OpenCV writes BGR
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(a), [cv2.IMWRITE_PNG_COMPRESSION, 1])

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dermaseg.cluster import require_ray
 from dermaseg.data.splits import get_or_make_splits
 from dermaseg.errors import DataError, DermasegError
+from dermaseg.evaluation.metrics import METRIC_KEYS
 from dermaseg.io import write_text
+from dermaseg.ray_cluster import check_executor
 from dermaseg.report.html import render_report
 from dermaseg.training.distributed import context, setup
 from dermaseg.training.ray_runs import run_on_ray
@@ -35,7 +36,7 @@ from dermaseg.training.tracking import Tracker
 __all__ = ["run_cv", "plan_cv", "run_fold", "FoldRun", "collect_cv", "cv_protocol", "fold_validation", "METRICS"]
 
 #: metrics reported per fold (per-image mean and pooled)
-METRICS = ("dice", "iou", "thresholded_jaccard", "accuracy", "precision", "recall", "specificity", "hd95")
+METRICS = METRIC_KEYS
 
 
 def fold_validation(fold_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
@@ -250,10 +251,8 @@ def _run_cv(dataset, recipe, out, folds, only_fold, seed, workers, resume, check
             progress, quiet, executor, address, cpus_per_run, tracker) -> dict[str, Any]:
     if executor == "local":
         setup(device)  # under torchrun: join the process group before the first file is made
-    elif executor == "ray":
-        require_ray(("tune",))  # before any file is made
     else:
-        raise DermasegError(f"--executor {executor}: choose local or ray")
+        check_executor(executor, ("tune",))  # before any file is made
     quiet = quiet or not context().is_main
     k, jobs, done = plan_cv(dataset, recipe, out, folds=folds, only_fold=only_fold, seed=seed, workers=workers,
                             resume=resume, checkpoint=checkpoint, device=device, limit=limit,

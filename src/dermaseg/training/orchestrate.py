@@ -24,6 +24,7 @@ from dermaseg.data.sampling import sample_subset
 from dermaseg.data.splits import holdout
 from dermaseg.errors import DataError, DermasegError
 from dermaseg.io import check_out, read_image, read_mask
+from dermaseg.ray_cluster import check_executor
 from dermaseg.training.cv import run_cv
 from dermaseg.training.cv_final import FINAL_CHOICES, refit_final
 from dermaseg.training.distributed import context, launched_by_torchrun, per_rank_batch, teardown
@@ -190,8 +191,7 @@ def train_cli(data: Path, recipe: str, out: Path, folds: int | None = None, fold
     k = None if k == 0 else k
     if fold is not None and k is None:
         raise DermasegError("--fold needs --folds K (or a recipe with folds)")
-    if executor not in ("local", "ray"):
-        raise DermasegError(f"--executor {executor}: choose local or ray")
+    check_executor(executor)  # Ray itself and --cpus-per-run: checked by run_cv, before any file is made
     if executor == "ray" and k is None:
         raise DermasegError("--executor ray runs the folds of --folds K on a Ray cluster; one run trains "
                             "here (for several GPUs use torchrun or --nproc)")

@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dermaseg.cluster import ray_cluster, ray_gpus
-from dermaseg.cluster import run_resources as trial_resources
 from dermaseg.errors import DermasegError
+from dermaseg.ray_cluster import check_workers, ray_cluster, ray_gpus
+from dermaseg.ray_cluster import run_resources as trial_resources
 
 __all__ = ["run_on_ray", "trial_resources"]
 
@@ -96,8 +96,7 @@ def run_on_ray(fn: Callable, jobs: Sequence[Any], dataset: Any, out: Path, addre
     other run has finished (their folders are complete, so the next start resumes after them)."""
     if not jobs:
         return []
-    if cpus_per_run < 1:
-        raise DermasegError(f"--cpus-per-run {cpus_per_run}: must be at least 1")
+    check_workers(cpus_per_run)
     with ray_cluster(address, parts=("tune",)) as ray:
         from ray import tune
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dermaseg.errors import DermasegError
+from dermaseg.inference.postprocess import DEFAULT_THRESHOLD
 from dermaseg.models.registry import model_info
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "SEEDS"]
@@ -62,7 +63,7 @@ class Recipe:
     augment: str = "moderate"
     monitor: str = "dice"
     early_stopping: int | None = None
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     val_fraction: float = 0.2
     folds: int | None = None
     prompt: str = "box"  # SAM recipes: prompt simulated each step (dermaseg.data.prompts kinds)

@@ -18,10 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dermaseg.cluster import require_ray
 from dermaseg.data.readers import load_dataset
 from dermaseg.errors import DermasegError
 from dermaseg.io import write_text
+from dermaseg.ray_cluster import check_executor
 from dermaseg.training.cv import collect_cv, log_finished, plan_cv, run_cv, run_fold
 from dermaseg.training.ray_runs import run_on_ray
 from dermaseg.training.recipes import get_recipe
@@ -88,10 +88,7 @@ def sweep_cli(data: Path, grid: str = "melseg", folds: int = 5, out: Path | None
     nested CV run, each fold a run nested in its point."""
     if out is None:
         raise DermasegError("--out is required")
-    if executor not in ("local", "ray"):
-        raise DermasegError(f"--executor {executor}: choose local or ray")
-    if executor == "ray":
-        require_ray(("tune",))  # before any file is made
+    check_executor(executor, ("tune",))  # before any file is made
     out = Path(out)
     tracker = open_tracker(track, out, tracking_uri)
     base, points = grid_points(grid)

@@ -1,8 +1,9 @@
-"""How far the predicted masks move the lesion measurements, in an evaluation.
+"""The measurement columns of an evaluation's per_image.csv: how far the predicted masks move the lesion
+measurements.
 
 For every scored image :func:`measurement_columns` measures the predicted and the true mask with the same
 image (:func:`dermaseg.measure.measure`; no pixel size, so sizes are in pixels) and returns the per-image
-columns that ``per_image.csv`` carries (:data:`MEASURE_COLUMNS`): ``pred_``/``truth_`` diameter
+columns that ``per_image.csv`` carries (:data:`PER_IMAGE_COLUMNS`): ``pred_``/``truth_`` diameter
 (maximum Feret, px), asymmetry (0–1), the A score (``asymmetry_axes`` 0/1/2), and the dermoscopic colour
 sets (``;``-separated names) with their counts. Areas are already there (``pred_area``, ``truth_area``).
 
@@ -21,13 +22,13 @@ import numpy as np
 
 from dermaseg.measure import agreement, measure
 
-__all__ = ["MEASURE_COLUMNS", "measurement_columns", "records_from_rows", "measurement_summary"]
+__all__ = ["PER_IMAGE_COLUMNS", "measurement_columns", "records_from_rows", "measurement_summary"]
 
 _KEYS = ("diameter_px", "asymmetry", "asymmetry_axes", "colours", "n_colours")
 #: measure_version 2: appended after version 1's columns
 _KEYS_V2 = ("asymmetry_score", "asymmetry_grade")
 #: per_image.csv columns added by an evaluation, in order (``measure_version``: the rules' version)
-MEASURE_COLUMNS: tuple[str, ...] = (*(f"{side}_{k}" for k in _KEYS for side in ("pred", "truth")),
+PER_IMAGE_COLUMNS: tuple[str, ...] = (*(f"{side}_{k}" for k in _KEYS for side in ("pred", "truth")),
                                     *(f"{side}_{k}" for k in _KEYS_V2 for side in ("pred", "truth")),
                                     "measure_version")
 
@@ -41,7 +42,7 @@ def _cell(key: str, v: Any) -> Any:
 
 
 def measurement_columns(pred: np.ndarray, truth: np.ndarray, image: np.ndarray) -> dict[str, Any]:
-    """The :data:`MEASURE_COLUMNS` of one image: ``pred``/``truth`` H×W bool masks, ``image`` H×W×3 uint8.
+    """The :data:`PER_IMAGE_COLUMNS` of one image: ``pred``/``truth`` H×W bool masks, ``image`` H×W×3 uint8.
     Unknown values (e.g. the asymmetry of an empty mask) are ``""``."""
     out: dict[str, Any] = {}
     for side, m in (("pred", pred), ("truth", truth)):
@@ -49,7 +50,7 @@ def measurement_columns(pred: np.ndarray, truth: np.ndarray, image: np.ndarray) 
         for k in (*_KEYS, *_KEYS_V2):
             out[f"{side}_{k}"] = _cell(k, rec.get(k))
         out["measure_version"] = rec["measure_version"]
-    return {c: out[c] for c in MEASURE_COLUMNS}
+    return {c: out[c] for c in PER_IMAGE_COLUMNS}
 
 
 def _num(v: Any, kind: type = float) -> Any:

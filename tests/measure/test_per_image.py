@@ -8,13 +8,13 @@ import io
 import numpy as np
 import pytest
 
-from dermaseg.evaluation.measurements import (
-    MEASURE_COLUMNS,
+from dermaseg.measure import measure
+from dermaseg.measure.per_image import (
+    PER_IMAGE_COLUMNS,
     measurement_columns,
     measurement_summary,
     records_from_rows,
 )
-from dermaseg.measure import measure
 
 
 def _disc(r: float, shape=(120, 160), c=(60, 80)) -> np.ndarray:
@@ -43,7 +43,7 @@ def test_columns_equal_measure_of_each_mask():
     img = _image()
     p, t = _disc(25), _disc(30)
     cols = measurement_columns(p, t, img)
-    assert tuple(cols) == MEASURE_COLUMNS
+    assert tuple(cols) == PER_IMAGE_COLUMNS
     mp, mt = measure(p, img), measure(t, img)
     assert cols["pred_diameter_px"] == mp["diameter_px"] and cols["truth_diameter_px"] == mt["diameter_px"]
     assert cols["truth_colours"] == ";".join(mt["colours"]) and cols["truth_n_colours"] == mt["n_colours"]
@@ -83,5 +83,5 @@ def test_per_image_columns_record_the_measure_version():
 
     img = _image()
     cols = measurement_columns(_disc(25), _disc(30), img)
-    assert MEASURE_COLUMNS[-1] == "measure_version" and cols["measure_version"] == MEASURE_VERSION
+    assert PER_IMAGE_COLUMNS[-1] == "measure_version" and cols["measure_version"] == MEASURE_VERSION
     assert cols["truth_asymmetry_grade"] == measure(_disc(30), img)["asymmetry_grade"]

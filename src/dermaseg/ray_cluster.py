@@ -15,10 +15,35 @@ from typing import Any
 
 from dermaseg.errors import DermasegError
 
-__all__ = ["RAY_INSTALL", "require_ray", "ray_cluster", "ray_gpus", "run_resources"]
+__all__ = ["RAY_INSTALL", "EXECUTORS", "check_executor", "check_workers", "require_ray", "ray_cluster", "ray_gpus",
+           "run_resources"]
 
 #: what to install for --executor ray
 RAY_INSTALL = "pip install 'dermaseg[ray]'"
+#: the ``--executor`` choices of segment, train --folds and sweep
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(executor: str, parts: tuple[str, ...] | None = None, cpus_per_run: int | None = None,
+                   workers: int | None = None) -> str:
+    """THE ``--executor`` check: ``executor`` when it is one of :data:`EXECUTORS`, else a one-line
+    :class:`DermasegError`; for ``ray`` (before any file is made) Ray and its ``parts`` are installed
+    (``parts=None``: not checked here) and the worker shape is sound (:func:`check_workers`)."""
+    if executor not in EXECUTORS:
+        raise DermasegError(f"--executor {executor}: choose {' or '.join(EXECUTORS)}")
+    if executor == "ray":
+        if parts is not None:
+            require_ray(parts)
+        check_workers(cpus_per_run, workers)
+    return executor
+
+
+def check_workers(cpus_per_run: int | None = None, workers: int | None = None) -> None:
+    """``--cpus-per-run`` and ``--workers`` (None: not given) are at least 1, else DermasegError."""
+    if cpus_per_run is not None and cpus_per_run < 1:
+        raise DermasegError(f"--cpus-per-run {cpus_per_run}: must be at least 1")
+    if workers is not None and workers < 1:
+        raise DermasegError(f"--workers {workers}: must be at least 1")
 
 
 def require_ray(parts: tuple[str, ...] = ()) -> Any:
