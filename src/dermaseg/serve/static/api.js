@@ -45,6 +45,8 @@ export const api = {
   putMask: (id, pngBlob, pixelSize, version = null) =>
     call("PUT", `/api/images/${id}/mask${q(pixelSize)}`, { body: pngBlob, headers: { "Content-Type": "image/png", ...ifMatch(version) } }),
   maskPng: (id) => call("GET", `/api/images/${id}/mask.png`),
+  // a DICOM upload's current mask as a DICOM SEG (400 for other images)
+  maskDcm: (id) => call("GET", `/api/images/${id}/mask.dcm`),
   imagePng: (id) => call("GET", `/api/images/${id}/image.png`),
   measurements: (id, pixelSize) => call("GET", `/api/images/${id}/measurements${q(pixelSize)}`),
   remove: (id) => call("DELETE", `/api/images/${id}`),

@@ -132,6 +132,10 @@ function updatePanels() {
   for (const b of document.querySelectorAll("[data-needs-image]")) b.disabled = !ready;
   $("undo").disabled = !ready || !rec.undo.length; $("redo").disabled = !ready || !rec.redo.length;
   $("export-session").disabled = !S.images.some((r) => r.status === "ready");
+  // a DICOM SEG references its source DICOM instance: only for images opened from DICOM files
+  $("export-dicom").disabled = !ready || !rec.dicom;
+  $("export-dicom").title = ready && !rec.dicom ? "A DICOM SEG needs a DICOM source: this image is not DICOM (export the mask PNG)"
+    : "The mask as a DICOM Segmentation referencing the source DICOM image";
   updateStatus();
 }
 

@@ -70,7 +70,8 @@ export function fillItem(li, rec) {
 export async function loadImage(rec) {
   const info = await api.info(rec.id);
   const [png, maskPng, autoPng] = await Promise.all([api.imagePng(rec.id), api.maskPng(rec.id), api.autoPng(rec.id)]);
-  Object.assign(rec, { width: info.width, height: info.height, sam: info.sam, version: info.version, ws: { ...rec.ws, ...info } });
+  Object.assign(rec, { width: info.width, height: info.height, sam: info.sam, version: info.version, dicom: !!info.dicom,
+    ws: { ...rec.ws, ...info } });
   rec.bitmap = await createImageBitmap(png);
   rec.mask = await maskFromBlob(maskPng, info.width, info.height);
   rec.auto = { mask: await maskFromBlob(autoPng, info.width, info.height), quality: info.predicted_quality, flags: info.flags,
