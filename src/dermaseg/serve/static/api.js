@@ -60,6 +60,8 @@ export const api = {
   },
   setStatus: (id, status, note, version = null) =>
     call("POST", `/api/images/${id}/status`, { json: note === undefined ? { status } : { status, note }, headers: ifMatch(version) }),
+  // the visits of this image's lesion, each compared with the previous one (empty without a lesion_id)
+  timeline: (id) => call("GET", `/api/images/${id}/timeline`),
   autoPng: (id) => call("GET", `/api/images/${id}/auto.png`),
   thumbUrl: (id) => `/api/images/${encodeURIComponent(id)}/thumb.jpg`,
 };

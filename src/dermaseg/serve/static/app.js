@@ -16,6 +16,7 @@ import { wireZoom } from "./zoom.js";
 import { createState, current, redo as redoRec, remoteRec, resetAuto as resetRec, undo as undoRec } from "./state.js";
 import { HINTS, TOOL_KEYS, createTools, createUi } from "./tools.js";
 import { inside, setRules } from "./prompts.js";
+import { createTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const S = createState();
@@ -65,8 +66,14 @@ const zoom = wireZoom({ viewer, canvas, draw, label: $("zoom-val"),
 const list = createImageList({
   S, viewer, zoom: () => zoom, review: () => review, updatePanels, draw, toast, fail,
   refreshMeasurements: sync.refreshMeasurements,
-  selected: () => { UI.ruler = []; UI.rulerEnd = null; UI.dragBox = null; },
+  selected: (rec) => { UI.ruler = []; UI.rulerEnd = null; UI.dragBox = null; timeline.show(rec); },
 });
+// a workspace lesion's visits (timeline.js): clicking one opens it
+const timeline = createTimeline({ S, cur, openImage(v) {
+  let i = S.images.findIndex((r) => r.id === v.id);
+  if (i < 0) { S.images.push(remoteRec(S, { id: v.id, name: v.name, status: v.status, version: v.version })); i = S.images.length - 1; }
+  list.select(i);
+} });
 
 // ------------------------------------------------------------------ history
 const edited = (rec) => { draw(); updatePanels(); sync.syncMask(rec); };
