@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dermaseg.overlays import OUTLINE_RGB, outline
+
 from .conftest import png_mask
 
 pytestmark = pytest.mark.slow
@@ -120,6 +122,19 @@ def _rotated_jpeg(tmp: Path) -> Path:
     return p
 
 
+def _dicom_upload(tmp: Path) -> Path | None:
+    """The sample as a DICOM file (tests/dicom/make.py), or None without pydicom and highdicom."""
+    try:
+        import highdicom  # noqa: F401
+        import pydicom  # noqa: F401
+    except ImportError:
+        return None
+    from dermaseg.io import read_image
+    from tests.dicom.make import make_dicom
+
+    return make_dicom(read_image(SAMPLE), tmp / "lesion_dicom.dcm", "rgb")
+
+
 def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path):
     errors: list[str] = []
     page = browser.new_page(viewport={"width": 1366, "height": 768}, accept_downloads=True)
@@ -208,6 +223,8 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     _shot(page, "serve_app.png", tmp_path, readme=True)
 
     # exports: the mask PNG equals the server's current mask, 0/255 at the image's size
+    iid = page.evaluate("() => { const S = window.dermaseg.state; return S.images[S.current].id; }")
+    assert page.is_disabled("#export-dicom")  # not a DICOM image: no DICOM SEG
     with page.expect_download() as dl:
         page.click("#export-mask")
     mask_file = tmp_path / "mask.png"
@@ -218,7 +235,12 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
     with page.expect_download() as dl:
         page.click("#export-overlay")
     overlay = np.asarray(Image.open(io.BytesIO(Path(dl.value.path()).read_bytes())).convert("RGB"))
-    assert overlay.shape == (192, 256, 3) and ((overlay == (255, 212, 0)).all(-1)).sum() > 50  # yellow outline
+    # the one overlay style: dermaseg segment's (overlays.py) yellow outline band, the image elsewhere
+    shown = np.asarray(Image.open(io.BytesIO(_get(f"{server}api/images/{iid}/image.png"))).convert("RGB"))
+    band = outline(before, thickness=1)
+    assert overlay.shape == (192, 256, 3) and band.sum() > 50
+    assert np.array_equal((overlay == OUTLINE_RGB).all(-1), band)
+    assert np.abs(overlay[~band].astype(int) - shown[~band]).max() <= 2
     with page.expect_download() as dl:
         page.click("#export-json")
     rec = json.loads(Path(dl.value.path()).read_text())
@@ -230,6 +252,23 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
         page.click("#export-csv")
     csv_text = Path(dl.value.path()).read_text()
     assert csv_text.startswith("image,width,height,pixel_size_mm,") and "ISIC_0012099.jpg,256,192," in csv_text
+
+    # a DICOM image: its DICOM SEG button downloads the server's mask.dcm, which reads back to its mask
+    dicom = _dicom_upload(tmp_path)
+    if dicom is not None:
+        from tests.dicom.test_dicom_seg import _check_references, _read_back
+
+        page.set_input_files("#file-input", [str(dicom)])
+        page.wait_for_selector(".item[data-status=ready] >> nth=3", timeout=120_000)
+        page.click("#image-list li >> nth=3")
+        page.wait_for_selector("#export-dicom:not([disabled])", timeout=30_000)
+        with page.expect_download() as dl:
+            page.click("#export-dicom")
+        assert dl.value.suggested_filename == "lesion_dicom_seg.dcm"
+        dl.value.save_as(tmp_path / "seg.dcm")
+        seg, got = _read_back(tmp_path / "seg.dcm")
+        assert np.array_equal(got, _server_mask(server, page)) and got.sum() > 200
+        _check_references(seg, dicom)
     with page.expect_download() as dl:
         page.click("#export-session")
     with zipfile.ZipFile(dl.value.path()) as z:
@@ -238,7 +277,8 @@ def test_browser_segment_refine_correct_measure_export(server, browser, tmp_path
         assert {"ISIC_0012099_mask.png", "ISIC_0012099_overlay.png", "ISIC_0012099_measurements.json",
                 "sideways_mask.png", "lesion_mask.png", "measurements.csv"} <= set(names)
         assert np.array_equal(png_mask(z.read("ISIC_0012099_mask.png")), before)
-        assert len(z.read("measurements.csv").decode().strip().splitlines()) == 4
+        assert len(z.read("measurements.csv").decode().strip().splitlines()) == 4 + (dicom is not None)
+        assert ("lesion_dicom_seg.dcm" in names) == (dicom is not None) and "ISIC_0012099_seg.dcm" not in names
     assert errors == []
 
     # tablet width, then a bad upload: its error is shown in the page, the app keeps working

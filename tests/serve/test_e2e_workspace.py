@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dermaseg.io import read_mask
+from dermaseg.io import read_image, read_mask, write_png
 from dermaseg.workspace.store import Workspace
+from tests.compare.common import grow
 
 from .conftest import LiveServer, png_bytes, png_mask
 
@@ -98,7 +99,13 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
     src.mkdir()
     for p in sorted(SAMPLES.glob("*.jpg")):
         shutil.copy(p, src / p.name)
-    Workspace.init(tmp_path / "ws", [src], pixel_size=0.02).close()
+    # a later visit of one lesion: the sample with its lesion grown by 8 px (metadata.csv's lesion_id, date)
+    rgb = read_image(SAMPLES / "ISIC_0012099.jpg")
+    auto_predictor.set_image(rgb)
+    write_png(src / "visit2.png", grow(rgb, auto_predictor.predict().mask, 8)[0])
+    meta = tmp_path / "meta.csv"
+    meta.write_text("image_id,lesion_id,date\nISIC_0012099,L7,2024-02-01\nvisit2,L7,2024-11-20\n")
+    Workspace.init(tmp_path / "ws", [src], pixel_size=0.02, metadata=meta).close()
     server = LiveServer(create_app(auto_predictor, sam_predictor, workspace=tmp_path / "ws", prefetch_sam=False))
     api = server.url + "/api"
     try:
@@ -112,7 +119,7 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             page.goto(server.url + "/", timeout=60_000)
             page.locator("#ws-note", has_text="Workspace ws").wait_for(timeout=60_000)
 
-            # the list: three images to review, lowest predicted quality first; the page opens the first
+            # the list: four images to review, lowest predicted quality first; the page opens the first
             first = _wait_ready(page)
             rows = _json(api + "/workspace/images?order=quality")
             assert [r["id"] for r in rows] == page.eval_on_selector_all("#image-list li", "els => els.map(e => e.dataset.id)")
@@ -120,6 +127,22 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
             qs = [r["predicted_quality"] for r in rows]
             assert qs == sorted(qs) and all(q is not None for q in qs)
             assert page.locator("#image-list li .quality").first.text_content() == f"q {qs[0]:.2f}"
+
+            # the timeline of a lesion's visits (compare/timeline.py through /api/images/{id}/timeline)
+            page.click('#image-list li[data-id="ISIC_0012099"]')
+            page.wait_for_selector("#timeline:not([hidden]) ol.timeline li.cmp", timeout=120_000)
+            t = _json(api + "/images/ISIC_0012099/timeline")
+            assert [v["id"] for v in t["visits"]] == ["ISIC_0012099", "visit2"]
+            (c,) = t["comparisons"]
+            assert c["status"] == "compared" and c["change"]["area_mm2"] > 0
+            flag = page.get_attribute("#timeline li.cmp", "data-flag")
+            assert flag == ("changed" if c["changed"] else "unchanged")
+            assert f"area +{c['change']['area_mm2']:.2f} mm²" in page.text_content("#timeline li.cmp")
+            assert page.text_content("#timeline-head") == "Lesion L7: 2 visits"
+            _shot(page, "workspace_timeline.png", tmp_path)
+            page.click('#timeline li.visit[data-id="visit2"] button')  # opens the later visit
+            page.wait_for_selector('#image-list li.current.ready[data-id="visit2"]', timeout=60_000)
+            page.wait_for_selector('#timeline li.visit.current[data-id="visit2"]', timeout=60_000)
 
             # 1280x720: the toolbar in at most two rows, the session export above the fold, names not cut
             assert page.locator(".toolbar").bounding_box()["height"] < 90
@@ -151,7 +174,7 @@ def test_review_a_workspace_in_the_browser(auto_predictor, sam_predictor, tmp_pa
 
             # reload: the server is the truth
             page.reload()
-            page.locator("#ws-note", has_text="2 approved · 1 to review").wait_for(timeout=60_000)
+            page.locator("#ws-note", has_text="2 approved · 2 to review").wait_for(timeout=60_000)
             page.click("#ws-filters [data-filter=approved]")
             page.wait_for_selector('#image-list li[data-review="approved"] >> nth=1', timeout=30_000)
             assert sorted(page.eval_on_selector_all('#image-list li[data-review="approved"]', "els => els.map(e => e.dataset.id)")) == sorted(reviewed)

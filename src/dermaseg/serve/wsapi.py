@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from dermaseg.compare.timeline import lesions as lesion_list
 from dermaseg.serve import wsservice
 from dermaseg.serve.api import IfMatch, who
 from dermaseg.serve.auth import allowed
@@ -150,3 +151,20 @@ def use_model(request: Request, version: str) -> dict[str, Any]:
     job = _job(request)
     user, remote = who(request)
     return job.use(version, user, remote)
+
+
+@router.get("/lesions", summary="The workspace's lesions (metadata.csv lesion_id) with their number of visits")
+def lesions(request: Request) -> list[dict[str, Any]]:
+    return lesion_list(_ws_store(request).ws)
+
+
+@router.get("/lesions/{lesion_id}/timeline",
+            summary="A lesion's visits in date order, each compared with the previous one (change, flags)")
+def lesion_timeline(request: Request, lesion_id: str) -> dict[str, Any]:
+    return wsservice.timeline(_ws_store(request), lesion_id=lesion_id)
+
+
+@router.get("/images/{image_id}/timeline",
+            summary="The timeline of this image's lesion (empty, lesion_id null, when it has no lesion_id)")
+def image_timeline(request: Request, image_id: str) -> dict[str, Any]:
+    return wsservice.timeline(_ws_store(request), image_id=image_id)

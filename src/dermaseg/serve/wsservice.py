@@ -16,13 +16,16 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from dermaseg.compare.timeline import lesion_timeline, lesions
 from dermaseg.errors import DermasegError
 from dermaseg.inference.flags import FAILURE_JACCARD, REVIEW_JACCARD, review_flags
 from dermaseg.io import read_image
 from dermaseg.serve.engine import Engine
-from dermaseg.serve.store import Entry
+from dermaseg.serve.store import Entry, NotFound
 from dermaseg.serve.wsstore import WorkspaceEntry, WorkspaceStore
+from dermaseg.workspace.build import read_workspace_metadata
 from dermaseg.workspace.files import copy_durably
+from dermaseg.workspace.layout import METADATA_FILE
 from dermaseg.workspace.store import Workspace
 
 __all__ = ["auto_computer", "workspace_info", "list_images", "describe", "save_mask", "set_status",
@@ -167,3 +170,36 @@ def add_upload(store: WorkspaceStore, fileobj: BinaryIO, display: str, user: str
     finally:
         tmp.unlink(missing_ok=True)
     return image_id
+
+
+def _lesion_of(ws: Workspace, image_id: str) -> str | None:
+    """The ``lesion_id`` of a workspace image in its metadata.csv, or None."""
+    _, rows = read_workspace_metadata(ws.root / METADATA_FILE)
+    return next(((r.get("lesion_id") or "").strip() or None for r in rows if r.get("image_id") == image_id), None)
+
+
+def timeline(store: WorkspaceStore, lesion_id: str | None = None, image_id: str | None = None) -> dict[str, Any]:
+    """A lesion's visits in date order, each compared with the previous one
+    (:func:`dermaseg.compare.timeline.lesion_timeline`), by ``lesion_id`` or by one of its images
+    (``image_id``: an image without a lesion_id has an empty timeline, ``lesion_id`` None). Each visit's
+    automatic mask is computed first where missing (by this server's model, under its lock)."""
+    if image_id is not None:
+        if not store.ws.has(image_id):
+            raise NotFound(f"image {image_id}: not in the workspace")
+        lesion_id = _lesion_of(store.ws, image_id)
+        if lesion_id is None:
+            return {"lesion_id": None, "date_column": None, "visits": [], "comparisons": []}
+    known = {x["lesion_id"] for x in lesions(store.ws)}
+    if lesion_id not in known:
+        raise NotFound(f"lesion {lesion_id}: no image of the workspace has this lesion_id")
+    for vid in (r["image_id"] for r in _visit_rows(store.ws, lesion_id)):
+        if store.ws.current_mask(vid) is None:
+            entry = store.get(vid)
+            with entry.lock:
+                entry.load()  # computes (and saves) the automatic mask
+    return lesion_timeline(store.ws, lesion_id)
+
+
+def _visit_rows(ws: Workspace, lesion_id: str) -> list[dict[str, str]]:
+    _, rows = read_workspace_metadata(ws.root / METADATA_FILE)
+    return [r for r in rows if (r.get("lesion_id") or "").strip() == lesion_id and ws.has(r.get("image_id", ""))]

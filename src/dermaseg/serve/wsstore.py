@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dermaseg.dicom.read import is_dicom
 from dermaseg.errors import DermasegError
 from dermaseg.io import read_image, read_mask
 from dermaseg.serve.store import Entry, ImageStore, NotFound
@@ -91,6 +92,7 @@ class WorkspaceStore(ImageStore):
                            dir=self.ws.root, file_name=row["name"], compute_auto=self.compute_auto)
         e.quality, e.flags = row["predicted_quality"], tuple(row["flags"])
         e.mask_kind = "edit" if row["has_mask"] else "auto"
+        e.dicom = is_dicom(e.upload)  # its mask.dcm (a DICOM SEG) needs a DICOM source
         return e
 
     def get(self, image_id: str) -> Entry:

@@ -45,6 +45,8 @@ export const api = {
   putMask: (id, pngBlob, pixelSize, version = null) =>
     call("PUT", `/api/images/${id}/mask${q(pixelSize)}`, { body: pngBlob, headers: { "Content-Type": "image/png", ...ifMatch(version) } }),
   maskPng: (id) => call("GET", `/api/images/${id}/mask.png`),
+  // a DICOM upload's current mask as a DICOM SEG (400 for other images)
+  maskDcm: (id) => call("GET", `/api/images/${id}/mask.dcm`),
   imagePng: (id) => call("GET", `/api/images/${id}/image.png`),
   measurements: (id, pixelSize) => call("GET", `/api/images/${id}/measurements${q(pixelSize)}`),
   remove: (id) => call("DELETE", `/api/images/${id}`),
@@ -58,6 +60,8 @@ export const api = {
   },
   setStatus: (id, status, note, version = null) =>
     call("POST", `/api/images/${id}/status`, { json: note === undefined ? { status } : { status, note }, headers: ifMatch(version) }),
+  // the visits of this image's lesion, each compared with the previous one (empty without a lesion_id)
+  timeline: (id) => call("GET", `/api/images/${id}/timeline`),
   autoPng: (id) => call("GET", `/api/images/${id}/auto.png`),
   thumbUrl: (id) => `/api/images/${encodeURIComponent(id)}/thumb.jpg`,
 };

@@ -1,6 +1,8 @@
 // Exports: the mask (the server's PNG, 0/255 at the image's size), the overlay (drawn here at the image's
-// size), and measurements as JSON / CSV, per image and for a whole session.
+// size, overlay.js's style), measurements as JSON / CSV, and for an image opened from a DICOM file its
+// mask as a DICOM SEG (the server's mask.dcm), per image and for a whole session.
 import { api } from "./api.js";
+import { paintOverlay } from "./overlay.js";
 import { zipStore } from "./zip.js";
 
 export const stem = (name) => (name || "image").replace(/\.[^.]+$/, "").replace(/[^\w.-]+/g, "_") || "image";
@@ -13,30 +15,15 @@ export function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 30000);
 }
 
-// the image with the lesion in yellow: an outline (fill mode adds the tinted area), at full resolution
+// the image with the lesion outlined in the one overlay style (overlay.js: dermaseg segment's overlay, pixel
+// for pixel); fill mode also tints the lesion; at the image's full resolution
 export async function exportOverlayPng(rec, mode, opacity) {
   const { width: W, height: H, mask } = rec;
   const c = new OffscreenCanvas(W, H);
   const ctx = c.getContext("2d");
   ctx.drawImage(rec.bitmap, 0, 0);
   const img = ctx.getImageData(0, 0, W, H);
-  const d = img.data;
-  const t = Math.max(1, Math.round(Math.max(W, H) / 400));  // outline half-width in pixels
-  const edge = new Uint8Array(W * H);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const k = y * W + x, v = mask[k];
-    if ((x + 1 < W && mask[k + 1] !== v) || (y + 1 < H && mask[k + W] !== v) || (v && (x === 0 || y === 0 || x === W - 1 || y === H - 1))) edge[k] = 1;
-  }
-  const thick = new Uint8Array(W * H);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (edge[y * W + x]) {
-    for (let yy = Math.max(0, y - t + 1); yy <= Math.min(H - 1, y + t); yy++)
-      for (let xx = Math.max(0, x - t + 1); xx <= Math.min(W - 1, x + t); xx++) thick[yy * W + xx] = 1;
-  }
-  const a = mode === "fill" ? opacity : 0;
-  for (let k = 0, p = 0; k < mask.length; k++, p += 4) {
-    if (thick[k]) { d[p] = 255; d[p + 1] = 212; d[p + 2] = 0; }
-    else if (mask[k] && a > 0) { d[p] = d[p] * (1 - a) + 255 * a; d[p + 1] = d[p + 1] * (1 - a) + 212 * a; d[p + 2] = d[p + 2] * (1 - a); }
-  }
+  paintOverlay(img.data, mask, W, H, mode, opacity);
   ctx.putImageData(img, 0, 0);
   return c.convertToBlob({ type: "image/png" });
 }
@@ -79,6 +66,7 @@ export async function exportRecordFiles(rec, view, what) {
   const bytes = async (blob) => new Uint8Array(await blob.arrayBuffer());
   if (what.mask) out.push({ name: `${s}_mask.png`, data: await bytes(await api.maskPng(rec.id)) });
   if (what.overlay) out.push({ name: `${s}_overlay.png`, data: await bytes(await exportOverlayPng(rec, view.mode, view.opacity)) });
+  if (what.dicom && rec.dicom) out.push({ name: `${s}_seg.dcm`, data: await bytes(await api.maskDcm(rec.id)) });
   if (what.json) out.push({ name: `${s}_measurements.json`, data: new TextEncoder().encode(JSON.stringify(recordJson(rec), null, 2)) });
   return out;
 }
@@ -100,13 +88,14 @@ export function wireExports(ctx) {
     const f = (await exportRecordFiles(rec, ctx.view(), { json: true }))[0];
     download(new Blob([f.data], { type: "application/json" }), f.name);
   });
+  $("export-dicom").onclick = () => withRec(async (rec) => download(await api.maskDcm(rec.id), `${stem(rec.name)}_seg.dcm`));
   $("export-csv").onclick = () => withRec(async (rec) =>
     download(new Blob([measurementsCsv([rec])], { type: "text/csv" }), `${stem(rec.name)}_measurements.csv`));
   $("export-session").onclick = async () => {
     try {
       const recs = ctx.images().filter((r) => r.status === "ready");
       const files = [];
-      for (const rec of recs) { await settled(rec); files.push(...(await exportRecordFiles(rec, ctx.view(), { json: true, mask: true, overlay: true }))); }
+      for (const rec of recs) { await settled(rec); files.push(...(await exportRecordFiles(rec, ctx.view(), { json: true, mask: true, overlay: true, dicom: true }))); }
       files.push({ name: "measurements.csv", data: new TextEncoder().encode(measurementsCsv(recs)) });
       download(zipStore(files), "dermaseg_session.zip");
     } catch (e) { ctx.fail(e); }

@@ -2,7 +2,8 @@
 // mask as a fill or an outline at display resolution over the visible part only, and the prompts (box,
 // lesion/background points), the ruler and the brush cursor on top.
 
-const LESION = [255, 212, 0];           // yellow, as dermaseg segment's overlays
+import { OVERLAY } from "./overlay.js";  // the one overlay colour (dermaseg segment's overlays)
+
 const BOX = "#00c8ff";
 const POS = "#16a34a", NEG = "#dc2626";
 
@@ -95,7 +96,7 @@ export class Viewer {
     const v = this.visible();
     if (!v) return null;
     const [vx, vy] = v, dw = v[2] - v[0], dh = v[3] - v[1];
-    const key = `${version}|${mode}|${opacity}|${v}|${this.ox}|${this.oy}|${this.scale}`;
+    const key = `${version}|${mode}|${opacity}|${v}|${this.ox}|${this.oy}|${this.scale}|${OVERLAY.rgb}`;
     if (this._overlay && key === this._overlayKey) return this._overlay;
     const xs = new Int32Array(dw), ys = new Int32Array(dh);
     for (let i = 0; i < dw; i++) xs[i] = Math.min(W - 1, Math.max(0, Math.floor((vx + i + 0.5 - this.ox) / this.scale)));
@@ -108,6 +109,7 @@ export class Viewer {
     const id = ctx.createImageData(dw, dh);
     const d = id.data;
     const a = Math.round(255 * opacity);
+    const LESION = OVERLAY.rgb;
     if (mode === "fill") {
       for (let k = 0, p = 0; k < dm.length; k++, p += 4) if (dm[k]) { d[p] = LESION[0]; d[p + 1] = LESION[1]; d[p + 2] = LESION[2]; d[p + 3] = a; }
     } else {  // outline: both pixels of every lesion/background transition (a 2 px line), and the frame

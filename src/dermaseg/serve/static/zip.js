@@ -1,5 +1,6 @@
 // A store-only ZIP writer (no compression: PNG is compressed already), enough for a session export.
-// files: [{name, data: Uint8Array}] -> Blob (application/zip).
+// files: [{name, data: Uint8Array}] -> Blob (application/zip); `zipBytes` gives the bytes (tests/js/zip.test.mjs
+// reads them back, and tests/serve/test_page_modules.py unzips them with Python's zipfile).
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -17,12 +18,12 @@ export function crc32(bytes) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-export function zipStore(files) {
+/** The ZIP archive's bytes; `now`: the entries' modification time (local time, as ZIP stores it). */
+export function zipBytes(files, now = new Date()) {
   const enc = new TextEncoder();
   const parts = [];
   const central = [];
   let offset = 0;
-  const now = new Date();
   const dosTime = (now.getHours() << 11) | (now.getMinutes() << 5) | (now.getSeconds() >> 1);
   const dosDate = ((now.getFullYear() - 1980) << 9) | ((now.getMonth() + 1) << 5) | now.getDate();
   for (const f of files) {
@@ -48,5 +49,12 @@ export function zipStore(files) {
   const end = new DataView(new ArrayBuffer(22));
   end.setUint32(0, 0x06054b50, true); end.setUint16(8, files.length, true); end.setUint16(10, files.length, true);
   end.setUint32(12, cdSize, true); end.setUint32(16, offset, true);
-  return new Blob([...parts, ...central, new Uint8Array(end.buffer)], { type: "application/zip" });
+  const all = [...parts, ...central, new Uint8Array(end.buffer)];
+  const out = new Uint8Array(all.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of all) { out.set(p, at); at += p.length; }
+  return out;
 }
+
+/** The archive as a Blob, for a download. */
+export const zipStore = (files) => new Blob([zipBytes(files)], { type: "application/zip" });
