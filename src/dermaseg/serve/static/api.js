@@ -30,6 +30,7 @@ const q = (pixelSize) => (pixelSize ? `?pixel_size=${encodeURIComponent(pixelSiz
 export const api = {
   health: () => call("GET", "/api/health"),
   models: () => call("GET", "/api/models"),
+  config: () => call("GET", "/api/config"),
   me: () => call("GET", "/api/me"),
   logout: () => call("POST", "/api/logout"),
   upload(file, pixelSize) {

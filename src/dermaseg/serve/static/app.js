@@ -16,6 +16,7 @@ import { wireZoom } from "./zoom.js";
 import { createState, current, redo as redoRec, remoteRec, resetAuto as resetRec, undo as undoRec } from "./state.js";
 import { HINTS, TOOL_KEYS, createTools, createUi } from "./tools.js";
 import { inside, setRules } from "./prompts.js";
+import { setOverlayStyle } from "./overlay.js";
 import { createTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -199,6 +200,11 @@ new ResizeObserver(() => { viewer.resize(); draw(); zoom.update(); }).observe($(
 // leaving with a stroke being painted or an edit not yet acknowledged by the server warns
 window.addEventListener("beforeunload", (e) => { if (pending() || UI.painting) { e.preventDefault(); e.returnValue = "unsaved"; } });
 
+// the overlay style and the prompt limit from the Python constants (GET /api/config: overlays.py, data/prompts.py)
+api.config().then((c) => {
+  setOverlayStyle({ rgb: c.overlay.rgb, px_per_width: c.overlay.pixels_per_width });
+  setRules({ max_points: c.max_points });
+}).catch(fail);
 api.models().then((m) => {
   const a = m.automatic, p = m.prompted;
   $("models").textContent = `automatic: ${a ? a.name : "—"} · prompts: ${p ? p.name : "none"}`;
