@@ -151,25 +151,27 @@ def test_eviction_and_recompute_under_a_tiny_cache(make_client, ref, images):
     # 0.1 MB: one 96x128 image with its masks fits, a SAM state (~19 MB) never stays
     client = make_client(cache_mb=0.1)
     store = client.app.state.store
-    (a, ta), (b, _), (c, _) = images
+    (a, ta), (b, tb), (c, _) = images
     ia = _upload(client, a)["id"]
     edited = np.zeros(ta.shape, bool)
     edited[10:40, 20:70] = True
     assert client.put(f"/api/images/{ia}/mask", content=png_bytes(edited.astype(np.uint8) * 255)).status_code == 200
-    _upload(client, b)
+    ib = _upload(client, b)["id"]
     _upload(client, c)
     ea = store.peek(ia)
     assert not ea.resident and ea.mask is None and ea.mask_file.exists()  # evicted, edited mask spilled
     assert store.nbytes <= store.cache_bytes and store.evictions >= 1
     # restored on use, bit-exact
     assert np.array_equal(png_mask(client.get(f"/api/images/{ia}/mask.png").content), edited)
-    # a prompt on an evicted image recomputes its embedding: same mask as the reference
-    ref.set_image(a)
+    # a prompt on an evicted image recomputes its embedding: same mask as the reference (on b, which has no
+    # edit: a prompt after an edit keeps the edit, tests/serve/test_edits_kept_api.py)
+    assert not store.peek(ib).resident
+    ref.set_image(b)
     for _ in range(2):  # twice: evicted again after each request (the SAM state alone is over the cap)
-        r = client.post(f"/api/images/{ia}/predict", json={"box": _box(ta)})
-        assert np.array_equal(b64_mask(r.json()["mask"]), ref.predict(box=_box(ta)).mask)
+        r = client.post(f"/api/images/{ib}/predict", json={"box": _box(tb)})
+        assert np.array_equal(b64_mask(r.json()["mask"]), ref.predict(box=_box(tb)).mask)
         assert store.nbytes <= store.cache_bytes
-    assert client.get(f"/api/images/{ia}").json()["sam"] == "evicted"
+    assert client.get(f"/api/images/{ib}").json()["sam"] == "evicted"
 
 
 def test_temp_files_removed_on_delete_expiry_and_shutdown(make_client, images):
