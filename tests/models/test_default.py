@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,8 @@ from dermaseg.errors import WeightsError
 from dermaseg.models import default as default_mod
 from dermaseg.models.base import CNNSegmenter
 from dermaseg.models.weights import sha256_file
+
+from .tamper import tampered_copy
 
 
 def test_checksum_is_pinned_and_matches_the_file():
@@ -28,11 +28,7 @@ def test_weights_small_enough_to_ship_with_a_current_model_card():
 
 
 def test_corrupted_weights_are_refused(tmp_path, monkeypatch):
-    copy = tmp_path / "default_model"
-    shutil.copytree(default_mod.ASSET_DIR, copy)
-    blob = bytearray((copy / "model.safetensors").read_bytes())
-    blob[len(blob) // 2] ^= 0xFF
-    (copy / "model.safetensors").write_bytes(bytes(blob))
+    copy = tampered_copy(default_mod.ASSET_DIR, tmp_path / "default_model", "model.safetensors")
     monkeypatch.setattr(default_mod, "ASSET_DIR", copy)
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         default_mod.load_default_model()

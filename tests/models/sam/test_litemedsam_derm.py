@@ -5,7 +5,6 @@ on real ISIC 2017 validation images raises IoU (where upstream LiteMedSAM's lowe
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,8 @@ from dermaseg.errors import WeightsError
 from dermaseg.models.sam import litemedsam_derm as derm_mod
 from dermaseg.models.weights import sha256_file
 from tests.scripts import load_script
+
+from ..tamper import tampered_copy
 
 ROOT = Path(__file__).resolve().parents[3]
 ISIC_VAL = ROOT.parent / "shared" / "data" / "isic2017"
@@ -66,11 +67,7 @@ def test_loads_offline_with_upstream_encoder_and_the_bundled_decoder(derm, monke
 
 
 def test_modified_decoder_file_is_refused(tmp_path, monkeypatch):
-    copy = tmp_path / "litemedsam_derm"
-    shutil.copytree(derm_mod.DERM_ASSET_DIR, copy)
-    blob = bytearray((copy / "decoder.safetensors").read_bytes())
-    blob[len(blob) // 2] ^= 0x01
-    (copy / "decoder.safetensors").write_bytes(bytes(blob))
+    copy = tampered_copy(derm_mod.DERM_ASSET_DIR, tmp_path / "litemedsam_derm", "decoder.safetensors", xor=0x01)
     monkeypatch.setattr(derm_mod, "DERM_ASSET_DIR", copy)
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         derm_mod.build_litemedsam_derm()
